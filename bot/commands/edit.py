@@ -1,0 +1,35 @@
+"""`/edit <instruction>` on a replied-to or attached image: image-to-image that keeps the composition."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from bot.jobs import JobSpec
+from bot.messages import Reply, Request
+from bot.parsing import GenerationParams, UsageError, parse_generation
+
+if TYPE_CHECKING:
+    from bot.core import Atelier
+
+NO_IMAGE = "Reply to an image (or attach one) with `/edit <what to change>`, e.g. `/edit make it snowy`."
+
+
+async def edit(core: Atelier, request: Request, args: str, reply: Reply) -> str | None:
+    try:
+        params = parse_generation(args, core.settings.size_allow_list)
+    except UsageError as exc:
+        await reply.send_error(str(exc))
+        return None
+    return await edit_with(core, request, params, reply)
+
+
+async def edit_with(
+    core: Atelier, request: Request, params: GenerationParams, reply: Reply, parent_id: str | None = None
+) -> str | None:
+    if not request.images:
+        await reply.send_error(NO_IMAGE)
+        return None
+    if not params.prompt.strip():
+        await reply.send_error("Say what to change, e.g. `/edit make it snowy`.")
+        return None
+    return await core.runner.run(request, JobSpec("edit", params, request.images[:1], parent_id), reply)

@@ -1,0 +1,27 @@
+"""`/usage`: what the user and the scope have used today, and the limits in force."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from bot.messages import Reply, Request, ScopeKind
+
+if TYPE_CHECKING:
+    from bot.core import Atelier
+
+
+def _until_midnight_utc(now: float) -> str:
+    left = 86400 - int(now) % 86400
+    return f"{left // 3600}h {left % 3600 // 60}m"
+
+
+async def usage(core: Atelier, request: Request, reply: Reply) -> None:
+    limits = await core.scope_limits.for_scope(request.scope)
+    used = await core.store.quotas.usage(request.scope.key, request.user.key)
+    lines = [f"Images today: you {used.user_used}/{limits.images_per_user}"]
+    if request.scope.kind == ScopeKind.GUILD:
+        lines.append(f"Whole server/group: {used.scope_used}/{limits.images_per_scope}")
+    lines.append(f"Rate limit: {limits.rate_per_minute} requests per minute")
+    lines.append(f"Resets at 00:00 UTC (in {_until_midnight_utc(time.time())}).")
+    await reply.send_text("\n".join(lines))

@@ -1,0 +1,131 @@
+"""Image hygiene: inputs and results are judged by content (Pillow), never by file name."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import warnings
+from dataclasses import dataclass
+
+from PIL import Image, UnidentifiedImageError
+
+from bot.messages import ResultImage
+
+# Decoding runs in a thread above this size so a big file never stalls the event loop.
+_INLINE_BYTES = 256 * 1024
+_FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp", "GIF": "image/gif"}
+
+# We check pixel counts ourselves (with a friendlier message); keep Pillow's guard as a backstop.
+Image.MAX_IMAGE_PIXELS = 200_000_000
+
+
+class ImageRejected(Exception):
+    """An image we will not use; the message is meant for the user."""
+
+
+@dataclass(frozen=True)
+class ImageLimits:
+    max_bytes: int = 20 * 1024 * 1024
+    max_megapixels: float = 40.0
+
+
+def sniff_mime(data: bytes) -> str:
+    if data.startswith(b"\x89PNG"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8"):
+        return "image/jpeg"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    if data[:4] == b"GIF8":
+        return "image/gif"
+    return "application/octet-stream"
+
+
+def _inspect(data: bytes, limits: ImageLimits, *, full_decode: bool) -> ResultImage:
+    if len(data) > limits.max_bytes:
+        raise ImageRejected(
+            f"That image is {len(data) / 1_048_576:.1f} MB; the limit is {limits.max_bytes / 1_048_576:.0f} MB."
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                width, height = image.size
+                if width * height > limits.max_megapixels * 1_000_000:
+                    raise ImageRejected(
+                        f"That image is {width}x{height} ({width * height / 1e6:.0f} megapixels); "
+                        f"the limit is {limits.max_megapixels:.0f} megapixels."
+                    )
+                mime = _FORMATS.get(image.format or "")
+                if mime is None:
+                    raise ImageRejected(f"{image.format} images are not supported; send a PNG, JPEG, WebP or GIF.")
+                if full_decode:
+                    image.load()
+                else:
+                    image.verify()
+    except ImageRejected:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageRejected("That file is not an image I can read; send a PNG, JPEG, WebP or GIF.") from None
+    except (OSError, SyntaxError, ValueError):
+        raise ImageRejected("That image is damaged or truncated; please send it again.") from None
+    return ResultImage(data=data, mime=mime, width=width, height=height)
+
+
+async def check_input_image(data: bytes, limits: ImageLimits) -> ResultImage:
+    """A user's image: size, format and pixel count checked, fully decoded to be sure it is sound."""
+    if len(data) <= _INLINE_BYTES:
+        return _inspect(data, limits, full_decode=True)
+    return await asyncio.to_thread(_inspect, data, limits, full_decode=True)
+
+
+async def check_result_image(data: bytes, limits: ImageLimits) -> ResultImage:
+    """A provider's image: must be a real, intact image before anyone sees it."""
+    if not data:
+        raise ImageRejected("empty image")
+    if len(data) <= _INLINE_BYTES:
+        return _inspect(data, limits, full_decode=False)
+    return await asyncio.to_thread(_inspect, data, limits, full_decode=False)
+
+
+def _shrink(data: bytes, max_side: int) -> tuple[bytes, str]:
+    with Image.open(io.BytesIO(data)) as image:
+        if max(image.size) <= max_side and image.format in ("PNG", "JPEG", "WEBP"):
+            return data, _FORMATS[image.format]
+        image.thumbnail((max_side, max_side))
+        out = io.BytesIO()
+        if image.mode in ("RGBA", "LA", "P"):
+            image.save(out, "PNG", optimize=False)
+            return out.getvalue(), "image/png"
+        image.convert("RGB").save(out, "JPEG", quality=90)
+        return out.getvalue(), "image/jpeg"
+
+
+async def shrink_for_vision(data: bytes, max_side: int = 1568) -> tuple[bytes, str]:
+    """Vision models see at most ~1.5K pixels a side: send less, keep the history small."""
+    return await asyncio.to_thread(_shrink, data, max_side)
+
+
+def _reencode_to_fit(data: bytes, max_bytes: int) -> tuple[bytes, str]:
+    with Image.open(io.BytesIO(data)) as image:
+        rgb = image.convert("RGB")
+    scale = 1.0
+    for quality in (92, 85, 78, 70, 62, 55):
+        current = rgb if scale == 1.0 else rgb.resize((int(rgb.width * scale), int(rgb.height * scale)))
+        out = io.BytesIO()
+        current.save(out, "JPEG", quality=quality, optimize=True)
+        if out.tell() <= max_bytes:
+            return out.getvalue(), "image/jpeg"
+        if quality <= 70:
+            scale *= 0.8
+    raise ImageRejected("The image is too large to upload here even after compression.")
+
+
+async def fit_within(image: ResultImage, max_bytes: int) -> ResultImage:
+    """Re-encode (then downscale) an image that is over a platform's upload cap, rather than fail."""
+    if len(image.data) <= max_bytes:
+        return image
+    data, mime = await asyncio.to_thread(_reencode_to_fit, image.data, max_bytes)
+    with Image.open(io.BytesIO(data)) as reopened:
+        width, height = reopened.size
+    return ResultImage(data=data, mime=mime, width=width, height=height)

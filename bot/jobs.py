@@ -1,0 +1,299 @@
+"""One path for every generation: validate -> admit (rate limit) -> reserve quota -> provider call
+with timeout and progress -> check -> deliver -> commit, or refund on any failure."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from bot.config import Settings
+from bot.images import ImageLimits, ImageRejected, check_input_image, check_result_image
+from bot.messages import Action, Delivery, Progress, Reply, Request, ResultImage, ScopeKind
+from bot.parsing import GenerationParams
+from bot.providers.base import ImageJob, ModelInfo, ProviderError, ProviderProgress
+from bot.providers.catalogue import Catalogue, UnknownModel
+from bot.ratelimit import RateLimiter
+from bot.results import ResultFiles
+from bot.scope_limits import ScopeLimits
+from bot.sizes import format_size
+from bot.store import Store
+from bot.store.quotas import NewJob, QuotaLimits
+
+log = logging.getLogger(__name__)
+
+RESULT_ACTIONS = [Action.REROLL, Action.VARY, Action.EDIT]
+
+
+class Refused(Exception):
+    """A request we will not run; the message tells the user why and what would work."""
+
+
+@dataclass
+class JobSpec:
+    kind: str  # imagine | edit | vary | reroll
+    params: GenerationParams
+    inputs: list[bytes] = field(default_factory=list)
+    parent_id: str | None = None
+
+
+@dataclass
+class _Running:
+    task: asyncio.Task
+    scope_key: str
+    user_key: str
+    cancelled_by_user: bool = False
+
+
+class JobRunner:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        catalogue: Catalogue,
+        limiter: RateLimiter,
+        results: ResultFiles,
+        scope_limits: ScopeLimits,
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._catalogue = catalogue
+        self._limiter = limiter
+        self._results = results
+        self._scope_limits = scope_limits
+        self._running: dict[str, _Running] = {}
+        self.image_limits = ImageLimits(settings.max_input_image_bytes, settings.max_input_megapixels)
+
+    async def run(self, request: Request, spec: JobSpec, reply: Reply) -> str | None:
+        """Run one generation to the end. Returns the job id when images were delivered."""
+        try:
+            job, model, notes = await self._prepare(request, spec)
+        except (Refused, ImageRejected, UnknownModel) as exc:
+            await reply.send_error(str(exc))
+            return None
+        limits = await self._scope_limits.for_scope(request.scope)
+        rate_key = f"{request.scope.key}|{request.user.key}"
+        wait = self._limiter.admit(rate_key, limits.rate_per_minute)
+        if wait is not None:
+            await reply.send_error(
+                f"Slow down a little: {limits.rate_per_minute} requests a minute at most. "
+                f"Try again in {max(1, round(wait))}s."
+            )
+            return None
+        job_id = uuid.uuid4().hex[:16]
+        job.idempotency_key = f"atelier-{job_id}"
+        quota = QuotaLimits(
+            per_user=limits.images_per_user,
+            per_scope=limits.images_per_scope if request.scope.kind == ScopeKind.GUILD else None,
+        )
+        refusal = await self._store.quotas.reserve(
+            NewJob(
+                id=job_id,
+                kind=spec.kind,
+                user_key=request.user.key,
+                user_name=request.user.name,
+                scope_key=request.scope.key,
+                conversation=request.conversation,
+                prompt=job.prompt,
+                params={**spec.params.to_json(), "size": format_size(job.size), "model": model.qualified},
+                provider=model.provider,
+                images=job.count,
+                parent_id=spec.parent_id,
+            ),
+            quota,
+        )
+        if refusal is not None:
+            self._limiter.forget_last(rate_key)
+            await reply.send_error(refusal.message)
+            return None
+        task = asyncio.create_task(self._execute(job_id, job, model, spec, notes, reply))
+        self._running[job_id] = _Running(task, request.scope.key, request.user.key)
+        task.add_done_callback(lambda _: self._running.pop(job_id, None))
+        # Shielded: if the caller goes away (an adapter stopping), the job still finishes or refunds.
+        return await asyncio.shield(task)
+
+    async def _prepare(self, request: Request, spec: JobSpec) -> tuple[ImageJob, ModelInfo, list[str]]:
+        params = spec.params
+        if not params.prompt.strip():
+            raise Refused("Please describe what you want, e.g. `/imagine a lighthouse at dusk`.")
+        if len(params.prompt) > self._settings.max_prompt_chars:
+            raise Refused(
+                f"That prompt is {len(params.prompt):,} characters; the limit is "
+                f"{self._settings.max_prompt_chars:,}. Please shorten it."
+            )
+        model_name = params.model or await self._scope_limits.default_model(request.scope)
+        _provider, model = self._catalogue.resolve_image_model(model_name)
+        caps = model.capabilities
+        inputs = [(await check_input_image(data, self.image_limits)).data for data in spec.inputs]
+        if inputs and not caps.image_to_image:
+            alternative = self._catalogue.suggest(image_to_image=True, mask=False, input_images=len(inputs))
+            raise Refused(
+                f"{model.qualified} cannot edit images." + (f" Try --model {alternative}." if alternative else "")
+            )
+        if not inputs and not caps.text_to_image:
+            raise Refused(f"{model.qualified} only edits images: reply to an image, or pick another model.")
+        if len(inputs) > max(caps.max_input_images, 1 if caps.image_to_image else 0):
+            raise Refused(f"{model.qualified} takes at most {caps.max_input_images} input images.")
+        size = params.size or _default_size(self._settings)
+        if caps.sizes and format_size(size) not in caps.sizes:
+            raise Refused(f"{model.qualified} offers sizes {', '.join(caps.sizes)}, not {format_size(size)}.")
+        notes = []
+        if params.seed is not None and not caps.seed:
+            notes.append(f"{model.name} does not take a seed, so results will differ each time")
+        if params.negative_prompt and not caps.negative_prompt:
+            notes.append(f"{model.name} has no negative prompt, so --no was ignored")
+        job = ImageJob(
+            prompt=params.prompt.strip(),
+            size=size,
+            model=model.name,
+            seed=params.seed,
+            negative_prompt=params.negative_prompt if caps.negative_prompt else None,
+            images=inputs,
+        )
+        return job, model, notes
+
+    async def _execute(
+        self, job_id: str, job: ImageJob, model: ModelInfo, spec: JobSpec, notes: list[str], reply: Reply
+    ) -> str | None:
+        provider, _ = self._catalogue.resolve_image_model(model.qualified)
+        started = time.monotonic()
+        latest = ProviderProgress()
+
+        async def report(update: ProviderProgress) -> None:
+            nonlocal latest
+            latest = update
+            with contextlib.suppress(Exception):
+                await reply.progress(_progress(job_id, started, latest))
+
+        ticker = asyncio.create_task(self._tick(job_id, started, lambda: latest, reply))
+        try:
+            async with asyncio.timeout(self._settings.provider_deadline_seconds):
+                raw_images = await provider.generate(job, report)
+            images = [await check_result_image(data, self.image_limits) for data in raw_images]
+            if not images:
+                raise ImageRejected("no images")
+            ticker.cancel()
+            files = await self._results.save(job_id, "out", list(images))
+            inputs = await self._results.save(job_id, "in", job.images) if job.images else []
+            await reply.clear_progress()
+            caption = _caption(job, model, notes)
+            await reply.send_images(Delivery(job_id, images, caption, list(RESULT_ACTIONS)))
+        except asyncio.CancelledError:
+            running = self._running.get(job_id)
+            by_user = running is not None and running.cancelled_by_user
+            await self._store.quotas.refund(job_id, "cancelled", "cancelled" if by_user else "shutdown")
+            if by_user:
+                await _quietly(reply.clear_progress())
+                await _quietly(reply.send_error("Cancelled. Nothing was charged."))
+                return None
+            raise
+        except Exception as exc:
+            message = _user_message(exc)
+            log.warning(
+                "job %s failed: %s", job_id, exc if isinstance(exc, ProviderError | ImageRejected) else repr(exc)
+            )
+            await self._store.quotas.refund(job_id, "failed", str(exc)[:500])
+            await _quietly(reply.clear_progress())
+            await _quietly(reply.send_error(message))
+            return None
+        finally:
+            ticker.cancel()
+        await self._store.quotas.commit(
+            job_id, {"files": files, "inputs": inputs, "sizes": [f"{i.width}x{i.height}" for i in images]}
+        )
+        return job_id
+
+    async def _tick(self, job_id: str, started: float, latest, reply: Reply) -> None:
+        """Elapsed time once a second, so a user always sees the job is alive."""
+        with contextlib.suppress(Exception):
+            while True:
+                await reply.progress(_progress(job_id, started, latest()))
+                await asyncio.sleep(1.0)
+
+    def cancel_for(self, scope_key: str, user_key: str) -> int:
+        """Cancel this user's running jobs in this scope. Returns how many were stopped."""
+        count = 0
+        for running in self._running.values():
+            if running.scope_key == scope_key and running.user_key == user_key and not running.task.done():
+                running.cancelled_by_user = True
+                running.task.cancel()
+                count += 1
+        return count
+
+    def cancel_job(self, job_id: str, user_key: str) -> bool:
+        running = self._running.get(job_id)
+        if running is None or running.task.done() or running.user_key != user_key:
+            return False
+        running.cancelled_by_user = True
+        running.task.cancel()
+        return True
+
+    async def drain(self, timeout: float) -> None:
+        """At shutdown: let running jobs finish for `timeout` seconds, then cancel (and so refund) the rest."""
+        tasks = [r.task for r in self._running.values() if not r.task.done()]
+        if not tasks:
+            return
+        _, pending = await asyncio.wait(tasks, timeout=timeout)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    async def result_images(self, job_id: str) -> list[bytes] | None:
+        record = await self._store.jobs.get(job_id)
+        if record is None or record.status != "done" or not record.result:
+            return None
+        return await self._results.load(record.result.get("files", []))
+
+    async def input_images(self, job_id: str) -> list[bytes]:
+        record = await self._store.jobs.get(job_id)
+        if record is None or not record.result:
+            return []
+        return await self._results.load(record.result.get("inputs", [])) or []
+
+
+def new_seed() -> int:
+    return random.randint(0, 2**32 - 1)
+
+
+def _default_size(settings: Settings) -> tuple[int, int]:
+    width, _, height = settings.default_size.lower().partition("x")
+    return int(width), int(height)
+
+
+def _progress(job_id: str, started: float, latest: ProviderProgress) -> Progress:
+    return Progress(job_id, time.monotonic() - started, latest.stage, latest.percent, latest.queue_position)
+
+
+def _caption(job: ImageJob, model: ModelInfo, notes: list[str]) -> str:
+    details = [format_size(job.size), model.qualified]
+    if job.seed is not None:
+        details.append(f"seed {job.seed}")
+    caption = f"{job.prompt}\n({' · '.join(details)})"
+    if notes:
+        caption += "\nNote: " + "; ".join(notes) + "."
+    return caption
+
+
+def _user_message(exc: Exception) -> str:
+    if isinstance(exc, ProviderError):
+        return exc.user_message
+    if isinstance(exc, ImageRejected):
+        return "The provider sent back an image that could not be read. Nothing was charged; please try again."
+    if isinstance(exc, TimeoutError):
+        return "The image took too long. Nothing was charged; please try again."
+    return "Something went wrong delivering this image. Nothing was charged; please try again."
+
+
+async def _quietly(awaitable) -> None:
+    """Tell the user what happened, but never let a failing reply mask the original failure."""
+    try:
+        await awaitable
+    except Exception as exc:
+        log.warning("could not send a reply: %r", exc)
+
+
+__all__ = ["RESULT_ACTIONS", "JobRunner", "JobSpec", "Refused", "ResultImage", "new_seed"]

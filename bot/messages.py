@@ -1,0 +1,138 @@
+"""The neutral vocabulary between adapters and the core: who asked, where, what, and how to answer."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class ScopeKind(StrEnum):
+    GUILD = "guild"  # a Discord server or a Telegram group: shared quota and admin settings
+    PRIVATE = "private"  # a DM, a private chat or the console: one person's own scope
+
+
+@dataclass(frozen=True)
+class Scope:
+    platform: str
+    kind: ScopeKind
+    id: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.platform}:{self.kind}:{self.id}"
+
+
+@dataclass(frozen=True)
+class User:
+    platform: str
+    id: str
+    name: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.platform}:{self.id}"
+
+
+@dataclass
+class Request:
+    """One thing a person asked for, already stripped of platform details."""
+
+    user: User
+    scope: Scope
+    # Conversation history key: a thread, a reply chain, a private chat. Chosen by the adapter.
+    conversation: str
+    text: str = ""
+    # Raw bytes of images attached to or replied to by the message; the core checks them.
+    images: list[bytes] = field(default_factory=list)
+    # The adapter vouches that this user administers the scope (checked with the platform).
+    is_admin: bool = False
+
+
+@dataclass
+class ResultImage:
+    data: bytes
+    mime: str
+    width: int
+    height: int
+
+    @property
+    def extension(self) -> str:
+        return {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/gif": "gif"}.get(self.mime, "png")
+
+
+class Action(StrEnum):
+    """Buttons shown under a result. Their ids are `atelier:<action>:<job id>`."""
+
+    REROLL = "reroll"
+    VARY = "vary"
+    EDIT = "edit"
+    CANCEL = "cancel"
+
+
+def action_id(action: Action, job_id: str) -> str:
+    return f"atelier:{action}:{job_id}"
+
+
+def parse_action_id(custom_id: str) -> tuple[Action, str] | None:
+    parts = custom_id.split(":")
+    if len(parts) != 3 or parts[0] != "atelier":
+        return None
+    try:
+        return Action(parts[1]), parts[2]
+    except ValueError:
+        return None
+
+
+@dataclass
+class Delivery:
+    """Finished images, ready to upload, with the buttons that belong under them."""
+
+    job_id: str
+    images: list[ResultImage]
+    caption: str
+    actions: list[Action]
+
+
+@dataclass
+class Progress:
+    job_id: str
+    elapsed_seconds: float
+    stage: str = "working"
+    percent: float | None = None
+    queue_position: int | None = None
+
+    def describe(self) -> str:
+        parts = [f"🎨 {self.stage.capitalize()}… {int(self.elapsed_seconds)}s"]
+        if self.percent is not None:
+            parts.append(f"{int(self.percent)}%")
+        if self.queue_position:
+            parts.append(f"position {self.queue_position} in queue")
+        return " · ".join(parts)
+
+
+class Reply:
+    """The port an adapter implements to answer one request. Defaults do nothing, so an adapter
+    overrides only what its platform can show."""
+
+    async def send_text(self, text: str) -> None:
+        raise NotImplementedError
+
+    async def send_error(self, text: str) -> None:
+        """A failure or refusal: ephemeral where the platform allows it."""
+        await self.send_text(text)
+
+    async def stream_text(self, chunks: AsyncIterator[str]) -> str:
+        """Show text as it arrives (paced as the platform needs) and return all of it."""
+        text = "".join([chunk async for chunk in chunks])
+        await self.send_text(text)
+        return text
+
+    async def send_images(self, delivery: Delivery) -> None:
+        raise NotImplementedError
+
+    async def progress(self, update: Progress) -> None:
+        """Called about once a second while a job runs; the adapter decides how often to show it."""
+
+    async def clear_progress(self) -> None:
+        """The job ended (result or error is about to be sent): remove any status message."""

@@ -1,0 +1,80 @@
+"""Agnes Image 2.1 Flash (seed 000): text-to-image and image-to-image over `POST /images/generations`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from bot.images import sniff_mime
+from bot.providers.base import BadResult, Capabilities, ImageJob, ModelInfo, ProgressCallback
+from bot.providers.http import RetryPolicy, data_uri, decode_base64, download, parse_json, send_with_retry
+from bot.sizes import format_size
+
+AGNES_IMAGE_CAPABILITIES = Capabilities(text_to_image=True, image_to_image=True, max_input_images=4)
+
+
+class AgnesImages:
+    name = "agnes"
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        base_url: str,
+        api_key: str,
+        *,
+        models: list[str],
+        policy: RetryPolicy,
+        max_download_bytes: int,
+        download_timeout: float,
+    ) -> None:
+        self._client = client
+        self._url = base_url.rstrip("/") + "/images/generations"
+        self._headers = {"Authorization": f"Bearer {api_key}"}
+        self._models = models
+        self._policy = policy
+        self._max_download_bytes = max_download_bytes
+        self._download_timeout = download_timeout
+
+    def models(self) -> list[ModelInfo]:
+        return [ModelInfo(self.name, name, AGNES_IMAGE_CAPABILITIES, "Agnes Image") for name in self._models]
+
+    def build_body(self, job: ImageJob) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": job.model, "prompt": job.prompt, "size": format_size(job.size)}
+        if job.images:
+            # Image-to-image asks for base64 inside extra_body; never `response_format` at the top level.
+            body["image"] = [data_uri(image, sniff_mime(image)) for image in job.images]
+            body["extra_body"] = {"response_format": "b64_json"}
+        else:
+            body["return_base64"] = True
+        return body
+
+    async def generate(self, job: ImageJob, progress: ProgressCallback) -> list[bytes]:
+        response = await send_with_retry(
+            self._client, "POST", self._url, self._policy, headers=self._headers, json_body=self.build_body(job)
+        )
+        return await self.read_images(parse_json(response))
+
+    async def read_images(self, body: Any) -> list[bytes]:
+        """Accept base64 or URL in every case: the service has answered with a URL when asked for base64."""
+        items = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(items, list) or not items:
+            raise BadResult(f"no images in answer: {str(body)[:200]}")
+        images = []
+        for item in items:
+            if not isinstance(item, dict):
+                raise BadResult("image entry is not an object")
+            if item.get("b64_json"):
+                images.append(decode_base64(item["b64_json"]))
+            elif item.get("url"):
+                images.append(
+                    await download(
+                        self._client, item["url"], max_bytes=self._max_download_bytes, timeout=self._download_timeout
+                    )
+                )
+            else:
+                raise BadResult("image entry has neither b64_json nor url")
+        return images
+
+    async def aclose(self) -> None:
+        return None

@@ -1,0 +1,151 @@
+"""The two small protocols every upstream implements, and the errors they may raise."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    text_to_image: bool = True
+    image_to_image: bool = False
+    mask: bool = False
+    max_input_images: int = 0
+    # Exact sizes the model takes; None means any allowed size. Ratio-only models list ratios instead.
+    sizes: tuple[str, ...] | None = None
+    aspect_ratios: tuple[str, ...] | None = None
+    max_images: int = 1
+    seed: bool = False
+    negative_prompt: bool = False
+    progress: bool = False
+
+    def describe(self) -> str:
+        abilities = []
+        if self.text_to_image:
+            abilities.append("text-to-image")
+        if self.image_to_image:
+            abilities.append("image-to-image")
+        if self.mask:
+            abilities.append("mask")
+        if self.max_input_images > 1:
+            abilities.append(f"up to {self.max_input_images} reference images")
+        if self.seed:
+            abilities.append("seed")
+        if self.negative_prompt:
+            abilities.append("negative prompt")
+        if self.aspect_ratios:
+            abilities.append("ratios " + ", ".join(self.aspect_ratios))
+        elif self.sizes:
+            abilities.append("sizes " + ", ".join(self.sizes))
+        return ", ".join(abilities)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    provider: str
+    name: str
+    capabilities: Capabilities
+    description: str = ""
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.provider}:{self.name}"
+
+
+@dataclass
+class ImageJob:
+    """What the core asks an image provider for; inputs are already checked image bytes."""
+
+    prompt: str
+    size: tuple[int, int]
+    model: str
+    seed: int | None = None
+    negative_prompt: str | None = None
+    images: list[bytes] = field(default_factory=list)
+    mask: bytes | None = None
+    count: int = 1
+    # A stable key per job so a retried submit is never paid twice (providers that support it).
+    idempotency_key: str = ""
+
+
+@dataclass
+class ProviderProgress:
+    percent: float | None = None
+    queue_position: int | None = None
+    stage: str = "working"
+
+
+ProgressCallback = Callable[[ProviderProgress], Awaitable[None]]
+
+
+@dataclass
+class ChatMessage:
+    role: str  # system | user | assistant
+    text: str
+    images: list[str] = field(default_factory=list)  # data URIs or public URLs
+
+    def to_openai(self) -> dict[str, Any]:
+        if not self.images:
+            return {"role": self.role, "content": self.text}
+        blocks: list[dict[str, Any]] = [{"type": "text", "text": self.text}]
+        blocks += [{"type": "image_url", "image_url": {"url": url}} for url in self.images]
+        return {"role": self.role, "content": blocks}
+
+
+class ImageProvider(Protocol):
+    name: str
+
+    def models(self) -> list[ModelInfo]: ...
+
+    async def generate(self, job: ImageJob, progress: ProgressCallback) -> list[bytes]: ...
+
+    async def aclose(self) -> None: ...
+
+
+class ChatProvider(Protocol):
+    name: str
+
+    def stream_chat(self, messages: list[ChatMessage], model: str) -> AsyncIterator[str]: ...
+
+    async def aclose(self) -> None: ...
+
+
+class ProviderError(Exception):
+    """An upstream failure; `user_message` is safe and plain enough to show a user."""
+
+    user_message = "The image service failed. Nothing was charged; please try again."
+
+    def __init__(self, detail: str = "", user_message: str | None = None) -> None:
+        super().__init__(detail or self.user_message)
+        if user_message:
+            self.user_message = user_message
+
+
+class AuthError(ProviderError):
+    user_message = "The bot's API key was rejected by the provider. Please tell the bot's operator."
+
+
+class BalanceError(ProviderError):
+    user_message = "The provider account is out of credit. Please tell the bot's operator."
+
+
+class ContentRefused(ProviderError):
+    user_message = "The provider refused this request under its content policy. Try rewording it."
+
+
+class Overloaded(ProviderError):
+    user_message = "The provider is busy right now. Nothing was charged; please try again in a minute."
+
+
+class UpstreamTimeout(ProviderError):
+    user_message = "The provider took too long to answer. Nothing was charged; please try again."
+
+
+class BadResult(ProviderError):
+    user_message = "The provider sent back something that is not a usable image. Nothing was charged."
+
+
+class TaskExpired(ProviderError):
+    user_message = "The provider lost track of this job (it expired). Nothing was charged; please retry."

@@ -1,0 +1,59 @@
+"""The limits in force in a scope: deployment defaults, overridden by the scope's admins."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.config import Settings
+from bot.messages import Scope, ScopeKind
+from bot.store.settings import ScopeSettingsStore
+
+
+@dataclass(frozen=True)
+class Limits:
+    images_per_user: int
+    images_per_scope: int
+    rate_per_minute: int
+
+
+@dataclass(frozen=True)
+class Knob:
+    name: str
+    description: str
+    default_attr: str
+
+
+KNOBS = {
+    "user_quota": Knob("user_quota", "images per member per day", "quota_images_per_user_per_day"),
+    "guild_quota": Knob("guild_quota", "images for the whole server/group per day", "quota_images_per_guild_per_day"),
+    "rate": Knob("rate", "requests per member per minute", "rate_limit_per_user_per_minute"),
+}
+# Admins may raise a limit up to this multiple of the operator's default; a private chat may only lower it.
+GUILD_CEILING_FACTOR = 10
+
+
+class ScopeLimits:
+    def __init__(self, settings: Settings, store: ScopeSettingsStore) -> None:
+        self._settings = settings
+        self._store = store
+
+    def default(self, knob: Knob) -> int:
+        return int(getattr(self._settings, knob.default_attr))
+
+    def ceiling(self, knob: Knob, scope: Scope) -> int:
+        factor = GUILD_CEILING_FACTOR if scope.kind == ScopeKind.GUILD else 1
+        return self.default(knob) * factor
+
+    async def for_scope(self, scope: Scope) -> Limits:
+        overrides = await self._store.all(scope.key)
+
+        def value(name: str) -> int:
+            knob = KNOBS[name]
+            raw = overrides.get(name)
+            return int(raw) if raw is not None and raw.isdigit() else self.default(knob)
+
+        return Limits(value("user_quota"), value("guild_quota"), value("rate"))
+
+    async def default_model(self, scope: Scope) -> str:
+        overrides = await self._store.all(scope.key)
+        return overrides.get("model") or self._settings.image_model

@@ -1,0 +1,59 @@
+"""Chat history per conversation key (thread, reply chain, private chat), capped in length,
+and the links from messages the bot sent to their conversation or job."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from bot.providers.base import ChatMessage
+from bot.store.db import Database
+
+
+class ConversationStore:
+    def __init__(self, db: Database, max_messages: int) -> None:
+        self._db = db
+        self._max_messages = max_messages
+
+    async def history(self, conversation: str) -> list[ChatMessage]:
+        rows = await self._db.fetchall(
+            "SELECT role, text, images FROM conversation_messages WHERE conversation = ? ORDER BY id DESC LIMIT ?",
+            (conversation, self._max_messages),
+        )
+        return [ChatMessage(row["role"], row["text"], json.loads(row["images"])) for row in reversed(rows)]
+
+    async def append(self, conversation: str, *messages: ChatMessage) -> None:
+        now = time.time()
+        async with self._db.transaction() as db:
+            await db.executemany(
+                "INSERT INTO conversation_messages(conversation, role, text, images, created_at) VALUES (?, ?, ?, ?, ?)",
+                [(conversation, m.role, m.text, json.dumps(m.images), now) for m in messages],
+            )
+            # Keep the newest messages only: the cap bounds both storage and prompt size.
+            await db.execute(
+                "DELETE FROM conversation_messages WHERE conversation = ? AND id NOT IN "
+                "(SELECT id FROM conversation_messages WHERE conversation = ? ORDER BY id DESC LIMIT ?)",
+                (conversation, conversation, self._max_messages),
+            )
+
+    async def clear(self, conversation: str) -> None:
+        async with self._db.transaction() as db:
+            await db.execute("DELETE FROM conversation_messages WHERE conversation = ?", (conversation,))
+
+    async def link_message(
+        self, message_key: str, *, conversation: str | None = None, job_id: str | None = None
+    ) -> None:
+        async with self._db.transaction() as db:
+            await db.execute(
+                "INSERT INTO message_links(message_key, conversation, job_id) VALUES (?, ?, ?) "
+                "ON CONFLICT(message_key) DO UPDATE SET conversation = COALESCE(excluded.conversation, conversation), "
+                "job_id = COALESCE(excluded.job_id, job_id)",
+                (message_key, conversation, job_id),
+            )
+
+    async def linked(self, message_key: str) -> tuple[str | None, str | None]:
+        """(conversation, job id) a bot message belongs to, or (None, None)."""
+        row = await self._db.fetchone(
+            "SELECT conversation, job_id FROM message_links WHERE message_key = ?", (message_key,)
+        )
+        return (row["conversation"], row["job_id"]) if row else (None, None)

@@ -1,0 +1,116 @@
+"""The SQLite connection: WAL, a versioned schema migrated at start, and serialised write transactions."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import aiosqlite
+
+MIGRATIONS: list[str] = [
+    # 1: quotas, jobs, per-scope settings, conversations.
+    """
+    CREATE TABLE usage (
+        counter TEXT NOT NULL,          -- 'user:<scope>:<user>' or 'scope:<scope>'
+        day TEXT NOT NULL,              -- UTC date
+        used INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (counter, day)
+    ) WITHOUT ROWID;
+    CREATE TABLE jobs (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,             -- imagine | edit | vary | reroll
+        user_key TEXT NOT NULL,
+        user_name TEXT NOT NULL,
+        scope_key TEXT NOT NULL,
+        conversation TEXT NOT NULL,
+        prompt TEXT NOT NULL,
+        params TEXT NOT NULL,           -- JSON: size, seed, model, negative prompt
+        provider TEXT NOT NULL,
+        images INTEGER NOT NULL,        -- images charged
+        day TEXT NOT NULL,
+        status TEXT NOT NULL,           -- running | done | failed | cancelled
+        result TEXT,                    -- JSON: result files, or the failure
+        parent_id TEXT,
+        created_at REAL NOT NULL,
+        finished_at REAL
+    );
+    CREATE INDEX jobs_status ON jobs(status);
+    CREATE INDEX jobs_user ON jobs(user_key, scope_key, status);
+    CREATE TABLE scope_settings (
+        scope_key TEXT NOT NULL,
+        name TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (scope_key, name)
+    ) WITHOUT ROWID;
+    CREATE TABLE conversation_messages (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        conversation TEXT NOT NULL,
+        role TEXT NOT NULL,
+        text TEXT NOT NULL,
+        images TEXT NOT NULL DEFAULT '[]',
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX conversation_messages_key ON conversation_messages(conversation, id);
+    CREATE TABLE message_links (
+        message_key TEXT PRIMARY KEY,   -- '<platform>:<chat>:<message id>' of a message the bot sent
+        conversation TEXT,
+        job_id TEXT
+    ) WITHOUT ROWID;
+    """,
+]
+
+
+class Database:
+    def __init__(self, connection: aiosqlite.Connection) -> None:
+        self.connection = connection
+        # One connection is shared by every coroutine; the lock keeps each transaction whole.
+        self._write_lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path | str) -> Database:
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        connection = await aiosqlite.connect(str(path), isolation_level=None)
+        connection.row_factory = aiosqlite.Row
+        await connection.execute("PRAGMA journal_mode=WAL")
+        await connection.execute("PRAGMA synchronous=NORMAL")
+        await connection.execute("PRAGMA busy_timeout=5000")
+        await connection.execute("PRAGMA foreign_keys=ON")
+        database = cls(connection)
+        await database.migrate()
+        return database
+
+    async def migrate(self) -> None:
+        async with self.connection.execute("PRAGMA user_version") as cursor:
+            row = await cursor.fetchone()
+        version = row[0] if row else 0
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            async with self.transaction() as db:
+                for statement in filter(str.strip, script.split(";")):
+                    await db.execute(statement)
+                await db.execute(f"PRAGMA user_version={number}")
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT, rolled back on any error; other processes wait on the file lock."""
+        async with self._write_lock:
+            await self.connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.connection
+            except BaseException:
+                await self.connection.execute("ROLLBACK")
+                raise
+            await self.connection.execute("COMMIT")
+
+    async def fetchone(self, sql: str, params: tuple = ()) -> aiosqlite.Row | None:
+        async with self.connection.execute(sql, params) as cursor:
+            return await cursor.fetchone()
+
+    async def fetchall(self, sql: str, params: tuple = ()) -> list[aiosqlite.Row]:
+        async with self.connection.execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
+
+    async def close(self) -> None:
+        await self.connection.close()

@@ -1,0 +1,74 @@
+"""Job rows: what was asked, by whom, where, and what came of it. Buttons find their job here."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from bot.store.db import Database
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    id: str
+    kind: str
+    user_key: str
+    user_name: str
+    scope_key: str
+    conversation: str
+    prompt: str
+    params: dict[str, Any]
+    provider: str
+    images: int
+    status: str
+    result: dict[str, Any] | None
+    parent_id: str | None
+    created_at: float
+
+
+class JobStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def get(self, job_id: str) -> JobRecord | None:
+        row = await self._db.fetchone("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        if row is None:
+            return None
+        return JobRecord(
+            id=row["id"],
+            kind=row["kind"],
+            user_key=row["user_key"],
+            user_name=row["user_name"],
+            scope_key=row["scope_key"],
+            conversation=row["conversation"],
+            prompt=row["prompt"],
+            params=json.loads(row["params"]),
+            provider=row["provider"],
+            images=row["images"],
+            status=row["status"],
+            result=json.loads(row["result"]) if row["result"] else None,
+            parent_id=row["parent_id"],
+            created_at=row["created_at"],
+        )
+
+    async def running_for(self, scope_key: str, user_key: str) -> list[str]:
+        rows = await self._db.fetchall(
+            "SELECT id FROM jobs WHERE scope_key = ? AND user_key = ? AND status = 'running'", (scope_key, user_key)
+        )
+        return [row["id"] for row in rows]
+
+    async def expired_result_files(self, older_than_days: int) -> list[tuple[str, list[str]]]:
+        cutoff = time.time() - older_than_days * 86400
+        rows = await self._db.fetchall(
+            "SELECT id, result FROM jobs WHERE status = 'done' AND finished_at < ? AND result LIKE '%files%'",
+            (cutoff,),
+        )
+        return [(row["id"], json.loads(row["result"]).get("files", [])) for row in rows]
+
+    async def forget_result_files(self, job_ids: list[str]) -> None:
+        async with self._db.transaction() as db:
+            await db.executemany(
+                "UPDATE jobs SET result = json_remove(result, '$.files') WHERE id = ?", [(i,) for i in job_ids]
+            )
