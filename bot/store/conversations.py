@@ -26,7 +26,8 @@ class ConversationStore:
         now = time.time()
         async with self._db.transaction() as db:
             await db.executemany(
-                "INSERT INTO conversation_messages(conversation, role, text, images, created_at) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO conversation_messages(conversation, role, text, images, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
                 [(conversation, m.role, m.text, json.dumps(m.images), now) for m in messages],
             )
             # Keep the newest messages only: the cap bounds both storage and prompt size.

@@ -1,0 +1,159 @@
+"""A fake Agnes API (images and chat) on 127.0.0.1, speaking the documented shapes."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from tests.fakes.images import png_bytes
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+
+
+@dataclass
+class FakeAgnes:
+    """Behaviour knobs are plain attributes; a test flips them between requests."""
+
+    api_key: str = "test-agnes-key"
+    image: bytes = field(default_factory=png_bytes)
+    latency: float = 0.0
+    # "b64" answers base64 whatever was asked; "url" answers URLs; "asked" follows the request.
+    output_mode: str = "asked"
+    # Queued faults, consumed one per image request: a status code, "timeout", "malformed",
+    # "bad_url" (result URL 404s), "not_image" (result is text), "refusal".
+    faults: list[Any] = field(default_factory=list)
+    retry_after: str = "1"
+    chat_reply: str = "A lighthouse stands on a rocky shore at dusk."
+    chat_chunk: int = 8
+    chat_faults: list[Any] = field(default_factory=list)
+    requests: list[Recorded] = field(default_factory=list)
+    on_request: Callable[[Recorded], None] | None = None
+
+    def __post_init__(self) -> None:
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+        self._results: dict[str, bytes] = {}
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    async def start(self) -> FakeAgnes:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_post("/v1/images/generations", self._images)
+        app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_get("/results/{name}", self._result)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return self
+
+    async def stop(self) -> None:
+        if self._runner:
+            await self._runner.cleanup()
+
+    def image_requests(self) -> list[Recorded]:
+        return [r for r in self.requests if r.path.endswith("/images/generations")]
+
+    def chat_requests(self) -> list[Recorded]:
+        return [r for r in self.requests if r.path.endswith("/chat/completions")]
+
+    async def _record(self, request: web.Request) -> Recorded | web.Response:
+        try:
+            body = await request.json()
+        except json.JSONDecodeError:
+            body = None
+        recorded = Recorded(request.method, request.path, dict(request.headers), body)
+        self.requests.append(recorded)
+        if self.on_request:
+            self.on_request(recorded)
+        if request.headers.get("Authorization") != f"Bearer {self.api_key}":
+            return web.json_response(
+                {"error": {"message": "Invalid API key", "type": "invalid_request_error", "code": "invalid_api_key"}},
+                status=401,
+            )
+        return recorded
+
+    async def _images(self, request: web.Request) -> web.StreamResponse:
+        recorded = await self._record(request)
+        if isinstance(recorded, web.Response):
+            return recorded
+        body = recorded.body or {}
+        if "response_format" in body or "tags" in body:
+            return web.json_response({"error": {"message": "response_format not allowed at top level"}}, status=400)
+        if not body.get("size") or not body.get("prompt") or not body.get("model"):
+            return web.json_response({"error": {"message": "model, prompt and size are required"}}, status=400)
+        fault = self.faults.pop(0) if self.faults else None
+        if isinstance(fault, int):
+            headers = {"Retry-After": self.retry_after} if fault == 429 else {}
+            return web.json_response({"error": {"message": f"fake failure {fault}"}}, status=fault, headers=headers)
+        if fault == "timeout":
+            await asyncio.sleep(3600)
+        if fault == "malformed":
+            return web.Response(text="{not json", content_type="application/json")
+        if fault == "refusal":
+            return web.json_response(
+                {"error": {"message": "Prompt rejected by content policy", "code": "content_policy_violation"}},
+                status=400,
+            )
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        wants_b64 = body.get("return_base64") is True or (body.get("extra_body") or {}).get(
+            "response_format"
+        ) == "b64_json"
+        image = b"this is not an image" if fault == "not_image" else self.image
+        if self.output_mode == "b64" or (self.output_mode == "asked" and wants_b64):
+            item: dict[str, str] = {"b64_json": base64.b64encode(image).decode()}
+        else:
+            name = f"r{len(self.requests)}.png"
+            self._results[name] = image
+            if fault == "bad_url":
+                name = "missing.png"
+            item = {"url": f"http://127.0.0.1:{self.port}/results/{name}"}
+        return web.json_response({"created": 1774432125, "data": [item]})
+
+    async def _result(self, request: web.Request) -> web.Response:
+        data = self._results.get(request.match_info["name"])
+        if data is None:
+            return web.Response(status=404, text="expired")
+        return web.Response(body=data, content_type="image/png")
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        recorded = await self._record(request)
+        if isinstance(recorded, web.Response):
+            return recorded
+        fault = self.chat_faults.pop(0) if self.chat_faults else None
+        if isinstance(fault, int):
+            return web.json_response({"error": {"message": f"fake failure {fault}"}}, status=fault)
+        body = recorded.body or {}
+        if not body.get("stream"):
+            return web.json_response(
+                {"choices": [{"index": 0, "message": {"role": "assistant", "content": self.chat_reply}}]}
+            )
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        text = self.chat_reply
+        for start in range(0, len(text), self.chat_chunk):
+            delta = {"choices": [{"index": 0, "delta": {"content": text[start : start + self.chat_chunk]}}]}
+            await response.write(f"data: {json.dumps(delta)}\n\n".encode())
+            if self.latency:
+                await asyncio.sleep(self.latency)
+            if fault == "break" and start > len(text) // 2:
+                return response
+        await response.write(b"data: [DONE]\n\n")
+        await response.write_eof()
+        return response
