@@ -55,7 +55,7 @@ class FakeAgnes:
         app.router.add_post("/v1/images/generations", self._images)
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_get("/results/{name}", self._result)
-        self._runner = web.AppRunner(app, access_log=None)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()

@@ -26,13 +26,14 @@ import asyncio
 import copy
 import io
 import json
+import mimetypes
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote_plus
 
 import aiohttp
 from aiohttp import web
@@ -125,10 +126,12 @@ class RecordedRequest:
     ts: float
 
     def contains(self, text: str, *, in_path: bool = False) -> bool:
-        haystacks = [self.query_string, *(f"{k}: {v}" for k, v in self.headers)]
+        """Search raw and percent-decoded forms (form bodies encode ':' in a token as %3A)."""
+        body = self.body.decode("utf-8", "replace")
+        haystacks = [self.query_string, body, *(f"{k}: {v}" for k, v in self.headers)]
         if in_path:
             haystacks.append(self.path)
-        return any(text in h for h in haystacks) or text.encode() in self.body
+        return any(text in h or text in unquote_plus(h) for h in haystacks)
 
 
 @dataclass
@@ -166,7 +169,7 @@ def utf16_len(text: str) -> int:
 
 
 _COMMAND_RE = re.compile(r"(?<!\S)/[A-Za-z0-9_]{1,64}(?:@[A-Za-z0-9_]{3,32})?(?![\w@/])")
-_MENTION_RE = re.compile(r"(?<![\w@/])@[A-Za-z0-9_]{4,32}(?!\w)")
+_MENTION_RE = re.compile(r"(?<![\w@/])@[A-Za-z0-9_]{5,32}(?!\w)")
 _URL_RE = re.compile(r"(?<!\S)https?://[^\s<>\"]+")
 _HASHTAG_RE = re.compile(r"(?<![\w#])#[^\W\d]\w*")
 
@@ -192,7 +195,7 @@ def _image_info(data: bytes) -> tuple[int, int, str] | None:
     try:
         with Image.open(io.BytesIO(data)) as img:
             return img.width, img.height, (img.format or "jpeg").lower()
-    except (UnidentifiedImageError, OSError, ValueError):
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError):
         return None
 
 
@@ -297,7 +300,7 @@ def parse_html(source: str) -> tuple[str, list[JSONDict]]:
             name = source[i + 2 : end if end >= 0 else len(source)].strip().lower()
             if end < 0 or not stack or (name and stack[-1][0] != name):
                 raise _entity_error(f"Unexpected end tag at byte offset {_byte_offset(source, i)}")
-            tag, start, template = stack.pop()
+            _, start, template = stack.pop()
             if template and pos > start:
                 entities.append({"offset": start, "length": pos - start, **template})
             i = end + 1
@@ -365,7 +368,7 @@ def parse_markdown_v2(source: str) -> tuple[str, list[JSONDict]]:
             continue
         if ch == "`":
             fence = "```" if source.startswith("```", i) else "`"
-            close = source.find(fence, i + len(fence))
+            close = _find_unescaped(source, fence, i + len(fence))
             if close < 0:
                 name = "Pre" if fence == "```" else "Code"
                 raise _entity_error(f"Can't find end of {name} entity at byte offset {_byte_offset(source, i)}")
@@ -424,6 +427,18 @@ def parse_markdown_v2(source: str) -> tuple[str, list[JSONDict]]:
         raise _entity_error(f"Can't find end of {_MDV2_NAMES[kind]} entity at byte offset {offset}")
     entities.sort(key=lambda e: (e["offset"], -e["length"]))
     return "".join(out), entities
+
+
+def _find_unescaped(source: str, needle: str, start: int) -> int:
+    i = start
+    while i < len(source):
+        if source[i] == "\\":
+            i += 2
+        elif source.startswith(needle, i):
+            return i
+        else:
+            i += 1
+    return -1
 
 
 def parse_markdown(source: str) -> tuple[str, list[JSONDict]]:
@@ -522,6 +537,8 @@ class FakeTelegram:
         self._allowed_updates: frozenset[str] = DEFAULT_ALLOWED
         self._updates_event = asyncio.Event()
         self._poll_generation = 0
+        self._parked_polls = 0  # getUpdates requests currently blocked in a long poll
+        self._poll_cond = asyncio.Condition()
         self._closing = False
         self._handlers: dict[str, Callable[[Call], Any]] = {
             "getMe": self._get_me,
@@ -698,7 +715,7 @@ class FakeTelegram:
             msg["media_group_id"] = media_group_id
         if caption is not None:
             msg["caption"] = caption
-            if ents := auto_entities(caption) if entities is None else entities:
+            if ents := (auto_entities(caption) if entities is None else entities):
                 msg["caption_entities"] = ents
         self._store_message(msg, from_bot=False)
         return self._enqueue("message", msg)
@@ -718,7 +735,7 @@ class FakeTelegram:
         query_id = str(secrets.randbits(62))
         self._callback_queries[query_id] = False
         query = {"id": query_id, "from": user, "message": copy.deepcopy(shown),
-                 "chat_instance": str(abs(hash((chat_id, self.bot_id))) % 10**18), "data": data}
+                 "chat_instance": str((chat_id * 7919 + self.bot_id) % 10**18), "data": data}
         return self._enqueue("callback_query", query)
 
     def push_update(self, update_type: str, payload: JSONDict) -> JSONDict:
@@ -741,8 +758,8 @@ class FakeTelegram:
             failure = _Failure(error_code or 429, description or f"Too Many Requests: retry after {retry_after}",
                                {"retry_after": retry_after})
         else:
-            assert error_code is not None
-            failure = _Failure(error_code, description or _default_description(error_code), None)
+            code = error_code or 400
+            failure = _Failure(code, description or _default_description(code), None)
         name = self._method_names.get(method.lower(), method)
         self._failures.setdefault(name, []).extend([failure] * times)
 
@@ -778,6 +795,16 @@ class FakeTelegram:
         except TimeoutError:
             seen = [f"{c.method}({c.status})" for c in self._calls[since:]]
             raise TimeoutError(f"no matching call after {timeout}s; calls: {seen}") from None
+
+    async def wait_for_long_poll(self, *, timeout: float = 5.0) -> None:
+        """Wait until a getUpdates request is parked server-side waiting for updates."""
+        async with asyncio.timeout(timeout), self._poll_cond:
+            await self._poll_cond.wait_for(lambda: self._parked_polls > 0)
+
+    async def wait_until_confirmed(self, *, timeout: float = 5.0) -> None:
+        """Wait until every pushed update was confirmed by a getUpdates ``offset`` (i.e. fetched)."""
+        async with asyncio.timeout(timeout), self._poll_cond:
+            await self._poll_cond.wait_for(lambda: not self._updates)
 
     def sent_messages(self, chat_id: int | None = None, *, include_deleted: bool = False) -> list[JSONDict]:
         """Current state of every message the bot sent, in send order."""
@@ -881,7 +908,8 @@ class FakeTelegram:
         elif ctype == "application/x-www-form-urlencoded":
             raw.update(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
         elif ctype == "multipart/form-data":
-            fields, files = parse_multipart(body, request.content_type_params.get("boundary", ""))
+            boundary = re.search(r'boundary="?([^";]+)"?', request.headers.get("Content-Type", ""))
+            fields, files = parse_multipart(body, boundary.group(1) if boundary else "")
             raw.update(fields)
         return {k: coerce_param(k, v) for k, v in raw.items()}, files
 
@@ -1159,6 +1187,8 @@ class FakeTelegram:
             self._updates = [u for u in self._updates if u["update_id"] >= offset]
         elif offset < 0:
             self._updates = self._updates[offset:]
+        async with self._poll_cond:
+            self._poll_cond.notify_all()  # for wait_until_confirmed
         # a newer getUpdates terminates an older pending one, exactly like Telegram
         self._poll_generation += 1
         generation = self._poll_generation
@@ -1173,10 +1203,18 @@ class FakeTelegram:
             if ready or remaining <= 0 or self._closing:
                 return copy.deepcopy(ready)
             event = self._updates_event
+            await self._park_poll(+1)
             try:
                 await asyncio.wait_for(event.wait(), remaining)
             except TimeoutError:
                 pass
+            finally:
+                await self._park_poll(-1)
+
+    async def _park_poll(self, delta: int) -> None:
+        async with self._poll_cond:
+            self._parked_polls += delta
+            self._poll_cond.notify_all()
 
     def _send_message(self, call: Call) -> JSONDict:
         msg = self._compose(call.params)
@@ -1253,7 +1291,7 @@ class FakeTelegram:
             new["reply_markup"] = markup
         old = {k: v for k, v in stored.data.items() if k != "edit_date"}
         if new == old:
-            raise bad_request(NOT_MODIFIED.removeprefix("Bad Request: "))
+            raise ApiError(400, NOT_MODIFIED)
         new["edit_date"] = int(time.time())
         stored.data = new
         stored.history.append(copy.deepcopy(new))
@@ -1358,8 +1396,6 @@ def _default_description(code: int) -> str:
 
 
 def _guess_mime(file_name: str) -> str:
-    import mimetypes
-
     return mimetypes.guess_type(file_name)[0] or "application/octet-stream"
 
 
@@ -1379,12 +1415,12 @@ def _chat_member(status: str, user: JSONDict, extra: JSONDict) -> JSONDict:
     return member
 
 
-_ADMIN_RIGHTS: Iterable[str] = (
+_ADMIN_RIGHTS: tuple[str, ...] = (
     "can_manage_chat", "can_delete_messages", "can_manage_video_chats", "can_restrict_members",
     "can_promote_members", "can_change_info", "can_invite_users", "can_post_stories", "can_edit_stories",
     "can_delete_stories", "can_pin_messages",
 )
-_RESTRICTED_RIGHTS: Iterable[str] = (
+_RESTRICTED_RIGHTS: tuple[str, ...] = (
     "can_send_messages", "can_send_audios", "can_send_documents", "can_send_photos", "can_send_videos",
     "can_send_video_notes", "can_send_voice_notes", "can_send_polls", "can_send_other_messages",
     "can_add_web_page_previews", "can_change_info", "can_invite_users", "can_pin_messages",

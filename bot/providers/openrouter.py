@@ -1,0 +1,148 @@
+"""Image generation through an OpenRouter-style chat gateway (seed 002: the Agnic AI Gateway).
+
+`POST {base}/chat/completions` with `modalities: ["image", "text"]`; images come back as data URLs in
+`choices[0].message.images[].image_url.url`. The base URL is configurable, so the same class serves
+Agnic (`https://api.agnic.ai/v1`) and OpenRouter itself (`https://openrouter.ai/api/v1`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from bot.images import sniff_mime
+from bot.providers.base import (
+    BadResult,
+    Capabilities,
+    ContentRefused,
+    ImageJob,
+    ModelInfo,
+    ProgressCallback,
+    ProviderError,
+)
+from bot.providers.http import RetryPolicy, data_uri, download, parse_json, send_with_retry
+from bot.sizes import nearest_ratio
+
+# The aspect ratio table in seed 002 (1:1 1024x1024, 16:9 1344x768, 9:16 768x1344, 4:3 1184x864, 3:2 1248x832).
+SEED_ASPECT_RATIOS = ("1:1", "16:9", "9:16", "4:3", "3:2")
+_REPLY_PREVIEW = 300
+
+
+def chat_image_capabilities(aspect_ratios: tuple[str, ...]) -> Capabilities:
+    return Capabilities(text_to_image=True, image_to_image=True, max_input_images=4, aspect_ratios=aspect_ratios)
+
+
+class OpenRouterImages:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        base_url: str,
+        api_key: str,
+        *,
+        name: str = "agnic",
+        models: list[str],
+        policy: RetryPolicy,
+        max_download_bytes: int,
+        download_timeout: float,
+        aspect_ratios: tuple[str, ...] = SEED_ASPECT_RATIOS,
+        description: str = "Agnic AI Gateway",
+    ) -> None:
+        self.name = name
+        self._client = client
+        self._url = base_url.rstrip("/") + "/chat/completions"
+        self._headers = {"Authorization": f"Bearer {api_key}"}
+        self._models = models
+        self._policy = policy
+        self._max_download_bytes = max_download_bytes
+        self._download_timeout = download_timeout
+        self._aspect_ratios = aspect_ratios
+        self._description = description
+
+    def models(self) -> list[ModelInfo]:
+        caps = chat_image_capabilities(self._aspect_ratios)
+        return [ModelInfo(self.name, model, caps, self._description) for model in self._models]
+
+    def build_body(self, job: ImageJob) -> dict[str, Any]:
+        content: str | list[dict[str, Any]] = job.prompt
+        if job.images:
+            content = [{"type": "text", "text": job.prompt}]
+            content += [
+                {"type": "image_url", "image_url": {"url": data_uri(image, sniff_mime(image))}} for image in job.images
+            ]
+        return {
+            "model": job.model,
+            "messages": [{"role": "user", "content": content}],
+            "modalities": ["image", "text"],
+            "image_config": {"aspect_ratio": nearest_ratio(job.size, list(self._aspect_ratios))},
+        }
+
+    async def generate(self, job: ImageJob, progress: ProgressCallback) -> list[bytes]:
+        response = await send_with_retry(
+            self._client, "POST", self._url, self._policy, headers=self._headers, json_body=self.build_body(job)
+        )
+        return await self.read_images(parse_json(response))
+
+    async def read_images(self, body: Any) -> list[bytes]:
+        message, finish_reason = _first_message(body)
+        urls = [url for url in (_image_url(item) for item in message.get("images") or []) if url]
+        if not urls:
+            text = _text_of(message.get("content"))
+            if finish_reason in ("content_filter", "safety") or message.get("refusal"):
+                raise ContentRefused(f"finish_reason={finish_reason}: {text[:200]}")
+            raise ProviderError(f"no images in answer (finish_reason={finish_reason}): {text[:200]}", _no_image(text))
+        return [
+            await download(self._client, url, max_bytes=self._max_download_bytes, timeout=self._download_timeout)
+            for url in urls
+        ]
+
+    async def aclose(self) -> None:
+        return None
+
+
+def _first_message(body: Any) -> tuple[dict[str, Any], str | None]:
+    if not isinstance(body, dict):
+        raise BadResult(f"answer is not an object: {str(body)[:200]}")
+    choices = body.get("choices")
+    if not isinstance(choices, list) or not choices:
+        error = body.get("error")
+        if error:
+            # OpenRouter can answer 200 with an error object when the upstream model failed.
+            detail = error.get("message", error) if isinstance(error, dict) else error
+            raise ProviderError(
+                f"gateway error: {str(error)[:300]}", f"The image service failed: {str(detail)[:200]}"
+            )
+        raise BadResult(f"no choices in answer: {str(body)[:200]}")
+    choice = choices[0] if isinstance(choices[0], dict) else {}
+    message = choice.get("message")
+    if not isinstance(message, dict):
+        raise BadResult("the answer has no message")
+    return message, choice.get("finish_reason")
+
+
+def _image_url(item: Any) -> str | None:
+    """`{"type": "image_url", "image_url": {"url": ...}}`, tolerating `image_url` as a bare string or `url`."""
+    if isinstance(item, str):
+        return item
+    if not isinstance(item, dict):
+        return None
+    inner = item.get("image_url")
+    if isinstance(inner, dict):
+        inner = inner.get("url")
+    url = inner or item.get("url")
+    return url if isinstance(url, str) and url.startswith(("data:", "http://", "https://")) else None
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content.strip()
+    if isinstance(content, list):
+        return " ".join(str(b.get("text", "")) for b in content if isinstance(b, dict)).strip()
+    return ""
+
+
+def _no_image(text: str) -> str:
+    if not text:
+        return "The model answered without an image. Try rephrasing the prompt as a request for a picture."
+    if len(text) > _REPLY_PREVIEW:
+        text = text[:_REPLY_PREVIEW].rstrip() + "…"
+    return f"The model answered without an image. It said: “{text}”"
