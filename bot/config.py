@@ -45,6 +45,37 @@ class Settings(BaseSettings):
     provider_deadline_seconds: float = Field(default=300.0, gt=0)
     provider_max_retries: int = Field(default=3, ge=0)
 
+    # Other providers (issue 5). Each is enabled by its key (A1111 by its URL); comma lists name models.
+    agnes_max_concurrency: int = Field(default=8, ge=1)
+    agnic_api_key: SecretStr | None = None
+    agnic_base_url: str = "https://api.agnic.ai/v1"  # https://openrouter.ai/api/v1 works the same
+    agnic_models: str = "google/gemini-2.0-flash"
+    agnic_max_concurrency: int = Field(default=4, ge=1)
+    apiframe_api_key: SecretStr | None = None
+    apiframe_base_url: str = "https://api.apiframe.pro"
+    apiframe_auth_scheme: str = ""  # empty: the raw key in Authorization; "Bearer" for old SDK behaviour
+    apiframe_models: str = "flux-pro,flux-pro-1.1,flux-pro-1.1-ultra,flux-dev,flux-schnell"
+    apiframe_max_concurrency: int = Field(default=4, ge=1)
+    apiframe_poll_seconds: float = Field(default=1.0, gt=0)  # first /fetch delay, growing to the max
+    apiframe_poll_max_seconds: float = Field(default=5.0, gt=0)
+    apiframe_webhook_poll_seconds: float = Field(default=15.0, gt=0)  # fallback polling while webhooks are on
+    public_base_url: str | None = None  # set to receive APIFRAME webhooks at {PUBLIC_BASE_URL}/webhooks/apiframe
+    webhook_listen: str = "0.0.0.0:8080"
+    apiframe_webhook_secret: SecretStr | None = None  # random per process when unset
+    relay_api_key: SecretStr | None = None
+    relay_base_url: str = "https://relaygpu.com"
+    relay_async: bool = True
+    relay_models: str = "flux-2-pro,gemini-3,gpt-image,qwen"
+    relay_max_concurrency: int = Field(default=6, ge=1)
+    relay_poll_wait_seconds: int = Field(default=10, ge=1, le=30)  # long-poll `wait` for /v2/tasks/{id}
+    relay_poll_seconds: float = Field(default=1.0, gt=0)
+    a1111_base_url: str | None = None
+    a1111_username: str | None = None
+    a1111_password: SecretStr | None = None
+    a1111_max_concurrency: int = Field(default=1, ge=1)
+    a1111_denoising_strength: float = Field(default=0.6, ge=0, le=1)
+    a1111_progress_seconds: float = Field(default=1.0, gt=0)
+
     # Platforms.
     telegram_token: SecretStr | None = None
     telegram_base_url: str = "https://api.telegram.org/bot"

@@ -103,7 +103,7 @@ async def test_a_crash_leaves_no_charge_after_restart(tmp_path, fake_agnes: Fake
 
 async def test_failed_delivery_is_refunded(core: Atelier) -> None:
     class BrokenUpload(RecordingReply):
-        async def send_images(self, delivery) -> None:  # noqa: ANN001
+        async def send_images(self, delivery) -> None:
             raise ConnectionError("platform upload failed")
 
     reply = BrokenUpload()

@@ -141,6 +141,23 @@ async def test_user_photo_download_in_handler(fake: FakeTelegram) -> None:
     assert call.result["text"] == "got make it blue"
 
 
+async def test_user_document_reaches_document_handler(fake: FakeTelegram) -> None:
+    app = build_app(fake)
+
+    async def on_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        doc = update.effective_message.document
+        data = await (await doc.get_file()).download_as_bytearray()
+        await update.effective_message.reply_text(f"{doc.file_name} {doc.mime_type} {len(data)}")
+
+    app.add_handler(MessageHandler(filters.Document.ALL, on_document))
+    async with polling(app):
+        file_id = fake.add_file(b"x" * 10, kind="document", file_name="ref.webp")
+        fake.push_message(GROUP, document_file_id=file_id, user_id=7)
+        call = await fake.wait_for("sendMessage")
+
+    assert call.result["text"] == "ref.webp image/webp 10"
+
+
 async def test_callback_query_reaches_handler(fake: FakeTelegram) -> None:
     app = build_app(fake)
 
@@ -171,8 +188,14 @@ async def test_callback_query_reaches_handler(fake: FakeTelegram) -> None:
 async def test_send_photo_and_download_back(fake: FakeTelegram, bot: Bot) -> None:
     original = png(400, 300)
     keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("Upscale", callback_data="up")]])
-    msg = await bot.send_photo(USER, photo=original, caption="<b>Done</b>", parse_mode=ParseMode.HTML,
-                               reply_markup=keyboard, filename="out.png")
+    msg = await bot.send_photo(
+        USER,
+        photo=original,
+        caption="<b>Done</b>",
+        parse_mode=ParseMode.HTML,
+        reply_markup=keyboard,
+        filename="out.png",
+    )
 
     assert [(p.width, p.height) for p in msg.photo] == [(90, 68), (320, 240), (400, 300)]
     assert msg.caption == "Done" and msg.caption_entities[0].type == "bold"
@@ -187,6 +210,17 @@ async def test_send_photo_and_download_back(fake: FakeTelegram, bot: Bot) -> Non
     assert Image.open(io.BytesIO(thumb)).size == (90, 68)
 
 
+async def test_send_photo_by_url_and_by_file_id(fake: FakeTelegram, bot: Bot) -> None:
+    first = await bot.send_photo(USER, photo=png(100, 100))
+    path = (await bot.get_file(first.photo[-1].file_id)).file_path
+    by_url = await bot.send_photo(USER, photo=path)  # the fake fetches URLs itself, like Telegram
+    assert fake.file_bytes(by_url.photo[-1].file_id) == png(100, 100)
+    again = await bot.send_photo(USER, photo=first.photo[-1].file_id)
+    assert again.photo == first.photo
+    with pytest.raises(BadRequest, match="Wrong file identifier/http url specified"):
+        await bot.send_photo(USER, photo="no-such-file-id")
+
+
 async def test_send_photo_rejects_non_image(bot: Bot) -> None:
     with pytest.raises(BadRequest, match="Image_process_failed"):
         await bot.send_photo(USER, photo=b"not an image")
@@ -194,8 +228,10 @@ async def test_send_photo_rejects_non_image(bot: Bot) -> None:
 
 async def test_send_media_group_two_photos(fake: FakeTelegram, bot: Bot) -> None:
     request = fake.push_message(USER, "draw two cats")["message"]
-    media = [InputMediaPhoto(png(color="red"), caption="first", filename="a.png"),
-             InputMediaPhoto(png(color="blue"), filename="b.png")]
+    media = [
+        InputMediaPhoto(png(color="red"), caption="first", filename="a.png"),
+        InputMediaPhoto(png(color="blue"), filename="b.png"),
+    ]
     messages = await bot.send_media_group(USER, media, reply_to_message_id=request["message_id"])
 
     assert len(messages) == 2
@@ -216,8 +252,7 @@ async def test_send_document_roundtrip(bot: Bot) -> None:
     assert bytes(data) == b"%PDF-1.4 fake"
 
 
-async def test_flood_control_raises_retry_after(fake: FakeTelegram, bot: Bot,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_flood_control_raises_retry_after(fake: FakeTelegram, bot: Bot, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PTB_TIMEDELTA", "1")  # PTB 22 otherwise warns when reading retry_after
     fake.fail_next("sendMessage", retry_after=7)
     with pytest.raises(RetryAfter) as exc_info:
@@ -337,8 +372,10 @@ def test_entity_and_markup_parsers() -> None:
     ]
     text, entities = parse_html('<pre><code class="language-py">x</code></pre> &lt;<a href="https://a.b">l</a>')
     assert text == "x <l"
-    assert entities == [{"offset": 0, "length": 1, "type": "pre", "language": "py"},
-                        {"offset": 3, "length": 1, "type": "text_link", "url": "https://a.b"}]
+    assert entities == [
+        {"offset": 0, "length": 1, "type": "pre", "language": "py"},
+        {"offset": 3, "length": 1, "type": "text_link", "url": "https://a.b"},
+    ]
     text, entities = parse_markdown_v2("[a](https://x.y/\\)) __u__ `c\\`d`")
     assert text == "a u c`d"
     assert [e["type"] for e in entities] == ["text_link", "underline", "code"]

@@ -221,9 +221,7 @@ class ApiframeImages:
         except (httpx.TimeoutException, TimeoutError, httpx.TransportError) as exc:
             log.info("APIFRAME fetch for %s failed: %r", task_id, exc)
             return None
-        if response.status_code == 404 or (
-            response.status_code == 400 and "not found" in error_text(response).lower()
-        ):
+        if response.status_code == 404 or (response.status_code == 400 and "not found" in error_text(response).lower()):
             raise TaskExpired(f"APIFRAME task {task_id}: HTTP {response.status_code} {error_text(response)}")
         if response.status_code in RETRYABLE_STATUSES:
             log.info("APIFRAME fetch for %s: HTTP %s", task_id, response.status_code)
@@ -234,6 +232,10 @@ class ApiframeImages:
         if not isinstance(body, dict):
             raise BadResult(f"APIFRAME fetch answered with a non-object: {str(body)[:200]}")
         return body
+
+    async def aclose(self) -> None:
+        if self.webhooks is not None:
+            await self.webhooks.stop()
 
 
 def _image_url(body: dict[str, Any]) -> str | None:

@@ -108,9 +108,7 @@ def _first_message(body: Any) -> tuple[dict[str, Any], str | None]:
         if error:
             # OpenRouter can answer 200 with an error object when the upstream model failed.
             detail = error.get("message", error) if isinstance(error, dict) else error
-            raise ProviderError(
-                f"gateway error: {str(error)[:300]}", f"The image service failed: {str(detail)[:200]}"
-            )
+            raise ProviderError(f"gateway error: {str(error)[:300]}", f"The image service failed: {str(detail)[:200]}")
         raise BadResult(f"no choices in answer: {str(body)[:200]}")
     choice = choices[0] if isinstance(choices[0], dict) else {}
     message = choice.get("message")

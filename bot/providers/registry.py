@@ -5,10 +5,17 @@ from __future__ import annotations
 import httpx
 
 from bot.config import Settings
+from bot.providers.a1111 import A1111Images
 from bot.providers.agnes import AgnesImages
+from bot.providers.apiframe import ApiframeImages
+from bot.providers.apiframe_webhook import ApiframeWebhooks
+from bot.providers.base import ImageProvider
 from bot.providers.catalogue import Catalogue
+from bot.providers.concurrency import ConcurrencyLimited
 from bot.providers.http import RetryPolicy
 from bot.providers.openai_chat import OpenAIChat
+from bot.providers.openrouter import OpenRouterImages
+from bot.providers.relay import RelayImages
 
 
 def build_http_client(settings: Settings) -> httpx.AsyncClient:
@@ -21,22 +28,121 @@ def retry_policy(settings: Settings) -> RetryPolicy:
     return RetryPolicy(max_retries=settings.provider_max_retries, deadline_seconds=settings.provider_deadline_seconds)
 
 
+def names(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def _agnes_model(settings: Settings) -> str:
+    """IMAGE_MODEL may name another provider's model (`relay:qwen`); Agnes then offers its own default."""
+    provider, _, model = settings.image_model.rpartition(":")
+    if provider and provider.lower() != "agnes":
+        return "agnes-image-2.1-flash"
+    return model
+
+
 def build_catalogue(settings: Settings, client: httpx.AsyncClient) -> Catalogue:
     catalogue = Catalogue()
+
+    def add(provider: ImageProvider, max_concurrency: int) -> None:
+        catalogue.add_images(ConcurrencyLimited(provider, max_concurrency))
+
+    download_limits = {
+        "max_download_bytes": settings.max_result_download_bytes,
+        "download_timeout": settings.provider_timeout_seconds,
+    }
     if settings.agnes_api_key is not None:
         key = settings.agnes_api_key.get_secret_value()
-        catalogue.add_images(
+        add(
             AgnesImages(
                 client,
                 settings.agnes_base_url,
                 key,
-                models=[settings.image_model],
+                models=[_agnes_model(settings)],
                 policy=retry_policy(settings),
-                max_download_bytes=settings.max_result_download_bytes,
-                download_timeout=settings.provider_timeout_seconds,
-            )
+                **download_limits,
+            ),
+            settings.agnes_max_concurrency,
         )
         catalogue.add_chat(
             OpenAIChat("agnes", client, settings.agnes_base_url, key, idle_timeout=settings.provider_timeout_seconds)
         )
+    if settings.agnic_api_key is not None:
+        add(
+            OpenRouterImages(
+                client,
+                settings.agnic_base_url,
+                settings.agnic_api_key.get_secret_value(),
+                name="agnic",
+                models=names(settings.agnic_models),
+                policy=retry_policy(settings),
+                **download_limits,
+            ),
+            settings.agnic_max_concurrency,
+        )
+    if settings.apiframe_api_key is not None:
+        webhooks = None
+        if settings.public_base_url:
+            secret = settings.apiframe_webhook_secret
+            webhooks = ApiframeWebhooks(
+                settings.public_base_url,
+                secret.get_secret_value() if secret else None,
+                listen=settings.webhook_listen,
+            )
+        add(
+            ApiframeImages(
+                client,
+                settings.apiframe_base_url,
+                settings.apiframe_api_key.get_secret_value(),
+                models=names(settings.apiframe_models),
+                auth_scheme=settings.apiframe_auth_scheme,
+                policy=retry_policy(settings),
+                poll_initial=settings.apiframe_poll_seconds,
+                poll_max=settings.apiframe_poll_max_seconds,
+                webhooks=webhooks,
+                webhook_poll_interval=settings.apiframe_webhook_poll_seconds,
+                **download_limits,
+            ),
+            settings.apiframe_max_concurrency,
+        )
+    if settings.relay_api_key is not None:
+        add(
+            RelayImages(
+                client,
+                settings.relay_base_url,
+                settings.relay_api_key.get_secret_value(),
+                models=names(settings.relay_models),
+                policy=retry_policy(settings),
+                use_async=settings.relay_async,
+                poll_wait=settings.relay_poll_wait_seconds,
+                poll_interval=settings.relay_poll_seconds,
+                **download_limits,
+            ),
+            settings.relay_max_concurrency,
+        )
+    if settings.a1111_base_url:
+        password = settings.a1111_password
+        add(
+            A1111Images(
+                client,
+                settings.a1111_base_url,
+                policy=retry_policy(settings),
+                username=settings.a1111_username,
+                password=password.get_secret_value() if password else None,
+                denoising_strength=settings.a1111_denoising_strength,
+                progress_interval=settings.a1111_progress_seconds,
+                interrupt_on_cancel=settings.a1111_max_concurrency == 1,
+            ),
+            settings.a1111_max_concurrency,
+        )
     return catalogue
+
+
+def webhook_receivers(catalogue: Catalogue) -> list[ApiframeWebhooks]:
+    """The webhook receivers the catalogue's providers wait on, for `atelier run` to start and stop."""
+    found = []
+    for provider in catalogue.image_providers.values():
+        inner = getattr(provider, "inner", provider)
+        receiver = getattr(inner, "webhooks", None)
+        if isinstance(receiver, ApiframeWebhooks):
+            found.append(receiver)
+    return found

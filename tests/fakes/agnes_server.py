@@ -157,3 +157,14 @@ class FakeAgnes:
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
         return response
+
+
+async def _serve(port: int) -> None:
+    server = FakeAgnes()
+    app_server = await server.start()
+    print(f"fake Agnes at {app_server.base_url} (key {server.api_key})", flush=True)
+    await asyncio.Event().wait()
+
+
+if __name__ == "__main__":
+    asyncio.run(_serve(0))

@@ -48,25 +48,66 @@ MAX_CAPTION = 1024
 MAX_DOWNLOAD = 20 * 1024 * 1024
 DEFAULT_ALLOWED = frozenset(
     {
-        "message", "edited_message", "channel_post", "edited_channel_post", "business_connection",
-        "business_message", "edited_business_message", "deleted_business_messages", "inline_query",
-        "chosen_inline_result", "callback_query", "shipping_query", "pre_checkout_query",
-        "purchased_paid_media", "poll", "poll_answer", "my_chat_member", "chat_join_request",
-        "chat_boost", "removed_chat_boost",
+        "message",
+        "edited_message",
+        "channel_post",
+        "edited_channel_post",
+        "business_connection",
+        "business_message",
+        "edited_business_message",
+        "deleted_business_messages",
+        "inline_query",
+        "chosen_inline_result",
+        "callback_query",
+        "shipping_query",
+        "pre_checkout_query",
+        "purchased_paid_media",
+        "poll",
+        "poll_answer",
+        "my_chat_member",
+        "chat_join_request",
+        "chat_boost",
+        "removed_chat_boost",
     }
 )  # Telegram's default excludes chat_member, message_reaction and message_reaction_count
 CHAT_ACTIONS = frozenset(
     {
-        "typing", "upload_photo", "record_video", "upload_video", "record_voice", "upload_voice",
-        "upload_document", "choose_sticker", "find_location", "record_video_note", "upload_video_note",
+        "typing",
+        "upload_photo",
+        "record_video",
+        "upload_video",
+        "record_voice",
+        "upload_voice",
+        "upload_document",
+        "choose_sticker",
+        "find_location",
+        "record_video_note",
+        "upload_video_note",
     }
 )
 # Form/multipart values arrive as strings; these stay strings, all others are JSON-decoded when possible.
 STRING_PARAMS = frozenset(
     {
-        "text", "caption", "parse_mode", "callback_query_id", "file_id", "url", "action", "data",
-        "inline_message_id", "language_code", "secret_token", "ip_address", "photo", "document",
-        "business_connection_id", "message_effect_id", "description", "title", "name", "short_description",
+        "text",
+        "caption",
+        "parse_mode",
+        "callback_query_id",
+        "file_id",
+        "url",
+        "action",
+        "data",
+        "inline_message_id",
+        "language_code",
+        "secret_token",
+        "ip_address",
+        "photo",
+        "document",
+        "business_connection_id",
+        "message_effect_id",
+        "description",
+        "title",
+        "name",
+        "short_description",
     }
 )
 NOT_MODIFIED = (
@@ -178,17 +219,19 @@ def auto_entities(text: str) -> list[JSONDict]:
     """Entities Telegram detects by itself: bot_command, mention, url, hashtag (UTF-16 offsets)."""
     found: list[tuple[int, int, str]] = []
     taken: list[range] = []
-    for kind, regex in (("bot_command", _COMMAND_RE), ("url", _URL_RE), ("mention", _MENTION_RE),
-                        ("hashtag", _HASHTAG_RE)):
+    for kind, regex in (
+        ("bot_command", _COMMAND_RE),
+        ("url", _URL_RE),
+        ("mention", _MENTION_RE),
+        ("hashtag", _HASHTAG_RE),
+    ):
         for m in regex.finditer(text):
             if any(m.start() in r for r in taken):
                 continue
             taken.append(range(m.start(), m.end()))
             found.append((m.start(), m.end(), kind))
     found.sort()
-    return [
-        {"offset": utf16_len(text[:s]), "length": utf16_len(text[s:e]), "type": kind} for s, e, kind in found
-    ]
+    return [{"offset": utf16_len(text[:s]), "length": utf16_len(text[s:e]), "type": kind} for s, e, kind in found]
 
 
 def _image_info(data: bytes) -> tuple[int, int, str] | None:
@@ -258,9 +301,21 @@ def _byte_offset(text: str, index: int) -> int:
 # ----------------------------------------------------------------------------------- parse_mode parsers
 
 _HTML_TAGS = {
-    "b": "bold", "strong": "bold", "i": "italic", "em": "italic", "u": "underline", "ins": "underline",
-    "s": "strikethrough", "strike": "strikethrough", "del": "strikethrough", "tg-spoiler": "spoiler",
-    "span": "spoiler", "a": "text_link", "code": "code", "pre": "pre", "blockquote": "blockquote",
+    "b": "bold",
+    "strong": "bold",
+    "i": "italic",
+    "em": "italic",
+    "u": "underline",
+    "ins": "underline",
+    "s": "strikethrough",
+    "strike": "strikethrough",
+    "del": "strikethrough",
+    "tg-spoiler": "spoiler",
+    "span": "spoiler",
+    "a": "text_link",
+    "code": "code",
+    "pre": "pre",
+    "blockquote": "blockquote",
     "tg-emoji": "custom_emoji",
 }
 _HTML_ESCAPES = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
@@ -310,8 +365,9 @@ def parse_html(source: str) -> tuple[str, list[JSONDict]]:
             raise _entity_error(f'Unsupported start tag "{name}" at byte offset {_byte_offset(source, i)}')
         attrs = dict(
             (k.lower(), v1 or v2 or v3)
-            for k, v1, v2, v3 in re.findall(r"([\w-]+)\s*=\s*(?:\"([^\"]*)\"|'([^']*)'|([^\s>]+))",
-                                             source[i + 1 + len(name) : end])
+            for k, v1, v2, v3 in re.findall(
+                r"([\w-]+)\s*=\s*(?:\"([^\"]*)\"|'([^']*)'|([^\s>]+))", source[i + 1 + len(name) : end]
+            )
         )
         stack.append((name, pos, _html_entity(name, attrs, stack)))
         i = end + 1
@@ -341,8 +397,12 @@ def _html_entity(tag: str, attrs: dict[str, str], stack: list[tuple[str, int, JS
 
 _MDV2_RESERVED = set("_*[]()~`>#+-=|{}.!")
 _MDV2_NAMES = {
-    "bold": "Bold", "italic": "Italic", "underline": "Underline", "strikethrough": "Strikethrough",
-    "spoiler": "Spoiler", "text_link": "TextUrl",
+    "bold": "Bold",
+    "italic": "Italic",
+    "underline": "Underline",
+    "strikethrough": "Strikethrough",
+    "spoiler": "Spoiler",
+    "text_link": "TextUrl",
 }
 
 
@@ -460,9 +520,7 @@ def parse_markdown(source: str) -> tuple[str, list[JSONDict]]:
             closing = "]" if ch == "[" else marker
             close = source.find(closing, i + len(marker))
             if close < 0:
-                raise _entity_error(
-                    f"Can't find end of the entity starting at byte offset {_byte_offset(source, i)}"
-                )
+                raise _entity_error(f"Can't find end of the entity starting at byte offset {_byte_offset(source, i)}")
             body = source[i + len(marker) : close]
             entity: JSONDict = {"type": "pre" if marker == "```" else kinds.get(marker, "text_link")}
             i = close + len(closing)
@@ -510,7 +568,10 @@ class FakeTelegram:
         self.bot_username = bot_username
         self.bot_id = int(token.split(":", 1)[0])
         self.bot_user: JSONDict = {
-            "id": self.bot_id, "is_bot": True, "first_name": bot_first_name, "username": bot_username,
+            "id": self.bot_id,
+            "is_bot": True,
+            "first_name": bot_first_name,
+            "username": bot_username,
         }
         self._host, self._port = host, port
         self._runner: web.AppRunner | None = None
@@ -613,10 +674,14 @@ class FakeTelegram:
 
     # ------------------------------------------------------------------------------ world set-up
 
-    def add_user(self, user_id: int, *, username: str | None = None, first_name: str | None = None,
-                 language_code: str = "en") -> JSONDict:
-        user = self._users.get(user_id) or {"id": user_id, "is_bot": False,
-                                             "first_name": first_name or f"User{user_id}"}
+    def add_user(
+        self, user_id: int, *, username: str | None = None, first_name: str | None = None, language_code: str = "en"
+    ) -> JSONDict:
+        user = self._users.get(user_id) or {
+            "id": user_id,
+            "is_bot": False,
+            "first_name": first_name or f"User{user_id}",
+        }
         if first_name:
             user["first_name"] = first_name
         if username:
@@ -625,9 +690,16 @@ class FakeTelegram:
         self._users[user_id] = user
         return user
 
-    def add_chat(self, chat_id: int, chat_type: str | None = None, *, title: str | None = None,
-                 username: str | None = None, first_name: str | None = None,
-                 is_forum: bool = False) -> JSONDict:
+    def add_chat(
+        self,
+        chat_id: int,
+        chat_type: str | None = None,
+        *,
+        title: str | None = None,
+        username: str | None = None,
+        first_name: str | None = None,
+        is_forum: bool = False,
+    ) -> JSONDict:
         """Register a chat (type inferred from the id like Telegram: >0 private, -100... supergroup)."""
         chat = self._chats.get(chat_id)
         if chat is None:
@@ -636,8 +708,7 @@ class FakeTelegram:
             )
             chat = {"id": chat_id, "type": chat_type}
             if chat_type == "private":
-                user = self._users.get(chat_id) or self.add_user(chat_id, username=username,
-                                                                 first_name=first_name)
+                user = self._users.get(chat_id) or self.add_user(chat_id, username=username, first_name=first_name)
                 chat["first_name"] = user["first_name"]
                 if "username" in user:
                     chat["username"] = user["username"]
@@ -658,8 +729,9 @@ class FakeTelegram:
         """Configure getChatMember: creator | administrator | member | restricted | left | kicked."""
         self._members[(chat_id, user_id)] = {"status": status, **extra}
 
-    def add_file(self, data: bytes, *, kind: str = "photo", file_name: str | None = None,
-                 mime_type: str | None = None) -> str:
+    def add_file(
+        self, data: bytes, *, kind: str = "photo", file_name: str | None = None, mime_type: str | None = None
+    ) -> str:
         """Store bytes as if a user uploaded them; returns the file_id (largest size for photos)."""
         if kind == "photo":
             return self._store_photo(data, strict=False)[-1]["file_id"]
@@ -720,8 +792,15 @@ class FakeTelegram:
         self._store_message(msg, from_bot=False)
         return self._enqueue("message", msg)
 
-    def push_callback_query(self, message: JSONDict | Any, data: str, *, user_id: int | None = None,
-                            username: str | None = None, first_name: str | None = None) -> JSONDict:
+    def push_callback_query(
+        self,
+        message: JSONDict | Any,
+        data: str,
+        *,
+        user_id: int | None = None,
+        username: str | None = None,
+        first_name: str | None = None,
+    ) -> JSONDict:
         """Queue a ``callback_query`` update as if a user pressed a button on a bot message."""
         chat_id, message_id = self._message_key(message)
         stored = self._messages.get((chat_id, message_id))
@@ -734,8 +813,13 @@ class FakeTelegram:
         shown = {"chat": chat, "message_id": message_id, "date": 0} if stored.deleted else stored.data
         query_id = str(secrets.randbits(62))
         self._callback_queries[query_id] = False
-        query = {"id": query_id, "from": user, "message": copy.deepcopy(shown),
-                 "chat_instance": str((chat_id * 7919 + self.bot_id) % 10**18), "data": data}
+        query = {
+            "id": query_id,
+            "from": user,
+            "message": copy.deepcopy(shown),
+            "chat_instance": str((chat_id * 7919 + self.bot_id) % 10**18),
+            "data": data,
+        }
         return self._enqueue("callback_query", query)
 
     def push_update(self, update_type: str, payload: JSONDict) -> JSONDict:
@@ -749,14 +833,24 @@ class FakeTelegram:
 
     # ---------------------------------------------------------------------- failure injection
 
-    def fail_next(self, method: str, *, retry_after: int | None = None, error_code: int | None = None,
-                  description: str | None = None, times: int = 1) -> None:
+    def fail_next(
+        self,
+        method: str,
+        *,
+        retry_after: int | None = None,
+        error_code: int | None = None,
+        description: str | None = None,
+        times: int = 1,
+    ) -> None:
         """Make the next ``times`` calls of ``method`` fail; default is 429 flood control."""
         if retry_after is None and error_code is None:
             retry_after = 1
         if retry_after is not None:
-            failure = _Failure(error_code or 429, description or f"Too Many Requests: retry after {retry_after}",
-                               {"retry_after": retry_after})
+            failure = _Failure(
+                error_code or 429,
+                description or f"Too Many Requests: retry after {retry_after}",
+                {"retry_after": retry_after},
+            )
         else:
             code = error_code or 400
             failure = _Failure(code, description or _default_description(code), None)
@@ -773,8 +867,15 @@ class FakeTelegram:
         """Current call count; pass as ``since=`` to ``wait_for`` to ignore earlier calls."""
         return len(self._calls)
 
-    async def wait_for(self, match: str | CallPredicate, predicate: CallPredicate | None = None, *,
-                       timeout: float = 5.0, count: int = 1, since: int = 0) -> Call:
+    async def wait_for(
+        self,
+        match: str | CallPredicate,
+        predicate: CallPredicate | None = None,
+        *,
+        timeout: float = 5.0,
+        count: int = 1,
+        since: int = 0,
+    ) -> Call:
         """Wait until ``count`` calls match (method name and/or predicate); returns the ``count``-th."""
         checks: list[CallPredicate] = [predicate] if predicate else []
         if isinstance(match, str):
@@ -809,7 +910,8 @@ class FakeTelegram:
     def sent_messages(self, chat_id: int | None = None, *, include_deleted: bool = False) -> list[JSONDict]:
         """Current state of every message the bot sent, in send order."""
         return [
-            m.data for (cid, _), m in self._messages.items()
+            copy.deepcopy(m.data)
+            for (cid, _), m in self._messages.items()
             if m.from_bot and (chat_id is None or cid == chat_id) and (include_deleted or not m.deleted)
         ]
 
@@ -818,11 +920,11 @@ class FakeTelegram:
         stored = self._messages.get((chat_id, message_id))
         if stored is None or (stored.deleted and not include_deleted):
             return None
-        return stored.data
+        return copy.deepcopy(stored.data)
 
     def message_history(self, chat_id: int, message_id: int) -> list[JSONDict]:
         """Every version of a message, oldest first."""
-        return list(self._messages[(chat_id, message_id)].history)
+        return copy.deepcopy(self._messages[(chat_id, message_id)].history)
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -882,8 +984,14 @@ class FakeTelegram:
     async def _record_request(self, request: web.Request) -> bytes:
         body = await request.read()
         self._requests.append(
-            RecordedRequest(request.method, request.path, request.query_string,
-                            list(request.headers.items()), body, time.monotonic())
+            RecordedRequest(
+                request.method,
+                request.path,
+                request.query_string,
+                list(request.headers.items()),
+                body,
+                time.monotonic(),
+            )
         )
         return body
 
@@ -926,7 +1034,7 @@ class FakeTelegram:
         self._next_update_id += 1
         self._updates.append(update)
         self._wake_pollers()
-        return update
+        return copy.deepcopy(update)
 
     def _wake_pollers(self) -> None:
         self._updates_event.set()
@@ -935,7 +1043,12 @@ class FakeTelegram:
     def _new_message(self, chat: JSONDict, sender: JSONDict, thread_id: int | None) -> JSONDict:
         message_id = self._next_message_id.get(chat["id"], 1)
         self._next_message_id[chat["id"]] = message_id + 1
-        msg: JSONDict = {"message_id": message_id, "from": sender, "chat": chat, "date": int(time.time())}
+        msg: JSONDict = {
+            "message_id": message_id,
+            "from": copy.deepcopy(sender),
+            "chat": copy.deepcopy(chat),
+            "date": int(time.time()),
+        }
         if thread_id is not None and chat["type"] == "supergroup":
             msg["message_thread_id"] = thread_id
             if chat.get("is_forum"):
@@ -993,8 +1106,10 @@ class FakeTelegram:
     def _new_file_ids(self, kind: str) -> tuple[str, str]:
         self._file_counter += 1
         prefix = "AgACAgIAAxkBAA" if kind == "photo" else "BQACAgIAAxkBAA"
-        return (f"{prefix}{self._file_counter:06d}{secrets.token_urlsafe(18)}",
-                f"AQAD{self._file_counter:04d}{secrets.token_urlsafe(6)}")
+        return (
+            f"{prefix}{self._file_counter:06d}{secrets.token_urlsafe(18)}",
+            f"AQAD{self._file_counter:04d}{secrets.token_urlsafe(6)}",
+        )
 
     def _store_photo(self, data: bytes, *, strict: bool = True) -> list[JSONDict]:
         if not data:
@@ -1013,11 +1128,12 @@ class FakeTelegram:
         for blob, w, h in variants:
             file_id, unique_id = self._new_file_ids("photo")
             ext = "jpg" if blob is not data or fmt == "jpeg" else fmt
-            self._files[file_id] = StoredFile(file_id, unique_id, blob,
-                                              f"photos/file_{self._file_counter}.{ext}", "photo",
-                                              photo_sizes=sizes)
-            sizes.append({"file_id": file_id, "file_unique_id": unique_id, "file_size": len(blob),
-                          "width": w, "height": h})
+            self._files[file_id] = StoredFile(
+                file_id, unique_id, blob, f"photos/file_{self._file_counter}.{ext}", "photo", photo_sizes=sizes
+            )
+            sizes.append(
+                {"file_id": file_id, "file_unique_id": unique_id, "file_size": len(blob), "width": w, "height": h}
+            )
         return sizes
 
     def _store_document(self, data: bytes, file_name: str, mime_type: str | None) -> JSONDict:
@@ -1025,23 +1141,30 @@ class FakeTelegram:
             raise bad_request("file must be non-empty")
         file_id, unique_id = self._new_file_ids("document")
         ext = file_name.rsplit(".", 1)[-1] if "." in file_name else "bin"
-        stored = StoredFile(file_id, unique_id, data, f"documents/file_{self._file_counter}.{ext}",
-                            "document", file_name, mime_type or _guess_mime(file_name))
+        stored = StoredFile(
+            file_id,
+            unique_id,
+            data,
+            f"documents/file_{self._file_counter}.{ext}",
+            "document",
+            file_name,
+            mime_type or _guess_mime(file_name),
+        )
         self._files[file_id] = stored
         return self._document_dict(stored)
 
     @staticmethod
     def _document_dict(stored: StoredFile) -> JSONDict:
-        doc = {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id,
-               "file_size": len(stored.data)}
+        doc = {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id, "file_size": len(stored.data)}
         if stored.file_name:
             doc["file_name"] = stored.file_name
         if stored.mime_type:
             doc["mime_type"] = stored.mime_type
         return doc
 
-    async def _input_file(self, value: Any, files: dict[str, tuple[str, bytes]], field_name: str,
-                          kind: str) -> tuple[str, bytes] | StoredFile:
+    async def _input_file(
+        self, value: Any, files: dict[str, tuple[str, bytes]], field_name: str, kind: str
+    ) -> tuple[str, bytes] | StoredFile:
         """Resolve an InputFile: multipart upload, ``attach://name``, known file_id or HTTP URL."""
         if isinstance(value, str) and value.startswith("attach://"):
             upload = files.get(value.removeprefix("attach://"))
@@ -1153,8 +1276,14 @@ class FakeTelegram:
     # ------------------------------------------------------------------------------ API methods
 
     def _get_me(self, _call: Call) -> JSONDict:
-        return {**self.bot_user, "can_join_groups": True, "can_read_all_group_messages": False,
-                "supports_inline_queries": False, "can_connect_to_business": False, "has_main_web_app": False}
+        return {
+            **self.bot_user,
+            "can_join_groups": True,
+            "can_read_all_group_messages": False,
+            "supports_inline_queries": False,
+            "can_connect_to_business": False,
+            "has_main_web_app": False,
+        }
 
     def _delete_webhook(self, call: Call) -> bool:
         self._webhook = {"url": ""}
@@ -1172,13 +1301,19 @@ class FakeTelegram:
         return True
 
     def _get_webhook_info(self, _call: Call) -> JSONDict:
-        return {"url": self._webhook["url"], "has_custom_certificate": False,
-                "pending_update_count": len(self._updates)}
+        return {
+            "url": self._webhook["url"],
+            "has_custom_certificate": False,
+            "pending_update_count": len(self._updates),
+        }
 
     async def _get_updates(self, call: Call) -> list[JSONDict]:
         if self._webhook["url"]:
-            raise ApiError(409, "Conflict: can't use getUpdates method while webhook is active; "
-                                "use deleteWebhook to delete the webhook first")
+            raise ApiError(
+                409,
+                "Conflict: can't use getUpdates method while webhook is active; "
+                "use deleteWebhook to delete the webhook first",
+            )
         params = call.params
         offset, limit = int(params.get("offset") or 0), min(max(int(params.get("limit") or 100), 1), 100)
         if "allowed_updates" in params:  # persisted like Telegram; [] means "default set"
@@ -1196,8 +1331,10 @@ class FakeTelegram:
         deadline = time.monotonic() + max(float(params.get("timeout") or 0), 0.0)
         while True:
             if generation != self._poll_generation:
-                raise ApiError(409, "Conflict: terminated by other getUpdates request; "
-                                    "make sure that only one bot instance is running")
+                raise ApiError(
+                    409,
+                    "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running",
+                )
             ready = [u for u in self._updates if _update_type(u) in self._allowed_updates][:limit]
             remaining = deadline - time.monotonic()
             if ready or remaining <= 0 or self._closing:
@@ -1261,11 +1398,13 @@ class FakeTelegram:
             msg = self._compose(call.params)
             msg["media_group_id"] = group_id
             if item["type"] == "photo":
-                msg["photo"] = (source.photo_sizes if isinstance(source, StoredFile)
-                                else self._store_photo(source[1]))
+                msg["photo"] = source.photo_sizes if isinstance(source, StoredFile) else self._store_photo(source[1])
             else:
-                msg["document"] = (self._document_dict(source) if isinstance(source, StoredFile)
-                                   else self._store_document(source[1], source[0], None))
+                msg["document"] = (
+                    self._document_dict(source)
+                    if isinstance(source, StoredFile)
+                    else self._store_document(source[1], source[0], None)
+                )
             self._set_caption(msg, item)
             self._store_message(msg, from_bot=True)  # albums never carry reply_markup
             sent.append(copy.deepcopy(msg))
@@ -1329,8 +1468,12 @@ class FakeTelegram:
             raise bad_request("invalid file_id")
         if len(stored.data) > MAX_DOWNLOAD:
             raise bad_request("file is too big")
-        return {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id,
-                "file_size": len(stored.data), "file_path": stored.file_path}
+        return {
+            "file_id": stored.file_id,
+            "file_unique_id": stored.file_unique_id,
+            "file_size": len(stored.data),
+            "file_path": stored.file_path,
+        }
 
     def _answer_callback_query(self, call: Call) -> bool:
         query_id = str(call.params.get("callback_query_id") or "")
@@ -1374,8 +1517,13 @@ class FakeTelegram:
 
     def _get_chat(self, call: Call) -> JSONDict:
         chat = self._chat(call.params)
-        gifts = {"unlimited_gifts": False, "limited_gifts": False, "unique_gifts": False,
-                 "premium_subscription": False, "gifts_from_channels": False}
+        gifts = {
+            "unlimited_gifts": False,
+            "limited_gifts": False,
+            "unique_gifts": False,
+            "premium_subscription": False,
+            "gifts_from_channels": False,
+        }
         return {**chat, "accent_color_id": 0, "max_reaction_count": 11, "accepted_gift_types": gifts}
 
 
@@ -1391,8 +1539,13 @@ def _update_type(update: JSONDict) -> str:
 
 
 def _default_description(code: int) -> str:
-    return {400: "Bad Request", 403: "Forbidden: bot was blocked by the user", 409: "Conflict",
-            500: "Internal Server Error", 502: "Bad Gateway"}.get(code, "Error")
+    return {
+        400: "Bad Request",
+        403: "Forbidden: bot was blocked by the user",
+        409: "Conflict",
+        500: "Internal Server Error",
+        502: "Bad Gateway",
+    }.get(code, "Error")
 
 
 def _guess_mime(file_name: str) -> str:
@@ -1416,13 +1569,31 @@ def _chat_member(status: str, user: JSONDict, extra: JSONDict) -> JSONDict:
 
 
 _ADMIN_RIGHTS: tuple[str, ...] = (
-    "can_manage_chat", "can_delete_messages", "can_manage_video_chats", "can_restrict_members",
-    "can_promote_members", "can_change_info", "can_invite_users", "can_post_stories", "can_edit_stories",
-    "can_delete_stories", "can_pin_messages",
+    "can_manage_chat",
+    "can_delete_messages",
+    "can_manage_video_chats",
+    "can_restrict_members",
+    "can_promote_members",
+    "can_change_info",
+    "can_invite_users",
+    "can_post_stories",
+    "can_edit_stories",
+    "can_delete_stories",
+    "can_pin_messages",
 )
 _RESTRICTED_RIGHTS: tuple[str, ...] = (
-    "can_send_messages", "can_send_audios", "can_send_documents", "can_send_photos", "can_send_videos",
-    "can_send_video_notes", "can_send_voice_notes", "can_send_polls", "can_send_other_messages",
-    "can_add_web_page_previews", "can_change_info", "can_invite_users", "can_pin_messages",
+    "can_send_messages",
+    "can_send_audios",
+    "can_send_documents",
+    "can_send_photos",
+    "can_send_videos",
+    "can_send_video_notes",
+    "can_send_voice_notes",
+    "can_send_polls",
+    "can_send_other_messages",
+    "can_add_web_page_previews",
+    "can_change_info",
+    "can_invite_users",
+    "can_pin_messages",
     "can_manage_topics",
 )
