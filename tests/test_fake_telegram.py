@@ -23,7 +23,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatAction, ParseMode
-from telegram.error import BadRequest, InvalidToken, RetryAfter
+from telegram.error import BadRequest, Forbidden, InvalidToken, RetryAfter
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -264,7 +264,7 @@ async def test_flood_control_raises_retry_after(fake: FakeTelegram, bot: Bot, mo
 
 async def test_injected_forbidden(fake: FakeTelegram, bot: Bot) -> None:
     fake.fail_next("sendChatAction", error_code=403)
-    with pytest.raises(Exception, match="bot was blocked by the user"):
+    with pytest.raises(Forbidden, match="bot was blocked by the user"):
         await bot.send_chat_action(USER, ChatAction.UPLOAD_PHOTO)
     assert await bot.send_chat_action(USER, ChatAction.TYPING) is True
 

@@ -336,6 +336,7 @@ class FakeDiscord:
         self.requests: list[RecordedRequest] = []
         self.gateway_received: list[dict[str, Any]] = []
         self.cdn_requests: list[str] = []
+        self.gateway_queries: list[dict[str, str]] = []  # path + query string of each gateway connect
         self.identify: dict[str, Any] | None = None
         self.internal_errors: list[BaseException] = []
         self._injected: list[_Injected] = []
@@ -836,6 +837,7 @@ class FakeDiscord:
         ws = web.WebSocketResponse(max_msg_size=0)
         await ws.prepare(request)
         query = request.query
+        self.gateway_queries.append({"path": request.path, **query})
         compress = query.get("compress")
         if query.get("v", str(API_VERSION)) not in ("9", "10"):
             await ws.close(code=4012, message=b"Invalid API version")
@@ -1009,13 +1011,13 @@ class FakeDiscord:
 
     async def request_reconnect(self) -> None:
         """Send op 7 RECONNECT; discord.py then RESUMEs on ``resume_gateway_url``."""
-        for session in self._sessions.values():
+        for session in list(self._sessions.values()):
             if session.conn is not None:
                 await session.conn.send(self._op(7, None))
 
     async def drop_connection(self, code: int = 4000) -> None:
         """Close gateway sockets with ``code`` (4000 keeps the session resumable)."""
-        for session in self._sessions.values():
+        for session in list(self._sessions.values()):
             if session.conn is not None:
                 await session.conn.ws.close(code=code, message=b"fake drop")
 
@@ -1162,6 +1164,19 @@ class FakeDiscord:
         if any(not perms & p for p in needed):
             raise ApiError(403, 50013, "Missing Permissions")
 
+    # ===================================================================================== CDN
+
+    async def _cdn(self, request: web.Request) -> web.Response:
+        self.cdn_requests.append(request.path_qs)
+        self._notify()
+        blob = self._blobs.get(int(request.match_info["attachment_id"]))
+        if blob is None:
+            return web.Response(status=404, text="This content is no longer available.")
+        data, content_type = blob
+        return web.Response(
+            body=data, content_type=content_type, headers={"Cache-Control": "public, max-age=31536000"}
+        )
+
     # ==================================================================================== REST
 
     def _add_rest_routes(self, app: web.Application) -> None:
@@ -1248,7 +1263,9 @@ class FakeDiscord:
             self._notify()
             if status == 204 or body is None:
                 return web.Response(status=status, headers=headers)
-            return web.json_response(body, status=status, headers=headers)
+            # Exactly "application/json": discord.py's json_or_text() compares the header verbatim.
+            headers["Content-Type"] = "application/json"
+            return web.Response(body=json.dumps(body).encode(), status=status, headers=headers)
 
         return wrapped
 
@@ -2099,6 +2116,8 @@ class FakeDiscord:
         if otype == 11:  # attachment
             resolved.setdefault("attachments", {})[value["id"]] = value
             return value["id"]
+        if otype not in (6, 7, 8, 9):
+            return value
         is_user = value.get("username") is not None if isinstance(value, dict) else int(value) in self.users
         if otype in (6, 9) and is_user:
             user = value if isinstance(value, dict) else self.users[int(value)]

@@ -1,0 +1,139 @@
+"""A fake AUTOMATIC1111 API on 127.0.0.1: txt2img, img2img, progress while a generation runs, interrupt."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from tests.fakes.images import png_bytes
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+
+
+@dataclass
+class FakeA1111:
+    """Behaviour knobs are plain attributes. A generation answers only once every value in `progress`
+    has been read from /sdapi/v1/progress, so progress tests need no timing."""
+
+    image: bytes = field(default_factory=png_bytes)
+    username: str | None = None
+    password: str | None = None
+    progress: list[float] = field(default_factory=lambda: [0.0, 0.25, 0.5, 0.75])
+    # Queued generation faults: a status code, or "hang" (answers only after an interrupt or stop).
+    faults: list[Any] = field(default_factory=list)
+    retry_after: str = "0"
+    requests: list[Recorded] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+        self._changed = asyncio.Event()
+        self._release = asyncio.Event()
+        self._pending: list[float] = []
+        self._progress_read = asyncio.Event()
+        self.generating = False
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> FakeA1111:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_post("/sdapi/v1/txt2img", self._generate)
+        app.router.add_post("/sdapi/v1/img2img", self._generate)
+        app.router.add_get("/sdapi/v1/progress", self._progress)
+        app.router.add_post("/sdapi/v1/interrupt", self._interrupt)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return self
+
+    async def stop(self) -> None:
+        self._release.set()
+        self._progress_read.set()
+        if self._runner:
+            await self._runner.cleanup()
+
+    def calls(self, path: str) -> list[Recorded]:
+        return [r for r in self.requests if r.path == path]
+
+    async def wait_until(self, condition: Callable[[], bool], timeout: float = 5.0) -> None:
+        async with asyncio.timeout(timeout):
+            while not condition():
+                self._changed.clear()
+                await self._changed.wait()
+
+    async def _record(self, request: web.Request) -> Recorded | web.Response:
+        try:
+            body = await request.json() if request.can_read_body else None
+        except json.JSONDecodeError:
+            body = None
+        recorded = Recorded(request.method, request.path, dict(request.headers), body)
+        self.requests.append(recorded)
+        self._changed.set()
+        if self.username is not None:
+            expected = "Basic " + base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
+            if request.headers.get("Authorization") != expected:
+                return web.json_response({"detail": "Not authenticated"}, status=401)
+        return recorded
+
+    async def _generate(self, request: web.Request) -> web.Response:
+        recorded = await self._record(request)
+        if isinstance(recorded, web.Response):
+            return recorded
+        fault = self.faults.pop(0) if self.faults else None
+        if isinstance(fault, int):
+            return web.json_response(
+                {"error": "RuntimeError", "detail": f"fake failure {fault}", "body": "", "errors": ""},
+                status=fault,
+                headers={"Retry-After": self.retry_after},
+            )
+        body = recorded.body or {}
+        self.generating = True
+        try:
+            if fault == "hang":
+                await self._release.wait()
+                return web.json_response({"error": "Interrupted", "detail": "interrupted"}, status=500)
+            self._pending = list(self.progress)
+            self._progress_read.clear()
+            if self._pending:
+                await asyncio.wait_for(self._progress_read.wait(), 10)
+        finally:
+            self.generating = False
+        encoded = base64.b64encode(self.image).decode()
+        seed = body.get("seed", -1)
+        info = {"seed": 1234 if seed == -1 else seed, "prompt": body.get("prompt")}
+        return web.json_response({"images": [encoded], "parameters": body, "info": json.dumps(info)})
+
+    async def _progress(self, request: web.Request) -> web.Response:
+        recorded = await self._record(request)
+        if isinstance(recorded, web.Response):
+            return recorded
+        value = 0.0
+        if self.generating and self._pending:
+            value = self._pending.pop(0)
+            if not self._pending:
+                self._progress_read.set()
+        state = {"job_count": 1 if self.generating else 0, "sampling_step": int(value * 20), "sampling_steps": 20}
+        return web.json_response({"progress": value, "eta_relative": 1.0 - value, "state": state, "current_image": None})
+
+    async def _interrupt(self, request: web.Request) -> web.Response:
+        recorded = await self._record(request)
+        if isinstance(recorded, web.Response):
+            return recorded
+        self._release.set()
+        return web.json_response({})

@@ -1,0 +1,187 @@
+"""A fake APIFRAME Flux API on 127.0.0.1: `/flux-imagine`, `/fetch`, result images, and webhook calls."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from aiohttp import web
+
+from tests.fakes.images import png_bytes
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+    at: float = 0.0
+
+
+@dataclass
+class Task:
+    id: str
+    body: dict[str, Any]
+    fetches: int = 0
+
+
+@dataclass
+class FakeApiframe:
+    """Behaviour knobs are plain attributes; a test flips them before (or between) requests."""
+
+    api_key: str = "test-apiframe-key"
+    auth_scheme: str = ""  # what the fake expects before the key ("" = the raw key)
+    image: bytes = field(default_factory=png_bytes)
+    # What /fetch answers for a new task, one entry per call, before the outcome.
+    progress: list[dict[str, Any]] = field(
+        default_factory=lambda: [
+            {"status": "staged"},
+            {"status": "processing", "percentage": 30},
+            {"status": "processing", "percentage": "70"},
+        ]
+    )
+    # done | failed | expired (404) | never (the last progress answer forever) | hang (fetch never answers)
+    outcome: str = "done"
+    failure_field: str = "message"  # failed tasks put their reason under `message` or `error`
+    failure_reason: str = "Generation failed: upstream error"
+    # Queued submit faults: a status code, "hang", or "bad_request" (400 with the errors envelope).
+    submit_faults: list[Any] = field(default_factory=list)
+    retry_after: str = "0"
+    # Webhooks: post each progress step and the outcome to `webhook_url` when one is given.
+    send_webhooks: bool = True
+    webhook_secret_override: str | None = None
+    webhook_statuses: list[int] = field(default_factory=list)
+    requests: list[Recorded] = field(default_factory=list)
+    tasks: dict[str, Task] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+        self._changed = asyncio.Event()
+        self._release = asyncio.Event()
+        self._background: set[asyncio.Task] = set()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> FakeApiframe:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_post("/flux-imagine", self._imagine)
+        app.router.add_post("/fetch", self._fetch)
+        app.router.add_get("/images/{name}", self._image)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return self
+
+    async def stop(self) -> None:
+        self._release.set()
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        if self._runner:
+            await self._runner.cleanup()
+
+    def calls(self, path: str) -> list[Recorded]:
+        return [r for r in self.requests if r.path == path]
+
+    async def wait_until(self, condition: Callable[[], bool], timeout: float = 5.0) -> None:
+        async with asyncio.timeout(timeout):
+            while not condition():
+                self._changed.clear()
+                await self._changed.wait()
+
+    def _note(self, recorded: Recorded) -> None:
+        recorded.at = asyncio.get_running_loop().time()
+        self.requests.append(recorded)
+        self._changed.set()
+
+    async def _record(self, request: web.Request) -> Recorded | web.Response:
+        try:
+            body = await request.json()
+        except json.JSONDecodeError:
+            body = None
+        recorded = Recorded(request.method, request.path, dict(request.headers), body)
+        self._note(recorded)
+        expected = f"{self.auth_scheme} {self.api_key}" if self.auth_scheme else self.api_key
+        if request.headers.get("Authorization") != expected:
+            return web.json_response({}, status=401)
+        return recorded
+
+    async def _imagine(self, request: web.Request) -> web.Response:
+        recorded = await self._record(request)
+        if isinstance(recorded, web.Response):
+            return recorded
+        fault = self.submit_faults.pop(0) if self.submit_faults else None
+        if fault == "hang":
+            await self._release.wait()
+        if fault == "bad_request":
+            return web.json_response({"errors": [{"msg": "Invalid prompt"}]}, status=400)
+        if isinstance(fault, int):
+            return web.json_response({}, status=fault, headers={"Retry-After": self.retry_after})
+        body = recorded.body or {}
+        if not body.get("prompt") or not body.get("model"):
+            return web.json_response({"errors": [{"msg": "prompt and model are required"}]}, status=400)
+        for side in ("width", "height"):
+            if side in body and not 256 <= int(body[side]) <= 1440:
+                return web.json_response({"errors": [{"msg": f"{side} must be between 256 and 1440"}]}, status=400)
+        task = Task(uuid.uuid4().hex, body)
+        self.tasks[task.id] = task
+        if body.get("webhook_url") and self.send_webhooks:
+            sender = asyncio.create_task(self._send_webhooks(task))
+            self._background.add(sender)
+            sender.add_done_callback(self._background.discard)
+        return web.json_response({"task_id": task.id})
+
+    def _answer(self, task: Task, step: int) -> tuple[int, dict[str, Any]]:
+        base = {"task_id": task.id, "task_type": "flux-imagine"}
+        if step < len(self.progress):
+            return 200, base | self.progress[step]
+        if self.outcome == "done":
+            url = f"{self.base_url}/images/{task.id}.png"
+            return 200, base | {"original_image_url": url, "image_url": url}
+        if self.outcome == "failed":
+            return 200, base | {"status": "failed", self.failure_field: self.failure_reason}
+        if self.outcome == "expired":
+            return 404, {"errors": [{"msg": "Task not found"}]}
+        return 200, base | (self.progress[-1] if self.progress else {"status": "processing"})
+
+    async def _fetch(self, request: web.Request) -> web.Response:
+        recorded = await self._record(request)
+        if isinstance(recorded, web.Response):
+            return recorded
+        task = self.tasks.get((recorded.body or {}).get("task_id", ""))
+        if task is None:
+            return web.json_response({"errors": [{"msg": "Task not found"}]}, status=404)
+        task.fetches += 1
+        if self.outcome == "hang" and task.fetches > len(self.progress):
+            await self._release.wait()
+        status, body = self._answer(task, task.fetches - 1)
+        return web.json_response(body, status=status)
+
+    async def _send_webhooks(self, task: Task) -> None:
+        url = task.body["webhook_url"]
+        secret = self.webhook_secret_override or task.body.get("webhook_secret", "")
+        steps = len(self.progress) + (1 if self.outcome in ("done", "failed") else 0)
+        async with httpx.AsyncClient(timeout=5.0) as client:
+            for step in range(steps):
+                _, body = self._answer(task, step)
+                response = await client.post(url, json=body, headers={"x-webhook-secret": secret})
+                self.webhook_statuses.append(response.status_code)
+                self._changed.set()
+
+    async def _image(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        self._note(Recorded(request.method, request.path, dict(request.headers), None))
+        if name.removesuffix(".png") not in self.tasks:
+            return web.Response(status=404, text="expired")
+        return web.Response(body=self.image, content_type="image/png")

@@ -1,0 +1,104 @@
+"""A fake OpenRouter-compatible gateway (the Agnic AI Gateway, seed 002) on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from tests.fakes.images import png_bytes
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+
+
+@dataclass
+class FakeOpenRouter:
+    """Behaviour knobs are plain attributes; a test flips them before requests."""
+
+    api_key: str = "agnic_tok_test"
+    image: bytes = field(default_factory=png_bytes)
+    # data_uri (documented) | url (a plain http URL to download) | text_only (no `images`) |
+    # content_filter (finish_reason content_filter, no image) | error_200 (an `error` object with status 200)
+    mode: str = "data_uri"
+    reply_text: str = "I've generated a beautiful sunset image for you."
+    # Queued faults: a status code (429 carries Retry-After), or "hang".
+    faults: list[Any] = field(default_factory=list)
+    retry_after: str = "0"
+    requests: list[Recorded] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+        self._release = asyncio.Event()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    async def start(self) -> FakeOpenRouter:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_get("/files/{name}", self._file)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return self
+
+    async def stop(self) -> None:
+        self._release.set()
+        if self._runner:
+            await self._runner.cleanup()
+
+    async def _chat(self, request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except json.JSONDecodeError:
+            body = None
+        self.requests.append(Recorded(request.method, request.path, dict(request.headers), body))
+        if request.headers.get("Authorization") != f"Bearer {self.api_key}":
+            return web.json_response({"error": {"message": "Invalid token", "code": 401}}, status=401)
+        fault = self.faults.pop(0) if self.faults else None
+        if fault == "hang":
+            await self._release.wait()
+        if isinstance(fault, int):
+            headers = {"Retry-After": self.retry_after} if fault == 429 else {}
+            return web.json_response(
+                {"error": {"message": f"fake failure {fault}", "code": fault}}, status=fault, headers=headers
+            )
+        if not isinstance(body, dict) or "image" not in (body.get("modalities") or []):
+            return web.json_response({"error": {"message": "modalities must include image", "code": 400}}, status=400)
+        if self.mode == "error_200":
+            return web.json_response({"error": {"message": "Upstream model crashed", "code": 502}})
+        message: dict[str, Any] = {"role": "assistant", "content": self.reply_text}
+        finish = "stop"
+        if self.mode == "data_uri":
+            url = "data:image/png;base64," + base64.b64encode(self.image).decode()
+            message["images"] = [{"type": "image_url", "image_url": {"url": url}}]
+        elif self.mode == "url":
+            message["images"] = [{"type": "image_url", "image_url": {"url": f"http://127.0.0.1:{self.port}/files/a.png"}}]
+        elif self.mode == "content_filter":
+            finish = "content_filter"
+            message["content"] = ""
+        return web.json_response(
+            {
+                "id": "gen-1",
+                "object": "chat.completion",
+                "model": body.get("model"),
+                "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+            }
+        )
+
+    async def _file(self, request: web.Request) -> web.Response:
+        return web.Response(body=self.image, content_type="image/png")
