@@ -86,6 +86,14 @@ class Settings(BaseSettings):
     discord_token: SecretStr | None = None
     discord_guild_ids: str = ""
 
+    # Telegram: pacing of message edits (Telegram flood-limits edits too) and small adapter knobs.
+    telegram_stream_edit_seconds_private: float = Field(default=1.5, gt=0)  # streamed answers, private chats
+    telegram_stream_edit_seconds_group: float = Field(default=3.0, gt=0)  # streamed answers, groups (~20/min)
+    telegram_progress_edit_seconds: float = Field(default=4.0, gt=0)  # the status message of an image job
+    telegram_progress_delay_seconds: float = Field(default=1.0, ge=0)  # no status message for faster jobs
+    telegram_chat_action_seconds: float = Field(default=4.5, gt=0)  # "sending photo…" lasts about 5 s
+    telegram_admin_cache_seconds: float = Field(default=60.0, ge=0)  # getChatMember answers kept this long
+
     @field_validator("default_size")
     @classmethod
     def _valid_default_size(cls, value: str) -> str:

@@ -94,6 +94,16 @@ class Bot:
                 f"{image.filename}: {len(data)} bytes {image.width}x{image.height}"
             )
 
+        @tree.command(name="progress", description="Long job with progress edits", guild=guild)
+        async def progress(interaction: discord.Interaction) -> None:
+            thumb = discord.File(io.BytesIO(PNG), filename="thumb.png")
+            await interaction.response.send_message("Working…", file=thumb)
+            await interaction.edit_original_response(
+                content="Done", attachments=[discord.File(io.BytesIO(PNG), filename="final.png")]
+            )
+            extra = await interaction.followup.send("debug info", ephemeral=True, wait=True)
+            await extra.delete()
+
         @tree.command(name="feedback", description="Send feedback", guild=guild)
         async def feedback(interaction: discord.Interaction) -> None:
             await interaction.response.send_modal(FeedbackModal())
@@ -171,7 +181,8 @@ async def test_connects_identifies_and_chunks(fake: FakeDiscord, bot: Bot) -> No
     assert guild.get_member(int(fake.user["id"])) is not None
     assert guild.me.guild_permissions.manage_messages
     assert fake.identify is not None and fake.identify["intents"] == client.intents.value
-    assert fake.gateway_queries[0]["compress"] == "zlib-stream"
+    # zlib-stream by default; zstd-stream when discord.py finds a zstd module (the fake supports both).
+    assert fake.gateway_queries[0]["compress"] == discord.utils._ActiveDecompressionContext.COMPRESSION_TYPE
     assert any(p["op"] == 1 for p in fake.gateway_received)  # heartbeat answered with op 11
     assert client.latency >= 0
 
@@ -181,7 +192,7 @@ async def test_setup_hook_sync_is_recorded(fake: FakeDiscord, bot: Bot) -> None:
         "PUT", "/applications/{application_id}/guilds/{guild_id}/commands", guild_id=fake.guild_id
     )
     names = {c["name"] for c in put.json}
-    assert names == {"imagine", "settings", "describe", "feedback", "Describe Image"}
+    assert names == {"imagine", "settings", "describe", "progress", "feedback", "Describe Image"}
     assert {c.name for c in bot.synced} == names
     assert all(c.id for c in bot.synced)
     # Re-syncing keeps command ids stable, like Discord.
@@ -338,3 +349,46 @@ async def test_bad_token_and_disallowed_intents(fake: FakeDiscord) -> None:
             await harness.close()
     finally:
         await strict.stop()
+
+
+async def test_original_response_edit_followup_delete(fake: FakeDiscord, bot: Bot) -> None:
+    inter = await fake.dispatch_slash_command("progress")
+    deleted = await fake.wait_for(
+        lambda r: r.method == "DELETE" and r.params.get("webhook_token") == inter.token
+    )
+    callback = fake.callback_for(inter)
+    assert callback is not None and callback.multipart and callback.files[0].filename == "thumb.png"
+    original = fake.original_response(inter)
+    assert original is not None and original["content"] == "Done"
+    assert [a["filename"] for a in original["attachments"]] == ["final.png"]  # replaced, not appended
+    [edit] = fake.edits_of(int(original["id"]))
+    assert edit.path.endswith("/messages/@original") and edit.files[0].data == PNG
+    [followup] = fake.followups(inter)
+    assert followup.json["flags"] & 64 and deleted.message_id == followup.message_id
+    assert followup.message_id in fake.deleted_messages
+
+
+async def test_channel_rest_round_trips(fake: FakeDiscord, bot: Bot) -> None:
+    channel = bot.client.get_channel(fake.channel_id)
+    assert isinstance(channel, discord.TextChannel)
+    async with channel.typing():
+        message = await channel.send("draft")
+    await fake.wait_for_request("POST", "/channels/{channel_id}/typing", channel_id=fake.channel_id)
+    edited = await message.edit(content="final")
+    assert edited.content == "final" and edited.edited_at is not None
+    fetched = await channel.fetch_message(message.id)
+    assert fetched.content == "final" and fetched.author.id == fake.bot_id
+
+    thread = await channel.create_thread(name="jobs", type=discord.ChannelType.public_thread)
+    assert fake.channels[thread.id]["type"] == 11
+    await thread.send("inside")
+    assert [m["content"] for m in fake.messages_in(thread.id)] == ["inside"]
+    notice = await fake.wait_for_message(fake.channel_id, lambda m: m["type"] == 18)
+    assert notice["message_reference"]["channel_id"] == str(thread.id)
+
+    await message.delete()
+    assert message.id in fake.deleted_messages
+    with pytest.raises(discord.NotFound):
+        await channel.fetch_message(message.id)
+    member = await channel.guild.fetch_member(int(fake.user["id"]))
+    assert member.name == "tester"

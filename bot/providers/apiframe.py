@@ -187,8 +187,10 @@ class ApiframeImages:
             body: dict[str, Any] | None = None
             from_webhook = False
             if updates is not None:
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that races a result.
                 try:
-                    body = await asyncio.wait_for(updates.get(), min(interval, remaining))
+                    async with asyncio.timeout(min(interval, remaining)):
+                        body = await updates.get()
                     from_webhook = True
                 except TimeoutError:
                     body = None
@@ -215,9 +217,8 @@ class ApiframeImages:
         """One poll. None means a transient fault (timeout, connection, 5xx, 429) worth another try."""
         remaining = max(0.01, deadline - time.monotonic())
         try:
-            response = await asyncio.wait_for(
-                self._client.post(self._fetch_url, json={"task_id": task_id}, headers=self._headers), remaining
-            )
+            async with asyncio.timeout(remaining):
+                response = await self._client.post(self._fetch_url, json={"task_id": task_id}, headers=self._headers)
         except (httpx.TimeoutException, TimeoutError, httpx.TransportError) as exc:
             log.info("APIFRAME fetch for %s failed: %r", task_id, exc)
             return None

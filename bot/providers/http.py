@@ -15,6 +15,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
+import pybase64
 
 from bot.providers.base import (
     AuthError,
@@ -173,8 +174,13 @@ async def download(client: httpx.AsyncClient, url: str, *, max_bytes: int, timeo
 
 
 def decode_base64(text: str) -> bytes:
+    # pybase64 (SIMD) decodes a 1 MB image ~4x faster than the standard library, on the event loop.
     try:
-        return base64.b64decode(text, validate=False)
+        return pybase64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        pass  # strict decoding refuses answers wrapped in newlines: decode leniently
+    try:
+        return pybase64.b64decode(text, validate=False)
     except (binascii.Error, ValueError) as exc:
         raise BadResult(f"invalid base64 image: {exc}") from None
 

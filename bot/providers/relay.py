@@ -220,9 +220,8 @@ class RelayImages:
     async def _poll(self, url: str, wait: int, remaining: float) -> dict[str, Any] | None:
         """One long-poll. None means a transient fault worth another try."""
         try:
-            response = await asyncio.wait_for(
-                self._client.get(url, params={"wait": wait}, headers=self._headers), remaining
-            )
+            async with asyncio.timeout(remaining):  # not wait_for: on 3.11 it can swallow a racing cancel
+                response = await self._client.get(url, params={"wait": wait}, headers=self._headers)
         except (httpx.TimeoutException, TimeoutError, httpx.TransportError) as exc:
             log.info("Relay poll %s failed: %r", url, exc)
             return None

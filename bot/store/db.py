@@ -31,12 +31,35 @@ MIGRATIONS: list[str] = [
         images INTEGER NOT NULL,        -- images charged
         day TEXT NOT NULL,
         status TEXT NOT NULL,           -- running | done | failed | cancelled
+        user_limit INTEGER NOT NULL,    -- the limits in force when it was reserved
+        scope_limit INTEGER,            -- NULL in a private scope: no shared pool
         result TEXT,                    -- JSON: result files, or the failure
         parent_id TEXT,
         created_at REAL NOT NULL,
         finished_at REAL
     );
     CREATE INDEX jobs_status ON jobs(status);
+    -- Quota accounting lives in the database: inserting a running job charges its counters and
+    -- aborts (undoing the insert) past a limit; closing it as failed or cancelled refunds them.
+    -- One statement each, so concurrent requests can never overspend, even from several processes.
+    CREATE TRIGGER jobs_reserve AFTER INSERT ON jobs WHEN NEW.status = 'running'
+    BEGIN
+        INSERT INTO usage(counter, day, used) VALUES ('user:' || NEW.scope_key || ':' || NEW.user_key, NEW.day, NEW.images)
+            ON CONFLICT(counter, day) DO UPDATE SET used = used + excluded.used;
+        SELECT RAISE(ABORT, 'quota:user') WHERE NEW.user_limit <
+            (SELECT used FROM usage WHERE counter = 'user:' || NEW.scope_key || ':' || NEW.user_key AND day = NEW.day);
+        INSERT INTO usage(counter, day, used) SELECT 'scope:' || NEW.scope_key, NEW.day, NEW.images
+            WHERE NEW.scope_limit IS NOT NULL
+            ON CONFLICT(counter, day) DO UPDATE SET used = used + excluded.used;
+        SELECT RAISE(ABORT, 'quota:scope') WHERE NEW.scope_limit <
+            (SELECT used FROM usage WHERE counter = 'scope:' || NEW.scope_key AND day = NEW.day);
+    END;
+    CREATE TRIGGER jobs_refund AFTER UPDATE OF status ON jobs
+        WHEN OLD.status = 'running' AND NEW.status IN ('failed', 'cancelled')
+    BEGIN
+        UPDATE usage SET used = MAX(0, used - OLD.images) WHERE day = OLD.day
+            AND counter IN ('user:' || OLD.scope_key || ':' || OLD.user_key, 'scope:' || OLD.scope_key);
+    END;
     CREATE INDEX jobs_user ON jobs(user_key, scope_key, status);
     CREATE TABLE scope_settings (
         scope_key TEXT NOT NULL,
@@ -87,10 +110,15 @@ class Database:
             row = await cursor.fetchone()
         version = row[0] if row else 0
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            async with self.transaction() as db:
-                for statement in filter(str.strip, script.split(";")):
-                    await db.execute(statement)
-                await db.execute(f"PRAGMA user_version={number}")
+            async with self.write() as db:
+                # executescript, because triggers hold semicolons; the script carries its own transaction.
+                await db.executescript(f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version={number};\nCOMMIT;")
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[aiosqlite.Connection]:
+        """For a single statement (atomic on its own): only waits for any open transaction to end."""
+        async with self._write_lock:
+            yield self.connection
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -105,12 +133,12 @@ class Database:
             await self.connection.execute("COMMIT")
 
     async def fetchone(self, sql: str, params: tuple = ()) -> aiosqlite.Row | None:
-        async with self.connection.execute(sql, params) as cursor:
-            return await cursor.fetchone()
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
 
     async def fetchall(self, sql: str, params: tuple = ()) -> list[aiosqlite.Row]:
-        async with self.connection.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+        # One trip to the database thread (a cursor would take three).
+        return list(await self.connection.execute_fetchall(sql, params))
 
     async def close(self) -> None:
         await self.connection.close()

@@ -111,7 +111,8 @@ class FakeA1111:
             self._pending = list(self.progress)
             self._progress_read.clear()
             if self._pending:
-                await asyncio.wait_for(self._progress_read.wait(), 10)
+                async with asyncio.timeout(10):
+                    await self._progress_read.wait()
         finally:
             self.generating = False
         encoded = base64.b64encode(self.image).decode()
@@ -129,7 +130,9 @@ class FakeA1111:
             if not self._pending:
                 self._progress_read.set()
         state = {"job_count": 1 if self.generating else 0, "sampling_step": int(value * 20), "sampling_steps": 20}
-        return web.json_response({"progress": value, "eta_relative": 1.0 - value, "state": state, "current_image": None})
+        return web.json_response(
+            {"progress": value, "eta_relative": 1.0 - value, "state": state, "current_image": None}
+        )
 
     async def _interrupt(self, request: web.Request) -> web.Response:
         recorded = await self._record(request)

@@ -348,7 +348,7 @@ class FakeDiscord:
         self.port = 0
 
         self.bot_user = self.add_user(
-            bot_name, user_id=bot_id, bot=True, discriminator="4821", verified=True, public_flags=1 << 16
+            bot_name, user_id=bot_id, bot=True, discriminator="4821", public_flags=1 << 16
         )
         self.bot_id = int(self.bot_user["id"])
         self.application_id = application_id or self.bot_id
@@ -847,14 +847,19 @@ class FakeDiscord:
             return ws
         conn = _Connection(ws, compress if compress in ("zlib-stream", "zstd-stream") else None)
         self._conns.add(conn)
+        client_close: int | None = None
         try:
             trace = json.dumps(["gateway-prd-fake-1", {"micros": 0}])
             await conn.send(
                 self._op(10, {"heartbeat_interval": self.heartbeat_interval_ms, "_trace": [trace]})
             )
-            async for msg in ws:
-                if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+            while not ws.closed:
+                msg = await ws.receive()
+                if msg.type is WSMsgType.CLOSE:  # the client closed; aiohttp answers the handshake
+                    client_close = msg.data
                     break
+                if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+                    break  # CLOSING/CLOSED/ERROR: we closed it or the transport died
                 try:
                     payload = json.loads(msg.data)
                 except ValueError:
@@ -872,7 +877,9 @@ class FakeDiscord:
             session = conn.session
             if session is not None and session.conn is conn:
                 session.conn = None
-                if ws.close_code in (1000, 1001):  # a clean client close ends the session
+                # A client close with 1000/1001 ends the session (not resumable), like Discord.
+                # (ws.close_code is useless here: aiohttp reports 1000 for server-initiated closes too.)
+                if client_close in (1000, 1001):
                     self._sessions.pop(session.id, None)
             self._notify()
         return ws
@@ -2206,7 +2213,11 @@ class FakeDiscord:
         locale: str = "en-US",
     ) -> FakeInteraction:
         """Click a button / pick select values. Without ``message``, the newest stored message that
-        carries a component with ``custom_id`` is used (like a user clicking it)."""
+        carries a component with ``custom_id`` is used (like a user clicking it).
+
+        Requests are recorded when the fake *receives* them, i.e. possibly before discord.py has parsed
+        the response. A non-persistent view is only registered (``store_view``) after that, so wait for a
+        bot-side signal (e.g. ``client.wait_for("app_command_completion")``) before clicking it."""
         if message is None:
             found = self._find_component(custom_id)
             if found is None:

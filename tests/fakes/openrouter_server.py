@@ -87,7 +87,9 @@ class FakeOpenRouter:
             url = "data:image/png;base64," + base64.b64encode(self.image).decode()
             message["images"] = [{"type": "image_url", "image_url": {"url": url}}]
         elif self.mode == "url":
-            message["images"] = [{"type": "image_url", "image_url": {"url": f"http://127.0.0.1:{self.port}/files/a.png"}}]
+            message["images"] = [
+                {"type": "image_url", "image_url": {"url": f"http://127.0.0.1:{self.port}/files/a.png"}}
+            ]
         elif self.mode == "content_filter":
             finish = "content_filter"
             message["content"] = ""

@@ -1,0 +1,239 @@
+"""Updates -> core requests: who asked, in which scope and conversation, with which images; and the
+buttons under results (Reroll, Vary, Edit, Cancel), which find their job in the database."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+from dataclasses import dataclass, field
+
+from telegram import CallbackQuery, Chat, ForceReply, Message, ReplyParameters, Update
+from telegram import User as TelegramUser
+from telegram.constants import ChatType, ParseMode
+from telegram.error import BadRequest, TelegramError
+from telegram.ext import ContextTypes
+
+from adapters.telegram.addressing import Addressed, address
+from adapters.telegram.admins import AdminCache
+from adapters.telegram.media import InputRefused, download, image_of, input_image
+from adapters.telegram.outbox import Outbox, Target, message_key
+from adapters.telegram.reply import TelegramReply
+from bot.core import Atelier
+from bot.messages import Action, Reply, Request, Scope, ScopeKind, User, parse_action_id
+from bot.redaction import redact
+
+log = logging.getLogger(__name__)
+
+NEEDS_IMAGES = frozenset({"edit", "ask"})
+SORRY = "Something went wrong on my side. Please try again."
+PHOTO_HINT = "Nice picture. Send it with a caption like `/edit make it snowy` or `/ask what is this?`."
+GROUP_RESET = "In a group each reply chain is its own conversation: reply to one of my answers with /reset to clear it."
+CALLBACK_TEXT = {
+    Action.REROLL: "Rerolling…",
+    Action.VARY: "Making a variation…",
+    Action.EDIT: "Reply to my message with what to change.",
+}
+
+
+def is_private(chat: Chat) -> bool:
+    return chat.type == ChatType.PRIVATE
+
+
+def thread_of(message: Message) -> int | None:
+    """Answer in the same forum topic; plain reply threads of non-forum groups are not topics."""
+    return message.message_thread_id if getattr(message, "is_topic_message", False) else None
+
+
+def scope_of(chat: Chat, user: TelegramUser) -> Scope:
+    if is_private(chat):
+        return Scope("telegram", ScopeKind.PRIVATE, str(user.id))
+    return Scope("telegram", ScopeKind.GUILD, str(chat.id))
+
+
+def user_of(user: TelegramUser) -> User:
+    return User("telegram", str(user.id), user.full_name or user.username or str(user.id))
+
+
+def new_conversation(chat: Chat, thread_id: int | None, root_message_id: int) -> str:
+    """A private chat is one conversation; in a group every reply chain (per topic) is its own."""
+    if is_private(chat):
+        return f"telegram:{chat.id}"
+    return f"telegram:{chat.id}:{thread_id or 0}:{root_message_id}"
+
+
+@dataclass
+class CapturedReply(Reply):
+    """Collects what the core says, for a callback answer instead of a chat message."""
+
+    said: list[str] = field(default_factory=list)
+
+    async def send_text(self, text: str) -> None:
+        self.said.append(text)
+
+
+class Handlers:
+    def __init__(self, core: Atelier, outbox: Outbox, admins: AdminCache) -> None:
+        self._core = core
+        self._outbox = outbox
+        self._admins = admins
+        self._secrets: list[str] = []
+        self.inflight: set[asyncio.Task] = set()  # so the adapter can let them finish when stopping
+
+    def set_secrets(self, secrets: list[str]) -> None:
+        self._secrets = secrets
+
+    def _track(self) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self.inflight.add(task)
+            task.add_done_callback(self.inflight.discard)
+
+    # ------------------------------------------------------------------------------- messages
+
+    async def on_message(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.message
+        if message is None or message.from_user is None:
+            return
+        self._track()
+        bot = self._outbox.bot
+        replied = message.reply_to_message
+        if replied is not None and replied.forum_topic_created is not None:
+            replied = None  # in a topic, every message "replies" to the topic's first message
+        to_bot = replied is not None and replied.from_user is not None and replied.from_user.id == bot.id
+        addressed = address(
+            message.text or message.caption or "",
+            private=is_private(message.chat),
+            bot_username=bot.username,
+            replying_to_bot=to_bot,
+        )
+        if addressed is None:
+            return
+        linked_conversation, linked_job = (None, None)
+        if to_bot and replied is not None:
+            linked_conversation, linked_job = await self._outbox.links.linked(
+                message_key(message.chat_id, replied.message_id)
+            )
+        thread_id = thread_of(message)
+        conversation = linked_conversation or new_conversation(message.chat, thread_id, message.message_id)
+        target = Target(message.chat_id, thread_id, message.message_id, group=not is_private(message.chat))
+        reply = TelegramReply(self._outbox, target, conversation)
+        request = Request(user_of(message.from_user), scope_of(message.chat, message.from_user), conversation)
+        try:
+            if linked_job is not None and linked_conversation is None and addressed.command in (None, "edit"):
+                # The answer to our "what should I change?" prompt (linked to its job only).
+                instruction = addressed.text.removeprefix("/edit").strip()
+                await self._core.action(Action.EDIT, linked_job, request, reply, instruction=instruction)
+                return
+            await self._run(message, addressed, request, reply, linked_conversation is not None)
+        except InputRefused as exc:
+            await reply.send_error(str(exc))
+        except Exception as exc:
+            log.error("telegram: a message failed: %s", redact(repr(exc), self._secrets))
+            await self._apologise(reply)
+
+    async def _run(
+        self, message: Message, addressed: Addressed, request: Request, reply: TelegramReply, continued: bool
+    ) -> None:
+        command, line = addressed.command, addressed.text
+        own_image = image_of(message)
+        if command is None and not line:
+            if own_image is not None and is_private(message.chat):
+                await reply.send_text(PHOTO_HINT)
+            return
+        if command == "reset" and not is_private(message.chat) and not continued:
+            await reply.send_text(GROUP_RESET)
+            return
+        if command == "settings":
+            request.is_admin = await self._is_admin(message)
+        if command in NEEDS_IMAGES or (command is None and own_image is not None):
+            image = input_image(message)
+            if image is not None:
+                request.images = [await download(self._outbox.bot, image)]
+            if command is None:
+                line = f"/ask {line}"  # a photo with a question in its caption
+        await self._core.handle_text(line, request, reply)
+
+    async def _is_admin(self, message: Message) -> bool:
+        if is_private(message.chat):
+            return True  # your own private scope (the core only lets you lower the limits there)
+        if message.sender_chat is not None and message.sender_chat.id == message.chat_id:
+            return True  # an anonymous administrator, posting as the group itself
+        assert message.from_user is not None
+        return await self._admins.is_admin(message.chat_id, message.from_user.id)
+
+    # -------------------------------------------------------------------------------- buttons
+
+    async def on_callback(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = update.callback_query
+        if query is None:
+            return
+        self._track()
+        parsed = parse_action_id(query.data or "")
+        message = query.message
+        if parsed is None or message is None:
+            await self._answer(query, "This button no longer works.")
+            return
+        action, job_id = parsed
+        chat = message.chat
+        thread_id = thread_of(message)  # type: ignore[arg-type]  # an InaccessibleMessage has none
+        target = Target(chat.id, thread_id, message.message_id, group=not is_private(chat))
+        linked_conversation, _ = await self._outbox.links.linked(message_key(chat.id, message.message_id))
+        conversation = linked_conversation or new_conversation(chat, thread_id, message.message_id)
+        request = Request(user_of(query.from_user), scope_of(chat, query.from_user), conversation)
+        try:
+            if action == Action.CANCEL:
+                captured = CapturedReply()
+                await self._core.action(action, job_id, request, captured)
+                await self._answer(
+                    query, captured.said[0] if captured.said else "Cancelling…", alert=bool(captured.said)
+                )
+                return
+            await self._answer(query, CALLBACK_TEXT[action])
+            if action == Action.EDIT:
+                await self._ask_for_instruction(target, query.from_user, job_id)
+                return
+            await self._core.action(action, job_id, request, TelegramReply(self._outbox, target, conversation))
+        except Exception as exc:
+            log.error("telegram: a button failed: %s", redact(repr(exc), self._secrets))
+            await self._apologise(TelegramReply(self._outbox, target, conversation))
+
+    async def _answer(self, query: CallbackQuery, text: str, *, alert: bool = False) -> None:
+        try:
+            await query.answer(text[:200], show_alert=alert)
+        except BadRequest as exc:  # too old (over ~15 minutes) or already answered
+            log.info("telegram: could not answer a button press: %s", exc.message)
+
+    async def _ask_for_instruction(self, target: Target, user: TelegramUser, job_id: str) -> None:
+        """A ForceReply prompt, linked to the job alone: the user's reply to it runs the edit,
+        even after a restart."""
+        who = f'<a href="tg://user?id={user.id}">{html.escape(user.first_name)}</a>, ' if target.group else ""
+        text = f"✏️ {who}what should I change? Reply to this message with your instruction."
+        prompt = await self._outbox.bot.send_message(
+            chat_id=target.chat_id,
+            message_thread_id=target.thread_id,
+            text=text,
+            parse_mode=ParseMode.HTML,
+            reply_markup=ForceReply(selective=True, input_field_placeholder="e.g. make it snowy"),
+            reply_parameters=ReplyParameters(target.reply_to, allow_sending_without_reply=True)
+            if target.reply_to
+            else None,
+        )
+        await self._outbox.link(prompt, job_id=job_id)
+
+    # ---------------------------------------------------------------------------------- errors
+
+    async def _apologise(self, reply: TelegramReply) -> None:
+        try:
+            await reply.clear_progress()
+            await reply.send_error(SORRY)
+        except Exception as exc:
+            log.warning("telegram: could not send an apology: %s", type(exc).__name__)
+
+    async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Errors PTB itself met (network trouble while polling...): logged, never raised, no secrets."""
+        error = context.error
+        if isinstance(error, TelegramError):
+            log.warning("telegram: %s", redact(f"{type(error).__name__}: {error}", self._secrets))
+        else:
+            log.error("telegram: unexpected error: %s", redact(repr(error), self._secrets))

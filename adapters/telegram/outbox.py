@@ -1,0 +1,79 @@
+"""What every reply shares: the bot, the links from sent messages to conversations and jobs, the
+per-chat pacers, and background tasks the adapter waits for when it stops."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from telegram import Bot, Message, ReplyParameters
+
+from adapters.telegram.pacing import EditPacer, PacerPool
+from bot.config import Settings
+from bot.store.conversations import ConversationStore
+
+log = logging.getLogger(__name__)
+
+
+def message_key(chat_id: int, message_id: int) -> str:
+    return f"telegram:{chat_id}:{message_id}"
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where answers go: a chat, its topic, and the message they reply to."""
+
+    chat_id: int
+    thread_id: int | None
+    reply_to: int | None
+    group: bool
+
+    def send_args(self, *, reply: bool = True) -> dict[str, Any]:
+        args: dict[str, Any] = {"chat_id": self.chat_id, "message_thread_id": self.thread_id}
+        if reply and self.reply_to is not None:
+            # The user may have deleted their message meanwhile: answer anyway.
+            args["reply_parameters"] = ReplyParameters(self.reply_to, allow_sending_without_reply=True)
+        return args
+
+
+@dataclass
+class Outbox:
+    bot: Bot
+    links: ConversationStore
+    settings: Settings
+    pacers: PacerPool = field(default_factory=PacerPool)
+    tasks: set[asyncio.Task] = field(default_factory=set)
+
+    def stream_pacer(self, target: Target) -> EditPacer:
+        interval = (
+            self.settings.telegram_stream_edit_seconds_group
+            if target.group
+            else self.settings.telegram_stream_edit_seconds_private
+        )
+        return self.pacers.get(target.chat_id, interval)
+
+    async def link(self, message: Message, *, conversation: str | None = None, job_id: str | None = None) -> None:
+        """Remember which conversation or job a message we sent belongs to (survives restarts)."""
+        await self.links.link_message(
+            message_key(message.chat_id, message.message_id), conversation=conversation, job_id=job_id
+        )
+
+    def spawn(self, work: Coroutine[Any, Any, Any], what: str) -> None:
+        """Fire-and-forget work that must not delay an answer; errors are logged, never raised."""
+
+        async def guarded() -> None:
+            try:
+                await work
+            except Exception as exc:
+                log.warning("telegram: %s failed: %s", what, type(exc).__name__)
+
+        task = asyncio.create_task(guarded())
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def drain(self, timeout: float) -> None:
+        if self.tasks:
+            await asyncio.wait(list(self.tasks), timeout=timeout)

@@ -1,0 +1,125 @@
+"""TelegramReply: the core's Reply port, answered in the chat and topic the request came from."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from functools import partial
+
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputMediaDocument, InputMediaPhoto, Message
+
+from adapters.telegram.media import fits_as_photo, trim_caption
+from adapters.telegram.outbox import Outbox, Target
+from adapters.telegram.pacing import with_retry
+from adapters.telegram.splitting import split_text
+from adapters.telegram.status import JobStatus
+from adapters.telegram.stream import StreamedAnswer
+from bot.messages import Action, Delivery, Progress, Reply, ResultImage, action_id
+
+BUTTON_LABELS = {Action.REROLL: "🎲 Reroll", Action.VARY: "✨ Vary", Action.EDIT: "✏️ Edit"}
+ALBUM_SIZE = 10
+
+
+def result_keyboard(delivery: Delivery) -> InlineKeyboardMarkup | None:
+    buttons = [
+        InlineKeyboardButton(
+            BUTTON_LABELS.get(action, action.capitalize()), callback_data=action_id(action, delivery.job_id)
+        )
+        for action in delivery.actions
+        if action != Action.CANCEL
+    ]
+    return InlineKeyboardMarkup([buttons]) if buttons else None
+
+
+class TelegramReply(Reply):
+    def __init__(self, outbox: Outbox, target: Target, conversation: str) -> None:
+        self._outbox = outbox
+        self._target = target
+        self._conversation = conversation
+        self._status: JobStatus | None = None
+        self._replied = False  # only the first answer quotes the user's message
+
+    @property
+    def _bot(self) -> Bot:
+        return self._outbox.bot
+
+    def _send_args(self) -> dict:
+        args = self._target.send_args(reply=not self._replied)
+        self._replied = True
+        return args
+
+    async def send_text(self, text: str) -> None:
+        for piece in split_text(text) or ["…"]:
+            args = self._send_args()
+            message = await with_retry(partial(self._bot.send_message, text=piece, **args), "sendMessage")
+            await self._outbox.link(message, conversation=self._conversation)
+
+    async def stream_text(self, chunks: AsyncIterator[str]) -> str:
+        self._replied = True
+        return await StreamedAnswer(self._outbox, self._target, self._conversation).run(chunks)
+
+    async def progress(self, update: Progress) -> None:
+        if self._status is None:
+            self._status = JobStatus(self._outbox, self._target)
+        self._status.update(update)
+
+    async def clear_progress(self) -> None:
+        if self._status is not None:
+            status, self._status = self._status, None
+            await status.close()
+
+    async def send_images(self, delivery: Delivery) -> None:
+        keyboard = result_keyboard(delivery)
+        caption = trim_caption(delivery.caption)
+        images = delivery.images
+        if len(images) == 1:
+            sent = [await self._send_single(images[0], caption, keyboard)]
+        else:
+            sent = await self._send_album(images, caption)
+            if keyboard is not None:  # albums cannot carry buttons: they go on a small follow-up
+                args = self._target.send_args(reply=False)
+                sent.append(
+                    await with_retry(
+                        lambda: self._bot.send_message(text="Your images ↑", reply_markup=keyboard, **args),
+                        "sendMessage",
+                    )
+                )
+        for message in sent:
+            await self._outbox.link(message, conversation=self._conversation, job_id=delivery.job_id)
+
+    async def _send_single(self, image: ResultImage, caption: str, keyboard: InlineKeyboardMarkup | None) -> Message:
+        args = self._send_args()
+        name = f"atelier.{image.extension}"
+        if fits_as_photo(image):
+            return await with_retry(
+                lambda: self._bot.send_photo(
+                    photo=image.data, caption=caption, reply_markup=keyboard, filename=name, **args
+                ),
+                "sendPhoto",
+            )
+        return await with_retry(
+            lambda: self._bot.send_document(
+                document=image.data, caption=caption, reply_markup=keyboard, filename=name, **args
+            ),
+            "sendDocument",
+        )
+
+    async def _send_album(self, images: list[ResultImage], caption: str) -> list[Message]:
+        as_photos = all(fits_as_photo(image) for image in images)  # an album cannot mix the two
+        sent: list[Message] = []
+        for start in range(0, len(images), ALBUM_SIZE):
+            batch = images[start : start + ALBUM_SIZE]
+            first_caption = caption if start == 0 else None
+            if len(batch) == 1:
+                sent.append(await self._send_single(batch[0], first_caption or "", None))
+                continue
+            media = [
+                (InputMediaPhoto if as_photos else InputMediaDocument)(
+                    image.data,
+                    caption=first_caption if index == 0 else None,
+                    filename=f"atelier-{start + index}.{image.extension}",
+                )
+                for index, image in enumerate(batch)
+            ]
+            args = self._send_args()
+            sent.extend(await with_retry(partial(self._bot.send_media_group, media=media, **args), "sendMediaGroup"))
+        return sent

@@ -1,0 +1,89 @@
+"""While an image job runs: the "sending photo…" chat action every few seconds, and one status
+message with the elapsed time and a Cancel button, edited at a humane pace and removed at the end."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message
+from telegram.constants import ChatAction
+from telegram.error import RetryAfter, TelegramError
+
+from adapters.telegram.outbox import Outbox, Target
+from adapters.telegram.pacing import retry_after_seconds
+from bot.messages import Action, Progress, action_id
+
+log = logging.getLogger(__name__)
+
+
+def cancel_keyboard(job_id: str) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup([[InlineKeyboardButton("✖ Cancel", callback_data=action_id(Action.CANCEL, job_id))]])
+
+
+class JobStatus:
+    """Fed by `update()` (about once a second, never blocking); shows itself from a background task."""
+
+    def __init__(self, outbox: Outbox, target: Target, action: str = ChatAction.UPLOAD_PHOTO) -> None:
+        self._outbox = outbox
+        self._target = target
+        self._action = action
+        self._latest: Progress | None = None
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._message: Message | None = None
+        self._shown = ""
+
+    def update(self, progress: Progress) -> None:
+        self._latest = progress
+        if self._task is None and not self._stop.is_set():
+            self._task = asyncio.create_task(self._run())
+
+    async def close(self) -> None:
+        """Stop showing progress; the status message is deleted in the background so the result is
+        not delayed by it."""
+        self._stop.set()
+        if self._task is not None:
+            await self._task  # never cancelled mid-call: a half-sent status message would be orphaned
+        if self._message is not None:
+            message, self._message = self._message, None
+            self._outbox.spawn(message.delete(), "deleting a status message")
+
+    async def _run(self) -> None:
+        settings = self._outbox.settings
+        started = time.monotonic()
+        next_action = started
+        show_at = started + settings.telegram_progress_delay_seconds
+        while not self._stop.is_set():
+            now = time.monotonic()
+            try:
+                if now >= next_action:
+                    next_action = now + settings.telegram_chat_action_seconds
+                    await self._outbox.bot.send_chat_action(
+                        self._target.chat_id, self._action, message_thread_id=self._target.thread_id
+                    )
+                if now >= show_at and not self._stop.is_set():
+                    show_at = now + settings.telegram_progress_edit_seconds
+                    await self._show()
+            except RetryAfter as exc:
+                wait = retry_after_seconds(exc)
+                next_action, show_at = max(next_action, now + wait), max(show_at, now + wait)
+            except TelegramError as exc:
+                log.info("telegram: status update failed: %s", type(exc).__name__)
+            wake = min(next_action, show_at) - time.monotonic()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), max(wake, 0.0))
+
+    async def _show(self) -> None:
+        if self._latest is None:
+            return
+        text = self._latest.describe()
+        if self._message is None:
+            self._message = await self._outbox.bot.send_message(
+                text=text, reply_markup=cancel_keyboard(self._latest.job_id), **self._target.send_args()
+            )
+        elif text != self._shown:
+            await self._message.edit_text(text, reply_markup=cancel_keyboard(self._latest.job_id))
+        self._shown = text
