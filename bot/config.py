@@ -94,6 +94,13 @@ class Settings(BaseSettings):
     telegram_chat_action_seconds: float = Field(default=4.5, gt=0)  # "sending photo…" lasts about 5 s
     telegram_admin_cache_seconds: float = Field(default=60.0, ge=0)  # getChatMember answers kept this long
 
+    # Discord: intents, pacing of message edits and the upload cap (the guild's own limit applies too).
+    discord_message_content: bool = True  # privileged intent; off: thread chat only answers mentions
+    discord_stream_edit_seconds: float = Field(default=1.0, gt=0)  # streamed answers: one edit per message per…
+    discord_progress_edit_seconds: float = Field(default=1.0, gt=0)  # the status of an image job
+    discord_progress_delay_seconds: float = Field(default=1.0, ge=0)  # jobs faster than this show no status
+    discord_max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=64 * 1024)  # larger results are re-encoded
+
     @field_validator("default_size")
     @classmethod
     def _valid_default_size(cls, value: str) -> str:

@@ -109,28 +109,35 @@ class Handlers:
         )
         if addressed is None:
             return
-        linked_conversation, linked_job = (None, None)
-        if to_bot and replied is not None:
-            linked_conversation, linked_job = await self._outbox.links.linked(
-                message_key(message.chat_id, replied.message_id)
-            )
         thread_id = thread_of(message)
-        conversation = linked_conversation or new_conversation(message.chat, thread_id, message.message_id)
         target = Target(message.chat_id, thread_id, message.message_id, group=not is_private(message.chat))
-        reply = TelegramReply(self._outbox, target, conversation)
-        request = Request(user_of(message.from_user), scope_of(message.chat, message.from_user), conversation)
+        reply = TelegramReply(self._outbox, target, new_conversation(message.chat, thread_id, message.message_id))
         try:
-            if linked_job is not None and linked_conversation is None and addressed.command in (None, "edit"):
-                # The answer to our "what should I change?" prompt (linked to its job only).
-                instruction = addressed.text.removeprefix("/edit").strip()
-                await self._core.action(Action.EDIT, linked_job, request, reply, instruction=instruction)
-                return
-            await self._run(message, addressed, request, reply, linked_conversation is not None)
+            await self._handle(message, addressed, replied if to_bot else None, target, reply)
         except InputRefused as exc:
             await reply.send_error(str(exc))
         except Exception as exc:
             log.error("telegram: a message failed: %s", redact(repr(exc), self._secrets))
             await self._apologise(reply)
+
+    async def _handle(
+        self, message: Message, addressed: Addressed, replied: Message | None, target: Target, reply: TelegramReply
+    ) -> None:
+        assert message.from_user is not None
+        linked_conversation, linked_job = (None, None)
+        if replied is not None:  # a reply to one of our messages: its conversation, or its job
+            linked_conversation, linked_job = await self._outbox.links.linked(
+                message_key(message.chat_id, replied.message_id)
+            )
+        conversation = linked_conversation or reply.conversation
+        reply = TelegramReply(self._outbox, target, conversation)
+        request = Request(user_of(message.from_user), scope_of(message.chat, message.from_user), conversation)
+        if linked_job is not None and linked_conversation is None and addressed.command in (None, "edit"):
+            # The answer to our "what should I change?" prompt (linked to its job only).
+            instruction = addressed.text.removeprefix("/edit").strip()
+            await self._core.action(Action.EDIT, linked_job, request, reply, instruction=instruction)
+            return
+        await self._run(message, addressed, request, reply, linked_conversation is not None)
 
     async def _run(
         self, message: Message, addressed: Addressed, request: Request, reply: TelegramReply, continued: bool
@@ -169,34 +176,42 @@ class Handlers:
         if query is None:
             return
         self._track()
+        answered = False
+
+        async def answer(text: str, *, alert: bool = False) -> None:
+            nonlocal answered
+            answered = True
+            await self._answer(query, text, alert=alert)
+
         parsed = parse_action_id(query.data or "")
         message = query.message
         if parsed is None or message is None:
-            await self._answer(query, "This button no longer works.")
+            await answer("This button no longer works.")
             return
         action, job_id = parsed
         chat = message.chat
         thread_id = thread_of(message)  # type: ignore[arg-type]  # an InaccessibleMessage has none
         target = Target(chat.id, thread_id, message.message_id, group=not is_private(chat))
-        linked_conversation, _ = await self._outbox.links.linked(message_key(chat.id, message.message_id))
-        conversation = linked_conversation or new_conversation(chat, thread_id, message.message_id)
-        request = Request(user_of(query.from_user), scope_of(chat, query.from_user), conversation)
         try:
+            linked_conversation, _ = await self._outbox.links.linked(message_key(chat.id, message.message_id))
+            conversation = linked_conversation or new_conversation(chat, thread_id, message.message_id)
+            request = Request(user_of(query.from_user), scope_of(chat, query.from_user), conversation)
             if action == Action.CANCEL:
                 captured = CapturedReply()
                 await self._core.action(action, job_id, request, captured)
-                await self._answer(
-                    query, captured.said[0] if captured.said else "Cancelling…", alert=bool(captured.said)
-                )
+                await answer(captured.said[0] if captured.said else "Cancelling…", alert=bool(captured.said))
                 return
-            await self._answer(query, CALLBACK_TEXT[action])
+            await answer(CALLBACK_TEXT[action])
             if action == Action.EDIT:
                 await self._ask_for_instruction(target, query.from_user, job_id)
                 return
             await self._core.action(action, job_id, request, TelegramReply(self._outbox, target, conversation))
         except Exception as exc:
             log.error("telegram: a button failed: %s", redact(repr(exc), self._secrets))
-            await self._apologise(TelegramReply(self._outbox, target, conversation))
+            if not answered:
+                await answer(SORRY, alert=True)
+            else:
+                await self._apologise(TelegramReply(self._outbox, target, f"telegram:{chat.id}"))
 
     async def _answer(self, query: CallbackQuery, text: str, *, alert: bool = False) -> None:
         try:

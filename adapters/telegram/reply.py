@@ -35,6 +35,7 @@ class TelegramReply(Reply):
         self._outbox = outbox
         self._target = target
         self._conversation = conversation
+        self.conversation = conversation
         self._status: JobStatus | None = None
         self._replied = False  # only the first answer quotes the user's message
 

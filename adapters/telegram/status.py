@@ -65,8 +65,9 @@ class JobStatus:
                         self._target.chat_id, self._action, message_thread_id=self._target.thread_id
                     )
                 if now >= show_at and not self._stop.is_set():
-                    show_at = now + settings.telegram_progress_edit_seconds
+                    show_at = now + settings.telegram_progress_edit_seconds  # also if the call fails
                     await self._show()
+                    show_at = time.monotonic() + settings.telegram_progress_edit_seconds
             except RetryAfter as exc:
                 wait = retry_after_seconds(exc)
                 next_action, show_at = max(next_action, now + wait), max(show_at, now + wait)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+from httpx_aiohttp import AiohttpTransport
 
 from bot.config import Settings
 from bot.providers.a1111 import A1111Images
@@ -21,7 +22,10 @@ from bot.providers.relay import RelayImages
 def build_http_client(settings: Settings) -> httpx.AsyncClient:
     timeout = httpx.Timeout(settings.provider_timeout_seconds, connect=15.0)
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
-    return httpx.AsyncClient(timeout=timeout, limits=limits, follow_redirects=True)
+    # httpx's API over aiohttp's C HTTP parser: half the CPU per multi-megabyte image answer
+    # (bench/core_bench.py), which is most of what the bot does.
+    transport = AiohttpTransport(limits=limits)
+    return httpx.AsyncClient(timeout=timeout, transport=transport, follow_redirects=True)
 
 
 def retry_policy(settings: Settings) -> RetryPolicy:

@@ -44,7 +44,8 @@ MIGRATIONS: list[str] = [
     -- One statement each, so concurrent requests can never overspend, even from several processes.
     CREATE TRIGGER jobs_reserve AFTER INSERT ON jobs WHEN NEW.status = 'running'
     BEGIN
-        INSERT INTO usage(counter, day, used) VALUES ('user:' || NEW.scope_key || ':' || NEW.user_key, NEW.day, NEW.images)
+        INSERT INTO usage(counter, day, used)
+            VALUES ('user:' || NEW.scope_key || ':' || NEW.user_key, NEW.day, NEW.images)
             ON CONFLICT(counter, day) DO UPDATE SET used = used + excluded.used;
         SELECT RAISE(ABORT, 'quota:user') WHERE NEW.user_limit <
             (SELECT used FROM usage WHERE counter = 'user:' || NEW.scope_key || ':' || NEW.user_key AND day = NEW.day);

@@ -1,0 +1,112 @@
+"""The slash commands and context menus Atelier registers, each handing over to AtelierInteractions.
+Choices come from the settings (sizes) and the catalogue (model autocomplete)."""
+
+from __future__ import annotations
+
+from discord import Attachment, Interaction, Message, app_commands
+
+from adapters.discord.interactions import AtelierInteractions
+from bot.config import Settings
+from bot.scope_limits import KNOBS
+from bot.sizes import format_size
+
+MAX_CHOICES = 25
+SEED_MAX = 2**32 - 1
+
+
+def size_choices(settings: Settings) -> list[app_commands.Choice[str]]:
+    sizes = [format_size(size) for size in settings.size_allow_list][:MAX_CHOICES]
+    return [app_commands.Choice(name=size, value=size) for size in sizes]
+
+
+def register_commands(tree: app_commands.CommandTree, handler: AtelierInteractions, settings: Settings) -> None:
+    core = handler.core
+
+    async def model_choices(interaction: Interaction, current: str) -> list[app_commands.Choice[str]]:
+        wanted = current.lower().strip()
+        choices = []
+        for model in core.catalogue.image_models():
+            if wanted in model.qualified.lower() or wanted in model.description.lower():
+                label = f"{model.qualified} ({model.description})" if model.description else model.qualified
+                choices.append(app_commands.Choice(name=label[:100], value=model.qualified[:100]))
+        return choices[:MAX_CHOICES]
+
+    @tree.command(name="imagine", description="Make an image from a description")
+    @app_commands.describe(
+        prompt="What to draw",
+        size="Width x height in pixels",
+        seed="A number to repeat a result (same prompt + seed = same image, on models that take one)",
+        model="Which image model (default: this server's)",
+        avoid="Things to keep out of the image",
+    )
+    @app_commands.choices(size=size_choices(settings))
+    @app_commands.autocomplete(model=model_choices)
+    async def imagine(
+        interaction: Interaction,
+        prompt: app_commands.Range[str, 1, 4000],
+        size: str | None = None,
+        seed: app_commands.Range[int, 0, SEED_MAX] | None = None,
+        model: str | None = None,
+        avoid: str | None = None,
+    ) -> None:
+        await handler.imagine(interaction, prompt, size, seed, model, avoid)
+
+    @tree.command(name="edit", description="Change an image, keeping its composition")
+    @app_commands.describe(instruction="What to change, e.g. make it snowy", image="The image to edit")
+    async def edit(interaction: Interaction, instruction: app_commands.Range[str, 1, 4000], image: Attachment) -> None:
+        await handler.edit(interaction, instruction, image)
+
+    @tree.command(name="ask", description="Ask a question about an image")
+    @app_commands.describe(question="What you want to know", image="The image to ask about")
+    async def ask(interaction: Interaction, question: app_commands.Range[str, 1, 4000], image: Attachment) -> None:
+        await handler.ask(interaction, question, image)
+
+    @tree.command(name="chat", description="Talk with the assistant in a new thread; just keep writing there")
+    @app_commands.describe(message="Your first message")
+    async def chat(interaction: Interaction, message: app_commands.Range[str, 1, 4000]) -> None:
+        await handler.chat(interaction, message)
+
+    @tree.command(name="usage", description="Your images today and the limits here")
+    async def usage(interaction: Interaction) -> None:
+        await handler.simple(interaction, "usage")
+
+    @tree.command(name="models", description="The image models this bot offers")
+    async def models(interaction: Interaction) -> None:
+        await handler.simple(interaction, "models")
+
+    @tree.command(name="help", description="What Atelier can do")
+    async def help_(interaction: Interaction) -> None:
+        await handler.simple(interaction, "help")
+
+    @tree.command(name="cancel", description="Stop your running image job (nothing is charged)")
+    async def cancel(interaction: Interaction) -> None:
+        await handler.simple(interaction, "cancel")
+
+    @tree.command(name="reset", description="Forget this chat thread's conversation")
+    async def reset(interaction: Interaction) -> None:
+        await handler.simple(interaction, "reset")
+
+    setting_names = [*KNOBS, "model", "reset"]
+
+    async def setting_values(interaction: Interaction, current: str) -> list[app_commands.Choice[str]]:
+        if getattr(interaction.namespace, "setting", None) != "model":
+            return []
+        return await model_choices(interaction, current)
+
+    @tree.command(name="settings", description="Admins: quotas, rate limit and default model for this server")
+    @app_commands.describe(setting="Which setting to change (empty: show them all)", value="The new value")
+    @app_commands.choices(setting=[app_commands.Choice(name=name, value=name) for name in setting_names])
+    @app_commands.autocomplete(value=setting_values)
+    @app_commands.default_permissions(manage_guild=True)
+    async def settings_(interaction: Interaction, setting: str | None = None, value: str | None = None) -> None:
+        await handler.simple(interaction, "settings", " ".join(part for part in (setting, value) if part))
+
+    @tree.context_menu(name="Edit image")
+    async def edit_image(interaction: Interaction, message: Message) -> None:
+        await handler.edit_image_menu(interaction, message)
+
+    @tree.context_menu(name="Ask about image")
+    async def ask_image(interaction: Interaction, message: Message) -> None:
+        await handler.ask_image_menu(interaction, message)
+
+    _ = (imagine, edit, ask, chat, usage, models, help_, cancel, reset, settings_, edit_image, ask_image)

@@ -1,0 +1,325 @@
+"""What each slash command, context menu, button and form does: defer first, turn the interaction into
+a core Request, and answer through an InteractionReply. Every handler is guarded: a failure is logged
+and the user gets a short ephemeral message; nothing reaches discord.py's event loop."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+import discord
+
+from adapters.discord.reply import ChannelReply, InteractionReply, Pacing
+from adapters.discord.requests import channel_conversation, dm_key, from_interaction, thread_key
+from adapters.discord.threads import ChatThreads
+from adapters.discord.uploads import InputRefused, image_attachments, read_image
+from adapters.discord.views import InstructionForm, form_id, parse_form_id, submitted_text
+from bot.commands.chat import ask, chat
+from bot.commands.edit import edit_with
+from bot.commands.imagine import imagine_with
+from bot.messages import Action, Reply
+from bot.parsing import GenerationParams, UsageError, check_size
+
+if TYPE_CHECKING:
+    from bot.core import Atelier
+
+log = logging.getLogger(__name__)
+
+OOPS = "Something went wrong on my side. Nothing was charged; please try again."
+NO_IMAGE = "That message has no image attached. Use this on a message with a PNG, JPEG, WebP or GIF."
+GONE_MESSAGE = "I cannot find that message any more (was it deleted?)."
+
+
+class AtelierInteractions:
+    def __init__(self, core: Atelier, threads: ChatThreads, pacing: Pacing, open_forms: int = 512) -> None:
+        self.core = core
+        self.threads = threads
+        self.pacing = pacing
+        # Target messages of open forms (a restart falls back to fetching them by id).
+        self._forms: OrderedDict[str, discord.Message] = OrderedDict()
+        self._open_forms = open_forms
+
+    # -------------------------------------------------------------------------------- plumbing
+
+    @property
+    def _max_input(self) -> int:
+        return self.core.settings.max_input_image_bytes
+
+    def reply(self, interaction: discord.Interaction, **options: object) -> InteractionReply:
+        return InteractionReply(interaction, self.pacing, self.core.store.conversations, **options)  # type: ignore[arg-type]
+
+    async def defer(self, interaction: discord.Interaction, *, ephemeral: bool = False) -> bool:
+        """Acknowledge at once (Discord allows 3 s); the answer follows as follow-ups."""
+        try:
+            await interaction.response.defer(thinking=True, ephemeral=ephemeral)
+        except discord.HTTPException as exc:
+            log.warning("could not acknowledge an interaction in time: %s %s", exc.status, exc.text[:100])
+            return False
+        return True
+
+    @contextlib.asynccontextmanager
+    async def guarded(self, what: str, reply: Reply | None) -> AsyncIterator[None]:
+        try:
+            yield
+        except Exception:
+            log.exception("discord %s failed", what)
+            if reply is not None:
+                with contextlib.suppress(Exception):
+                    await reply.send_error(OOPS)
+
+    # -------------------------------------------------------------------------------- images
+
+    async def imagine(
+        self,
+        interaction: discord.Interaction,
+        prompt: str,
+        size: str | None,
+        seed: int | None,
+        model: str | None,
+        avoid: str | None,
+    ) -> None:
+        if not await self.defer(interaction):
+            return
+        reply = self.reply(interaction)
+        async with self.guarded("/imagine", reply):
+            try:
+                chosen = check_size(size, self.core.settings.size_allow_list) if size else None
+            except UsageError as exc:
+                await reply.send_error(str(exc))
+                return
+            params = GenerationParams(prompt, chosen, seed, model or None, avoid or None)
+            await imagine_with(self.core, from_interaction(interaction), params, reply)
+            await reply.finish()
+
+    async def edit(self, interaction: discord.Interaction, instruction: str, image: discord.Attachment) -> None:
+        if not await self.defer(interaction):
+            return
+        reply = self.reply(interaction)
+        async with self.guarded("/edit", reply):
+            try:
+                data = await read_image(image, self._max_input)
+            except InputRefused as exc:
+                await reply.send_error(str(exc))
+                return
+            request = from_interaction(interaction, images=[data])
+            await edit_with(self.core, request, GenerationParams(prompt=instruction), reply)
+            await reply.finish()
+
+    # ---------------------------------------------------------------------------------- chat
+
+    async def ask(self, interaction: discord.Interaction, question: str, image: discord.Attachment) -> None:
+        if not await self.defer(interaction):
+            return
+        conversation = channel_conversation(interaction.channel, f"discord:ask:{interaction.id}")
+        reply = self.reply(interaction, conversation=conversation)
+        async with self.guarded("/ask", reply):
+            try:
+                data = await read_image(image, self._max_input)
+            except InputRefused as exc:
+                await reply.send_error(str(exc))
+                return
+            async with self.threads.turn(conversation):
+                await ask(self.core, from_interaction(interaction, conversation, question, [data]), question, reply)
+            await reply.finish()
+
+    async def chat(self, interaction: discord.Interaction, message: str) -> None:
+        if not await self.defer(interaction):
+            return
+        reply = self.reply(interaction)
+        async with self.guarded("/chat", reply):
+            channel = interaction.channel
+            target: Reply = reply
+            if interaction.guild is None:
+                conversation = dm_key(interaction.user.id)
+            elif isinstance(channel, discord.Thread):
+                conversation = thread_key(channel.id)
+                await self.threads.adopt(channel.id)
+            else:
+                thread = await self._open_thread(interaction, reply, message)
+                if thread is not None:
+                    conversation = thread_key(thread.id)
+                    target = ChannelReply(
+                        thread, self.pacing, self.core.store.conversations, errors=reply, guild=interaction.guild
+                    )
+                else:  # no thread here: the conversation lives in the reply chain of the answer
+                    conversation = f"discord:chat:{interaction.id}"
+                    reply.conversation = conversation
+            async with self.threads.turn(conversation):
+                await chat(self.core, from_interaction(interaction, conversation, message), message, target)
+            await reply.finish()
+
+    async def _open_thread(
+        self, interaction: discord.Interaction, reply: InteractionReply, message: str
+    ) -> discord.Thread | None:
+        channel = interaction.channel
+        if not isinstance(channel, discord.TextChannel) or not message.strip():
+            return None
+        quote = discord.utils.escape_mentions(message.strip())
+        if len(quote) > 1800:
+            quote = quote[:1800] + "…"
+        starter = await reply.post(f"💬 **{interaction.user.display_name}**: {quote}")
+        title = message.strip().splitlines()[0][:90] or "Chat"
+        try:
+            thread = await channel.create_thread(name=title, message=starter, auto_archive_duration=1440)
+        except discord.HTTPException as exc:
+            log.warning("could not open a chat thread (%s); answering here instead", exc.status)
+            return None
+        await self.threads.adopt(thread.id)
+        return thread
+
+    # ----------------------------------------------------------------------- plain commands
+
+    async def simple(self, interaction: discord.Interaction, name: str, args: str = "") -> None:
+        """/usage, /models, /help, /settings, /cancel, /reset: private answers from core.dispatch."""
+        if not await self.defer(interaction, ephemeral=True):
+            return
+        reply = self.reply(interaction, ephemeral=True)
+        async with self.guarded(f"/{name}", reply):
+            request = from_interaction(interaction, text=args)
+            if name == "reset":
+                if interaction.guild is not None and not isinstance(interaction.channel, discord.Thread):
+                    await reply.send_error("Use /reset inside a chat thread (or in a DM with me).")
+                    return
+                if interaction.guild is None:
+                    request.conversation = dm_key(interaction.user.id)
+            await self.core.dispatch(name, request, reply)
+            await reply.finish("Cancelling your running job…" if name == "cancel" else "Done.")
+
+    # ---------------------------------------------------------------------- context menus
+
+    async def edit_image_menu(self, interaction: discord.Interaction, message: discord.Message) -> None:
+        await self._open_form(
+            interaction, message, "edit", "Edit image", "What should change?", "e.g. make it snowy", required=True
+        )
+
+    async def ask_image_menu(self, interaction: discord.Interaction, message: discord.Message) -> None:
+        await self._open_form(
+            interaction,
+            message,
+            "ask",
+            "Ask about image",
+            "Your question (optional)",
+            "e.g. what does this chart show? Empty: describe it.",
+            required=False,
+        )
+
+    async def _open_form(
+        self,
+        interaction: discord.Interaction,
+        message: discord.Message,
+        kind: str,
+        title: str,
+        label: str,
+        placeholder: str,
+        *,
+        required: bool,
+    ) -> None:
+        async with self.guarded(title, None):
+            # A form must be the first answer, so only a cheap local check comes before it.
+            if not image_attachments(message):
+                await interaction.response.send_message(NO_IMAGE, ephemeral=True)
+                return
+            custom_id = form_id(kind, message.channel.id, message.id)
+            self._forms[custom_id] = message
+            while len(self._forms) > self._open_forms:
+                self._forms.popitem(last=False)
+            form = InstructionForm(custom_id, title, label, placeholder, required=required)
+            await interaction.response.send_modal(form)
+
+    # ------------------------------------------------------------------------------- buttons
+
+    async def on_action(self, interaction: discord.Interaction, action: Action, job_id: str) -> None:
+        if action == Action.EDIT:
+            async with self.guarded("Edit button", None):
+                form = InstructionForm(form_id("job", job_id), "Edit image", "What should change?", "e.g. at night")
+                await interaction.response.send_modal(form)
+            return
+        if action == Action.CANCEL:
+            # A silent acknowledgement: the job's own status message shows the outcome.
+            reply = self.reply(interaction, ephemeral=True, thinking=False)
+            async with self.guarded("Cancel button", reply):
+                await interaction.response.defer()
+                await self.core.action(action, job_id, from_interaction(interaction), reply)
+            return
+        if not await self.defer(interaction):
+            return
+        reply = self.reply(interaction)
+        async with self.guarded(f"{action} button", reply):
+            await self.core.action(action, job_id, from_interaction(interaction), reply)
+            await reply.finish()
+
+    # --------------------------------------------------------------------------------- forms
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        """Form submissions, by custom_id (works for forms opened before a restart)."""
+        if interaction.type != discord.InteractionType.modal_submit:
+            return
+        data = interaction.data or {}
+        parsed = parse_form_id(str(data.get("custom_id", "")))
+        if parsed is None:
+            return
+        kind, parts = parsed
+        text = submitted_text(data)  # type: ignore[arg-type]
+        if kind == "job" and len(parts) == 1:
+            await self._edit_job(interaction, parts[0], text)
+        elif kind in ("edit", "ask") and len(parts) == 2 and all(p.isdigit() for p in parts):
+            await self._on_message_form(interaction, kind, int(parts[0]), int(parts[1]), text)
+
+    async def _edit_job(self, interaction: discord.Interaction, job_id: str, instruction: str) -> None:
+        if not await self.defer(interaction):
+            return
+        reply = self.reply(interaction)
+        async with self.guarded("Edit form", reply):
+            request = from_interaction(interaction, text=instruction)
+            await self.core.action(Action.EDIT, job_id, request, reply, instruction=instruction)
+            await reply.finish()
+
+    async def _on_message_form(
+        self, interaction: discord.Interaction, kind: str, channel_id: int, message_id: int, text: str
+    ) -> None:
+        # An edit answers as a reply to the image's message; its status and errors stay private.
+        if not await self.defer(interaction, ephemeral=kind == "edit"):
+            return
+        reply = self.reply(interaction, ephemeral=kind == "edit")
+        async with self.guarded(f"{kind} form", reply):
+            target = await self._form_target(interaction, form_id(kind, channel_id, message_id), channel_id, message_id)
+            if target is None:
+                await reply.send_error(GONE_MESSAGE)
+                return
+            attachments = image_attachments(target)
+            if not attachments:
+                await reply.send_error(NO_IMAGE)
+                return
+            try:
+                data = await read_image(attachments[0], self._max_input)
+            except InputRefused as exc:
+                await reply.send_error(str(exc))
+                return
+            if kind == "edit":
+                reply = self.reply(interaction, ephemeral=True, reply_to=target)
+                request = from_interaction(interaction, text=text, images=[data])
+                await edit_with(self.core, request, GenerationParams(prompt=text), reply)
+            else:
+                conversation = channel_conversation(interaction.channel, f"discord:ask:{interaction.id}")
+                reply.conversation = conversation
+                async with self.threads.turn(conversation):
+                    await ask(self.core, from_interaction(interaction, conversation, text, [data]), text, reply)
+            await reply.finish()
+
+    async def _form_target(
+        self, interaction: discord.Interaction, custom_id: str, channel_id: int, message_id: int
+    ) -> discord.Message | None:
+        remembered = self._forms.pop(custom_id, None)
+        if remembered is not None:
+            return remembered
+        channel = interaction.channel if interaction.channel_id == channel_id else None
+        channel = channel or interaction.client.get_channel(channel_id)
+        if not isinstance(channel, discord.abc.Messageable):
+            return None
+        try:
+            return await channel.fetch_message(message_id)
+        except discord.HTTPException:
+            return None

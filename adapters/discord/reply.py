@@ -1,0 +1,276 @@
+"""The core's Reply port on Discord: one class answers an interaction (deferred "thinking" message,
+follow-ups, ephemeral errors, a paced status with a Cancel button), one answers in a channel or thread."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import discord
+
+from adapters.discord.requests import message_key
+from adapters.discord.stream import PagedStream, split_pages
+from adapters.discord.uploads import result_files, upload_cap
+from adapters.discord.views import buttons_view, status_view
+from bot.config import Settings
+from bot.messages import Delivery, Progress, Reply
+from bot.store.conversations import ConversationStore
+
+log = logging.getLogger(__name__)
+
+AnyMessage = discord.Message | discord.WebhookMessage | discord.InteractionMessage
+
+
+@dataclass(frozen=True)
+class Pacing:
+    stream_interval: float = 1.0
+    progress_interval: float = 1.0
+    progress_delay: float = 1.0
+    max_upload: int = 10 * 1024 * 1024
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Pacing:
+        return cls(
+            settings.discord_stream_edit_seconds,
+            settings.discord_progress_edit_seconds,
+            settings.discord_progress_delay_seconds,
+            settings.discord_max_upload_bytes,
+        )
+
+
+def _pages(text: str) -> list[str]:
+    return split_pages(text) or ["…"]
+
+
+async def _edit_text(message: AnyMessage, text: str) -> None:
+    await message.edit(content=text)
+
+
+class InteractionReply(Reply):
+    """Answers a deferred interaction. The first follow-up fills the "thinking" message; errors are
+    ephemeral (the public "thinking" message is removed first, since a follow-up that fills it keeps it
+    public); the status of an image job edits the original response and the result replaces it. With
+    `reply_to`, the result goes to the channel as a reply to that message instead."""
+
+    def __init__(
+        self,
+        interaction: discord.Interaction,
+        pacing: Pacing,
+        links: ConversationStore,
+        *,
+        ephemeral: bool = False,
+        reply_to: discord.Message | None = None,
+        conversation: str | None = None,
+        thinking: bool = True,
+    ) -> None:
+        self._inter = interaction
+        self._pacing = pacing
+        self._links = links
+        self._ephemeral = ephemeral
+        self._reply_to = reply_to
+        # Streamed answers are linked to this conversation, so a reply to them continues it.
+        self.conversation = conversation
+        # A "thinking…" message is showing (deferred with thinking=True) and no follow-up filled it yet.
+        self._thinking = thinking
+        self._status: AnyMessage | None = None
+        self._status_text = ""
+        self._status_next = 0.0
+        self._progress_open = True
+        self._lock = asyncio.Lock()
+
+    @property
+    def answered(self) -> bool:
+        return not self._thinking
+
+    async def post(
+        self,
+        content: str,
+        *,
+        files: list[discord.File] | None = None,
+        view: discord.ui.View | None = None,
+        ephemeral: bool = False,
+    ) -> discord.WebhookMessage:
+        private = ephemeral or self._ephemeral
+        if private and self._thinking and not self._ephemeral:
+            await self._delete_original()
+        extra: dict[str, Any] = {}
+        if files:
+            extra["files"] = files
+        if view is not None:
+            extra["view"] = view
+        message = await self._inter.followup.send(content, wait=True, ephemeral=private, **extra)
+        self._thinking = False
+        return message
+
+    async def _delete_original(self) -> None:
+        self._thinking = False
+        try:
+            await self._inter.delete_original_response()
+        except discord.HTTPException as exc:
+            log.debug("could not delete the original response: %s", exc)
+
+    async def _drop_status(self) -> None:
+        status, self._status = self._status, None
+        if status is not None:
+            try:
+                await status.delete()
+            except discord.HTTPException as exc:
+                log.debug("could not delete a status message: %s", exc)
+
+    async def send_text(self, text: str) -> None:
+        for page in _pages(text):
+            await self.post(page)
+
+    async def send_error(self, text: str) -> None:
+        async with self._lock:
+            self._progress_open = False
+            await self._drop_status()
+            await self.post(text[:2000], ephemeral=True)
+
+    async def finish(self, fallback: str | None = None) -> None:
+        """The handler is done: never leave a "thinking…" message behind."""
+        if not self._thinking:
+            return
+        if fallback:
+            await self.post(fallback)
+        else:
+            await self._delete_original()
+
+    async def stream_text(self, chunks: AsyncIterator[str]) -> str:
+        async def post(text: str) -> discord.WebhookMessage:
+            message = await self.post(text)
+            if self.conversation is not None:
+                await self._links.link_message(message_key(message.id), conversation=self.conversation)
+            return message
+
+        return await PagedStream(post, _edit_text, interval=self._pacing.stream_interval).run(chunks)
+
+    async def progress(self, update: Progress) -> None:
+        if not self._progress_open or update.elapsed_seconds < self._pacing.progress_delay:
+            return
+        text = update.describe()
+        if text == self._status_text or time.monotonic() < self._status_next:
+            return
+        async with self._lock:
+            if not self._progress_open:
+                return
+            try:
+                if self._status is not None:
+                    await self._status.edit(content=text)
+                elif self._thinking:
+                    view = status_view(update.job_id)
+                    self._status = await self._inter.edit_original_response(content=text, view=view)
+                    self._thinking = False
+                else:
+                    view = status_view(update.job_id)
+                    self._status = await self.post(text, view=view)
+            except discord.HTTPException as exc:
+                log.debug("could not show progress: %s", exc)
+            self._status_text = text
+            self._status_next = time.monotonic() + self._pacing.progress_interval
+
+    async def clear_progress(self) -> None:
+        # The status stays until the result replaces it (or an error removes it).
+        async with self._lock:
+            self._progress_open = False
+
+    async def send_images(self, delivery: Delivery) -> None:
+        caption = delivery.caption[:2000]
+        cap = upload_cap(self._pacing.max_upload, self._inter.guild, self._inter)
+        async with self._lock:
+            self._progress_open = False
+            message = await self._reply_in_channel(delivery, caption, cap)
+            if message is None:
+                files = await result_files(delivery, cap)
+                view = buttons_view(delivery.actions, delivery.job_id)
+                if self._status is not None:
+                    status, self._status = self._status, None
+                    message = await status.edit(content=caption, attachments=files, view=view)
+                else:
+                    message = await self.post(caption, files=files, view=view)
+        await self._links.link_message(message_key(message.id), job_id=delivery.job_id)
+
+    async def _reply_in_channel(self, delivery: Delivery, caption: str, cap: int) -> discord.Message | None:
+        if self._reply_to is None:
+            return None
+        try:
+            cap = min(cap, upload_cap(self._pacing.max_upload, self._reply_to.guild))
+            message = await self._reply_to.reply(
+                caption,
+                files=await result_files(delivery, cap),
+                view=buttons_view(delivery.actions, delivery.job_id),
+                mention_author=False,
+            )
+        except discord.HTTPException as exc:
+            log.warning("could not reply in the channel (%s); answering the interaction instead", exc.status)
+            return None
+        await self._drop_status()
+        if self._thinking:
+            await self._delete_original()
+        return message
+
+
+class ChannelReply(Reply):
+    """Answers in a channel or thread: the first message replies to `reply_to` when given. Messages are
+    linked to `conversation` so a reply to any of them continues it. Errors go to `errors` when given
+    (an interaction can show them privately), else to the channel."""
+
+    def __init__(
+        self,
+        channel: discord.abc.Messageable,
+        pacing: Pacing,
+        links: ConversationStore,
+        *,
+        reply_to: discord.Message | None = None,
+        conversation: str | None = None,
+        errors: Reply | None = None,
+        guild: discord.Guild | None = None,
+    ) -> None:
+        self._channel = channel
+        self._pacing = pacing
+        self._links = links
+        self._reply_to = reply_to
+        self._conversation = conversation
+        self._errors = errors
+        self._guild = guild
+
+    async def post(
+        self, content: str, *, files: list[discord.File] | None = None, view: discord.ui.View | None = None
+    ) -> discord.Message:
+        extra: dict[str, Any] = {}
+        if files:
+            extra["files"] = files
+        if view is not None:
+            extra["view"] = view
+        if self._reply_to is not None:
+            extra["reference"] = self._reply_to.to_reference(fail_if_not_exists=False)
+            extra["mention_author"] = False
+            self._reply_to = None
+        message = await self._channel.send(content, **extra)
+        if self._conversation is not None:
+            await self._links.link_message(message_key(message.id), conversation=self._conversation)
+        return message
+
+    async def send_text(self, text: str) -> None:
+        for page in _pages(text):
+            await self.post(page)
+
+    async def send_error(self, text: str) -> None:
+        if self._errors is not None:
+            await self._errors.send_error(text)
+        else:
+            await self.post(text[:2000])
+
+    async def stream_text(self, chunks: AsyncIterator[str]) -> str:
+        return await PagedStream(self.post, _edit_text, interval=self._pacing.stream_interval).run(chunks)
+
+    async def send_images(self, delivery: Delivery) -> None:
+        files = await result_files(delivery, upload_cap(self._pacing.max_upload, self._guild))
+        message = await self.post(
+            delivery.caption[:2000], files=files, view=buttons_view(delivery.actions, delivery.job_id)
+        )
+        await self._links.link_message(message_key(message.id), job_id=delivery.job_id)

@@ -1,0 +1,77 @@
+"""Converters from Discord objects to the core's neutral Request: who, which scope, which conversation."""
+
+from __future__ import annotations
+
+import discord
+
+from bot.messages import Request, Scope, ScopeKind, User
+
+PLATFORM = "discord"
+
+
+def thread_key(thread_id: int) -> str:
+    """A chat thread's conversation (and the link that marks the thread as Atelier's)."""
+    return f"discord:thread:{thread_id}"
+
+
+def message_key(message_id: int) -> str:
+    """The link from a message the bot sent to its conversation or job."""
+    return f"discord:message:{message_id}"
+
+
+def chain_key(message_id: int) -> str:
+    """A conversation that lives in a reply chain, named after the message that started it."""
+    return f"discord:chain:{message_id}"
+
+
+def dm_key(user_id: int) -> str:
+    return f"discord:dm:{user_id}"
+
+
+def user_of(author: discord.abc.User) -> User:
+    return User(PLATFORM, str(author.id), author.display_name)
+
+
+def scope_of(guild_id: int | None, user_id: int) -> Scope:
+    """The guild shares quota and settings; a DM is the person's own scope."""
+    if guild_id is not None:
+        return Scope(PLATFORM, ScopeKind.GUILD, str(guild_id))
+    return Scope(PLATFORM, ScopeKind.PRIVATE, str(user_id))
+
+
+def channel_conversation(channel: object, fallback: str) -> str:
+    """A thread's conversation belongs to the thread; elsewhere the caller's fallback."""
+    if isinstance(channel, discord.Thread):
+        return thread_key(channel.id)
+    return fallback
+
+
+def from_interaction(
+    interaction: discord.Interaction, conversation: str | None = None, text: str = "", images: list[bytes] | None = None
+) -> Request:
+    guild_id = interaction.guild_id
+    if conversation is None:
+        conversation = channel_conversation(interaction.channel, f"discord:channel:{interaction.channel_id}")
+    return Request(
+        user=user_of(interaction.user),
+        scope=scope_of(guild_id, interaction.user.id),
+        conversation=conversation,
+        text=text,
+        images=list(images or []),
+        # Checked with Discord: the member's permissions in this channel, sent with the interaction.
+        # A DM is the person's own scope, where settings can only lower the operator's limits.
+        is_admin=guild_id is None or interaction.permissions.manage_guild,
+    )
+
+
+def from_message(message: discord.Message, conversation: str, text: str, images: list[bytes]) -> Request:
+    author = message.author
+    is_admin = message.guild is None or (isinstance(author, discord.Member) and author.guild_permissions.manage_guild)
+    return Request(
+        user=user_of(author),
+        scope=scope_of(message.guild.id if message.guild else None, author.id),
+        conversation=conversation,
+        text=text,
+        images=images,
+        is_admin=is_admin,
+    )

@@ -1,0 +1,122 @@
+"""Streamed answers as Discord messages: pages of at most 2,000 characters, each edited at most once
+per interval, only when its text changed. Reading the stream and sending edits run apart, so a slow
+edit (or a 429 that discord.py waits out) never slows the provider, and each edit shows the latest text."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Generic, TypeVar
+
+import discord
+
+log = logging.getLogger(__name__)
+
+MESSAGE_LIMIT = 2000
+M = TypeVar("M")
+
+
+def split_pages(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
+    """Greedy pages, cut at a line break or space in the second half of a page when there is one.
+    A page depends only on the text before its end, so pages already shown never change once a later
+    page exists. Blank pages are dropped (Discord refuses empty messages)."""
+    pages: list[str] = []
+    rest = text
+    while len(rest) > limit:
+        window = rest[: limit + 1]
+        cut = window.rfind("\n", limit // 2)
+        if cut <= 0:
+            cut = window.rfind(" ", limit // 2)
+        if cut <= 0:
+            cut = limit
+        pages.append(rest[:cut])
+        rest = rest[cut:].lstrip()
+    pages.append(rest)
+    return [page for page in pages if page.strip()]
+
+
+class PagedStream(Generic[M]):
+    """`post(text)` sends a new message and returns it; `edit(message, text)` changes one."""
+
+    def __init__(
+        self,
+        post: Callable[[str], Awaitable[M]],
+        edit: Callable[[M, str], Awaitable[object]],
+        *,
+        interval: float = 1.0,
+        limit: int = MESSAGE_LIMIT,
+    ) -> None:
+        self._post = post
+        self._edit = edit
+        self._interval = interval
+        self._limit = limit
+        self._text = ""
+        self._closed = False
+        self._wake = asyncio.Event()
+        self._next_at = 0.0
+        self._messages: list[M] = []
+        self._shown: list[str] = []
+
+    @property
+    def messages(self) -> list[M]:
+        return list(self._messages)
+
+    async def run(self, chunks: AsyncIterator[str]) -> str:
+        sender = asyncio.create_task(self._send_loop())
+        try:
+            async for chunk in chunks:
+                self._text += chunk
+                self._wake.set()
+        except asyncio.CancelledError:
+            sender.cancel()
+            raise
+        except BaseException:
+            await self._finish(sender)  # show what did arrive, then let the caller report the failure
+            raise
+        await self._finish(sender)
+        return self._text
+
+    async def _finish(self, sender: asyncio.Task[None]) -> None:
+        self._closed = True
+        self._wake.set()
+        try:
+            await asyncio.shield(sender)
+        except asyncio.CancelledError:
+            sender.cancel()
+            raise
+
+    async def _send_loop(self) -> None:
+        while True:
+            if not self._closed:
+                await self._wake.wait()
+            self._wake.clear()
+            delay = self._next_at - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            text = self._text
+            await self._sync(text)
+            if self._closed and text == self._text:
+                return
+
+    async def _sync(self, text: str) -> None:
+        sent = False
+        for index, page in enumerate(split_pages(text, self._limit)):
+            try:
+                if index < len(self._messages):
+                    if self._shown[index] != page:
+                        await self._edit(self._messages[index], page)
+                        self._shown[index] = page
+                        sent = True
+                else:
+                    self._messages.append(await self._post(page))
+                    self._shown.append(page)
+                    sent = True
+            except discord.HTTPException as exc:
+                # discord.py already waited out any 429; anything else is retried on the next round.
+                log.warning("could not show streamed text: %s %s", exc.status, exc.text[:200])
+                break
+        if sent:
+            # Counted from the end of the request, so two edits never *arrive* less than interval apart.
+            self._next_at = time.monotonic() + self._interval

@@ -1,0 +1,70 @@
+"""Files in and out: result images kept under the upload cap (re-encoded rather than refused), and
+users' images downloaded with discord.py after a size check."""
+
+from __future__ import annotations
+
+import io
+
+import discord
+
+from bot.images import fit_within
+from bot.messages import Delivery
+
+# Discord rejects bot uploads above this in practice, whatever a guild's boost level promises.
+DISCORD_UPLOAD_CAP = 10 * 1024 * 1024
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif")
+
+
+class InputRefused(Exception):
+    """A user's file we will not download; the message is meant for the user."""
+
+
+def upload_cap(configured: int, guild: discord.Guild | None, interaction: discord.Interaction | None = None) -> int:
+    """min(guild limit, the interaction's attachment limit, 10 MiB, the configured cap)."""
+    cap = min(configured, DISCORD_UPLOAD_CAP)
+    if guild is not None:
+        cap = min(cap, guild.filesize_limit)
+    limit = getattr(interaction, "filesize_limit", None) if interaction is not None else None
+    if isinstance(limit, int) and limit > 0:
+        cap = min(cap, limit)
+    return cap
+
+
+async def result_files(delivery: Delivery, cap: int) -> list[discord.File]:
+    """One file per image; the cap is shared by all files of the message."""
+    share = cap // max(1, len(delivery.images))
+    files = []
+    for index, image in enumerate(delivery.images):
+        fitted = await fit_within(image, share)
+        name = f"atelier-{delivery.job_id}-{index + 1}.{fitted.extension}"
+        files.append(discord.File(io.BytesIO(fitted.data), filename=name))
+    return files
+
+
+def is_image(attachment: discord.Attachment) -> bool:
+    if attachment.content_type:
+        return attachment.content_type.startswith("image/")
+    return attachment.filename.lower().endswith(_IMAGE_SUFFIXES)
+
+
+def image_attachments(message: discord.Message) -> list[discord.Attachment]:
+    return [a for a in message.attachments if is_image(a)]
+
+
+async def read_image(attachment: discord.Attachment, max_bytes: int) -> bytes:
+    """Refuse before downloading when Discord says the file is too big; the core checks the content."""
+    if attachment.size > max_bytes:
+        raise InputRefused(
+            f"That image is {attachment.size / 1_048_576:.1f} MB; the limit is {max_bytes / 1_048_576:.0f} MB. "
+            "Send a smaller one."
+        )
+    if not is_image(attachment):
+        raise InputRefused(f"{attachment.filename} is not an image; send a PNG, JPEG, WebP or GIF.")
+    try:
+        return await attachment.read()
+    except (discord.HTTPException, discord.NotFound) as exc:
+        raise InputRefused("I could not download that image from Discord; please send it again.") from exc
+
+
+async def read_images(attachments: list[discord.Attachment], max_bytes: int, limit: int = 4) -> list[bytes]:
+    return [await read_image(a, max_bytes) for a in attachments[:limit]]

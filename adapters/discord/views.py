@@ -1,0 +1,115 @@
+"""Buttons and forms. Result buttons carry `atelier:<action>:<job id>` in their custom_id and are
+registered as a DynamicItem at startup, so a click works on any message, even after a restart: the job
+is read from the database. Forms (modals) carry their target in their custom_id for the same reason."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any, Protocol
+
+import discord
+
+from bot.messages import Action, action_id
+
+log = logging.getLogger(__name__)
+
+INSTRUCTION_INPUT = "instruction"
+FORM_PREFIX = "atelier-form"
+
+_LABELS = {
+    Action.REROLL: ("Reroll", "🎲", discord.ButtonStyle.secondary),
+    Action.VARY: ("Vary", "🔀", discord.ButtonStyle.secondary),
+    Action.EDIT: ("Edit", "✏️", discord.ButtonStyle.primary),
+    Action.CANCEL: ("Cancel", "✖️", discord.ButtonStyle.danger),
+}
+
+
+class ActionHandler(Protocol):
+    async def on_action(self, interaction: discord.Interaction, action: Action, job_id: str) -> None: ...
+
+
+class ActionButton(
+    discord.ui.DynamicItem[discord.ui.Button],
+    template=r"atelier:(?P<action>reroll|vary|edit|cancel):(?P<job>[A-Za-z0-9_-]{1,64})",
+):
+    def __init__(self, action: Action, job_id: str) -> None:
+        label, emoji, style = _LABELS[action]
+        super().__init__(discord.ui.Button(label=label, emoji=emoji, style=style, custom_id=action_id(action, job_id)))
+        self.action = action
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> ActionButton:
+        return cls(Action(match["action"]), match["job"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        handler: ActionHandler | None = getattr(interaction.client, "atelier_actions", None)
+        if handler is None:
+            log.warning("button %s clicked but no handler is registered", self.action)
+            return
+        await handler.on_action(interaction, self.action, self.job_id)
+
+
+def buttons_view(actions: list[Action], job_id: str) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    for action in actions:
+        view.add_item(ActionButton(action, job_id))
+    return view
+
+
+def status_view(job_id: str) -> discord.ui.View:
+    return buttons_view([Action.CANCEL], job_id)
+
+
+# ------------------------------------------------------------------------------------------ forms
+
+
+def form_id(kind: str, *parts: int | str) -> str:
+    """`atelier-form:edit:<channel>:<message>`, `atelier-form:ask:<channel>:<message>`, `atelier-form:job:<job>`."""
+    return ":".join([FORM_PREFIX, kind, *map(str, parts)])
+
+
+def parse_form_id(custom_id: str) -> tuple[str, list[str]] | None:
+    parts = custom_id.split(":")
+    if len(parts) < 3 or parts[0] != FORM_PREFIX:
+        return None
+    return parts[1], parts[2:]
+
+
+class InstructionForm(discord.ui.Modal):
+    """One text box. Submissions are handled from `on_interaction` by custom_id (see interactions.py),
+    so a form opened before a restart still works."""
+
+    def __init__(self, custom_id: str, title: str, label: str, placeholder: str, *, required: bool = True) -> None:
+        super().__init__(title=title[:45], custom_id=custom_id, timeout=900)
+        self.add_item(
+            discord.ui.TextInput(
+                label=label[:45],
+                custom_id=INSTRUCTION_INPUT,
+                placeholder=placeholder[:100],
+                style=discord.TextStyle.paragraph,
+                required=required,
+                max_length=1000,
+            )
+        )
+
+
+def submitted_text(data: dict[str, Any] | None, input_id: str = INSTRUCTION_INPUT) -> str:
+    """The value of one text input in a MODAL_SUBMIT payload (action rows or labels)."""
+
+    def walk(components: list[dict[str, Any]]) -> str | None:
+        for component in components:
+            if component.get("custom_id") == input_id and "value" in component:
+                return str(component["value"])
+            nested = list(component.get("components") or [])
+            if "component" in component:
+                nested.append(component["component"])
+            found = walk(nested)
+            if found is not None:
+                return found
+        return None
+
+    return (walk(list((data or {}).get("components") or [])) or "").strip()

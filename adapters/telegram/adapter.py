@@ -1,0 +1,130 @@
+"""The Telegram adapter's lifecycle: build the PTB Application, start long polling (or the webhook
+receiver when TELEGRAM_WEBHOOK_URL is set), and stop cleanly, letting running work finish."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from urllib.parse import quote
+
+from telegram import BotCommand, Update
+from telegram.ext import Application, ApplicationBuilder, CallbackQueryHandler, MessageHandler, filters
+
+from adapters.telegram.admins import AdminCache
+from adapters.telegram.handlers import Handlers
+from adapters.telegram.outbox import Outbox
+from adapters.telegram.webhook import WebhookServer
+from bot.config import Settings
+from bot.core import Atelier
+from bot.redaction import RedactingFilter, secrets_of
+
+log = logging.getLogger(__name__)
+
+ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
+COMMANDS = [
+    BotCommand("imagine", "Make an image: /imagine a lighthouse at dusk --ar 16:9"),
+    BotCommand("edit", "Change an image: reply to it with /edit make it snowy"),
+    BotCommand("ask", "Ask about an image: reply to it with /ask what is this?"),
+    BotCommand("chat", "Talk with the assistant; reply to continue"),
+    BotCommand("usage", "Your images today and the limits here"),
+    BotCommand("models", "The image models on offer"),
+    BotCommand("cancel", "Stop your running image job"),
+    BotCommand("reset", "Forget this conversation"),
+    BotCommand("settings", "Admins: quotas, rate limit, default model"),
+    BotCommand("help", "What Atelier can do"),
+]
+STOP_GRACE_SECONDS = 25.0  # running image jobs get this long to deliver before the bot goes
+
+
+class TelegramAdapter:
+    name = "telegram"
+
+    def __init__(self, core: Atelier, settings: Settings) -> None:
+        if settings.telegram_token is None:
+            raise ValueError("TELEGRAM_TOKEN is not set")
+        secret_values = secrets_of(settings)
+        guard_library_logs(secret_values)  # before the Bot exists: PTB logs its token-bearing URL
+        self._core = core
+        self._settings = settings
+        self._webhook_url = settings.telegram_webhook_url
+        builder = (
+            ApplicationBuilder()
+            .token(settings.telegram_token.get_secret_value())
+            .base_url(settings.telegram_base_url)
+            .base_file_url(settings.telegram_base_file_url)
+            .concurrent_updates(True)  # a long image job must not hold up other chats
+        )
+        if self._webhook_url:
+            builder = builder.updater(None)
+        self.application: Application = builder.build()
+        self.outbox = Outbox(self.application.bot, core.store.conversations, settings)
+        self.handlers = Handlers(
+            core, self.outbox, AdminCache(self.application.bot, settings.telegram_admin_cache_seconds)
+        )
+        self.handlers.set_secrets(secret_values)
+        message_filter = filters.UpdateType.MESSAGE & (filters.TEXT | filters.PHOTO | filters.Document.IMAGE)
+        self.application.add_handler(MessageHandler(message_filter, self.handlers.on_message))
+        self.application.add_handler(CallbackQueryHandler(self.handlers.on_callback))
+        self.application.add_error_handler(self.handlers.on_error)
+        self.webhook: WebhookServer | None = None
+
+    async def start(self) -> None:
+        """Returns once updates are being received."""
+        app = self.application
+        await app.initialize()  # getMe: fails fast on a wrong token
+        try:
+            await app.bot.set_my_commands(COMMANDS)
+        except Exception as exc:  # the menu is a nicety; never a reason not to start
+            log.warning("telegram: setMyCommands failed: %s", type(exc).__name__)
+        await app.start()
+        if self._webhook_url:
+            secret = self._settings.telegram_webhook_secret
+            token = secret.get_secret_value() if secret else secrets.token_urlsafe(32)
+            self.webhook = WebhookServer(app, self._webhook_url, self._settings.telegram_webhook_listen, token)
+            await self.webhook.start()
+            await app.bot.set_webhook(self._webhook_url, secret_token=token, allowed_updates=ALLOWED_UPDATES)
+            log.info("telegram: receiving updates by webhook as @%s", app.bot.username)
+        else:
+            assert app.updater is not None
+            await app.updater.start_polling(allowed_updates=ALLOWED_UPDATES, poll_interval=0.0)
+            log.info("telegram: polling for updates as @%s", app.bot.username)
+
+    async def stop(self) -> None:
+        """Stop taking updates, let running work finish (bounded), then close the Bot API session."""
+        app = self.application
+        if app.updater is not None and app.updater.running:
+            await app.updater.stop()
+        if self.webhook is not None:
+            await self.webhook.stop()
+        await self._finish_inflight(STOP_GRACE_SECONDS)
+        if app.running:
+            await app.stop()
+        await self.outbox.drain(5.0)
+        await app.shutdown()
+
+    async def _finish_inflight(self, timeout: float) -> None:
+        pending = [task for task in self.handlers.inflight if not task.done()]
+        if not pending:
+            return
+        log.info("telegram: waiting for %d running request(s)", len(pending))
+        _, late = await asyncio.wait(pending, timeout=timeout)
+        for task in late:
+            task.cancel()
+        with contextlib.suppress(Exception):
+            await asyncio.gather(*late, return_exceptions=True)
+
+
+def guard_library_logs(secret_values: list[str]) -> None:
+    """PTB logs the token-bearing API URL at DEBUG and httpx logs every request URL at INFO: mask
+    secrets in the records those libraries create, whatever handlers the host process has."""
+    names = ["httpx", "httpcore", "telegram", "telegram.Bot", "telegram.ext.ExtBot", "telegram.ext.Updater"]
+    names += [name for name in logging.root.manager.loggerDict if name.startswith(("telegram", "httpx", "httpcore"))]
+    # File downloads log the URL percent-encoded (the token's ':' as %3A).
+    masked = secret_values + [quote(value, safe="") for value in secret_values]
+    for name in dict.fromkeys(names):
+        logger = logging.getLogger(name)
+        for old in [f for f in logger.filters if isinstance(f, RedactingFilter)]:
+            logger.removeFilter(old)
+        logger.addFilter(RedactingFilter(masked))

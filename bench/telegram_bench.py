@@ -1,0 +1,164 @@
+"""Telegram adapter benchmark: the real adapter (python-telegram-bot) against FakeTelegram and FakeAgnes.
+
+Measures the adapter's own latency, from an update being offered to the Bot API (push_message) to the
+matching sendPhoto arriving there, minus the provider's fixed latency; and counts the Bot API calls one
+streamed 2,000-character answer costs in a group. Prints numbers; the last line is JSON.
+
+    python bench/telegram_bench.py [--runs 50] [--concurrent 20] [--latency 0.2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import itertools
+
+from adapters.telegram.adapter import TelegramAdapter
+from bot.config import load_settings
+from bot.core import Atelier
+from tests.fakes.agnes_server import FakeAgnes
+from tests.fakes.telegram_server import FakeTelegram
+
+GROUP = -1009876543210
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+async def sequential(fake: FakeTelegram, runs: int, upstream: float) -> list[float]:
+    overheads = []
+    for run in range(runs):
+        chat = 10_000 + run
+        fake.add_chat(chat)
+        mark = fake.mark()
+        offered = time.monotonic()
+        fake.push_message(chat, f"/imagine sequential run {run}")
+        photo = await fake.wait_for("sendPhoto", lambda c, chat=chat: c.chat_id == chat, since=mark, timeout=10)
+        overheads.append((photo.ts - offered - upstream) * 1000)
+    return overheads
+
+
+async def concurrent(fake: FakeTelegram, count: int, upstream: float) -> list[float]:
+    chats = [20_000 + i for i in range(count)]
+    for chat in chats:
+        fake.add_chat(chat)
+    mark = fake.mark()
+    offered = {}
+    for chat in chats:
+        offered[chat] = time.monotonic()
+        fake.push_message(chat, f"/imagine concurrent {chat}")
+    await fake.wait_for("sendPhoto", since=mark, count=count, timeout=30)
+    photos = [c for c in fake.calls()[mark:] if c.method == "sendPhoto" and c.chat_id in offered]
+    return [(c.ts - offered[c.chat_id] - upstream) * 1000 for c in photos]
+
+
+async def streamed_answer(fake: FakeTelegram, agnes: FakeAgnes, chars: int) -> dict[str, object]:
+    agnes.chat_reply = ("Lighthouses guide ships along dangerous coasts at night. " * 40)[:chars]
+    agnes.chat_chunk, agnes.latency = 8, 0.04  # ~200 characters a second, like a fast model
+    fake.add_chat(GROUP, "supergroup")
+    mark = fake.mark()
+    started = time.monotonic()
+    fake.push_message(GROUP, "@AtelierBot tell me about lighthouses", user_id=4242)
+    done = await fake.wait_for(
+        "editMessageText", lambda c: c.params.get("text") == agnes.chat_reply, since=mark, timeout=60
+    )
+    calls = [c for c in fake.calls()[mark:] if c.method != "getUpdates" and c.seq <= done.seq]
+    by_method: dict[str, int] = {}
+    for call in calls:
+        by_method[call.method] = by_method.get(call.method, 0) + 1
+    edits = [c.ts for c in calls if c.method == "editMessageText"]
+    gaps = [b - a for a, b in itertools.pairwise(edits)]
+    return {
+        "calls": len(calls),
+        "by_method": by_method,
+        "seconds": round(done.ts - started, 2),
+        "min_edit_gap_s": round(min(gaps), 2) if gaps else None,
+    }
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=50)
+    parser.add_argument("--concurrent", type=int, default=20)
+    parser.add_argument("--latency", type=float, default=0.2)
+    parser.add_argument("--chars", type=int, default=2000)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+
+    agnes = await FakeAgnes(latency=args.latency).start()
+    fake = FakeTelegram(token="123456:BENCH-fake-token-aBcDeFgHiJkL", bot_username="AtelierBot")
+    await fake.start()
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = load_settings(
+            _env_file=None,
+            database_url=f"sqlite:///{tmp}/bench.db",
+            agnes_api_key=agnes.api_key,
+            agnes_base_url=agnes.base_url,
+            telegram_token=fake.token,
+            telegram_base_url=fake.base_url,
+            telegram_base_file_url=fake.base_file_url,
+            quota_images_per_user_per_day=100_000,
+            quota_images_per_guild_per_day=100_000,
+            rate_limit_per_user_per_minute=100_000,
+            # The provider's own concurrency cap would queue the concurrent runs: that is not Telegram overhead.
+            agnes_max_concurrency=max(8, args.concurrent),
+        )
+        core = await Atelier.start(settings)
+        adapter = TelegramAdapter(core, settings)
+        await adapter.start()
+        try:
+            await sequential(fake, 3, args.latency)  # warm-up: connections, first imports
+            seq = await sequential(fake, args.runs, args.latency)
+            conc = await concurrent(fake, args.concurrent, args.latency)
+            agnes_latency = agnes.latency
+            stream = await streamed_answer(fake, agnes, args.chars)
+            agnes.latency = agnes_latency
+        finally:
+            await adapter.stop()
+            await core.close()
+            await fake.stop()
+            await agnes.stop()
+
+    result = {
+        "upstream_latency_s": args.latency,
+        "sequential_runs": len(seq),
+        "sequential_p50_ms": round(statistics.median(seq), 1),
+        "sequential_p99_ms": round(percentile(seq, 99), 1),
+        "concurrent_runs": len(conc),
+        "concurrent_p50_ms": round(statistics.median(conc), 1),
+        "concurrent_p99_ms": round(percentile(conc, 99), 1),
+        "stream_chars": args.chars,
+        "stream_group_api_calls": stream["calls"],
+        "stream_calls_by_method": stream["by_method"],
+        "stream_seconds": stream["seconds"],
+        "stream_min_edit_gap_s": stream["min_edit_gap_s"],
+    }
+    print(
+        f"update -> sendPhoto overhead, sequential x{len(seq)}: p50 {result['sequential_p50_ms']} ms, "
+        f"p99 {result['sequential_p99_ms']} ms (target p50 <= 20 ms)"
+    )
+    print(
+        f"update -> sendPhoto overhead, concurrent x{len(conc)}: p50 {result['concurrent_p50_ms']} ms, "
+        f"p99 {result['concurrent_p99_ms']} ms"
+    )
+    print(
+        f"streamed {args.chars}-char answer in a group: {stream['calls']} Bot API calls {stream['by_method']} "
+        f"over {stream['seconds']} s, edits >= {stream['min_edit_gap_s']} s apart (target <= 12 calls)"
+    )
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

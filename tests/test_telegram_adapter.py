@@ -1,0 +1,262 @@
+"""The Telegram adapter end to end: real python-telegram-bot against FakeTelegram and FakeAgnes."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+from bot.messages import Action, action_id
+from tests.fakes.agnes_server import FakeAgnes
+from tests.fakes.images import jpeg_bytes, noisy_png, png_bytes
+from tests.fakes.telegram_server import FakeTelegram
+from tests.test_telegram_harness import (  # noqa: F401 - pytest fixtures
+    BOT_NAME,
+    GROUP,
+    USER,
+    RunningBot,
+    buttons,
+    fake_telegram_fixture,
+    replied_to,
+    running_bot,
+    says,
+    text_of,
+    tg_fixture,
+    uploaded_image,
+)
+
+pytestmark = pytest.mark.timeout(30)
+
+
+async def test_imagine_sends_a_photo_with_buttons_and_clears_the_status(tg: RunningBot) -> None:
+    fake = tg.fake
+    sent = fake.push_message(USER, "/imagine a lighthouse at dusk --size 1024x768")
+    photo = await fake.wait_for("sendPhoto")
+
+    assert photo.ok and replied_to(photo) == sent["message"]["message_id"]
+    image = uploaded_image(photo)
+    assert image.format == "PNG" and image.size == (64, 48)  # what the fake provider made
+    assert text_of(photo).startswith("a lighthouse at dusk\n(1024x768")
+    job_id = buttons(photo)[0].split(":")[2]
+    assert buttons(photo) == [action_id(a, job_id) for a in (Action.REROLL, Action.VARY, Action.EDIT)]
+    assert (await fake.wait_for("sendChatAction")).params["action"] == "upload_photo"
+    status = await fake.wait_for("sendMessage", says("Working"))
+    assert buttons(status) == [action_id(Action.CANCEL, job_id)]
+    deleted = await fake.wait_for("deleteMessage")
+    assert deleted.params["message_id"] == status.result["message_id"]
+    assert len(tg.agnes.image_requests()) == 1
+
+
+async def test_edit_replying_to_a_photo_sends_a_data_uri_and_never_the_token(
+    tg: RunningBot, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    fake, token = tg.fake, tg.fake.token
+    file_id = fake.add_file(jpeg_bytes(80, 60))
+    original = fake.push_message(GROUP, photo_file_id=file_id, caption="my photo", message_thread_id=5)
+    fake.push_message(GROUP, "/edit make it snowy", reply_to=original["message"], message_thread_id=5)
+    photo = await fake.wait_for("sendPhoto")
+    # The same again as a photo sent with the command as its caption, and as an image document.
+    fake.push_message(GROUP, photo_file_id=fake.add_file(png_bytes(30, 30)), caption="/edit@AtelierBot make it blue")
+    doc = fake.add_file(png_bytes(20, 20), kind="document", file_name="a.png", mime_type="image/png")
+    fake.push_message(USER, document_file_id=doc, caption="/edit make it green")
+    await fake.wait_for("sendPhoto", count=3)
+
+    assert photo.params["message_thread_id"] == 5
+    edits = tg.agnes.image_requests()
+    assert [r.body["prompt"] for r in edits] == ["make it snowy", "make it blue", "make it green"]
+    assert all(r.body["image"][0].startswith("data:image/") for r in edits)
+    assert fake.calls("getFile")[0].params["file_id"] == file_id
+    for request in tg.agnes.requests:
+        assert token not in json.dumps(request.headers) + json.dumps(request.body)
+        assert "/file/bot" not in json.dumps(request.body)
+    assert fake.requests_containing(token) == []  # never in a body, header or query (only in URL paths)
+    assert token not in caplog.text and "TEST-fake-token" not in caplog.text
+    assert "getFile" in caplog.text  # PTB's debug logging was captured, redacted
+
+
+async def test_ask_streams_with_paced_edits(tmp_path: Path, fake_agnes: FakeAgnes, fake_telegram: FakeTelegram) -> None:
+    fake_agnes.chat_reply = " ".join(f"word{i}" for i in range(150))
+    fake_agnes.chat_chunk, fake_agnes.latency = 20, 0.02
+    pace = 0.3
+    async with running_bot(tmp_path, fake_agnes, fake_telegram, telegram_stream_edit_seconds_private=pace) as tg:
+        fake = tg.fake
+        original = fake.push_message(USER, photo_file_id=fake.add_file(png_bytes()))
+        question = fake.push_message(USER, "/ask what is in it?", reply_to=original["message"])
+        first = await fake.wait_for("sendMessage", says("word0"))
+        await fake.wait_for("editMessageText", says("word149"), timeout=10)
+
+    assert replied_to(first) == question["message"]["message_id"]
+    assert text_of(first).strip() and "word149" not in text_of(first)  # sent on the first text, not at the end
+    edits = fake.calls("editMessageText")
+    assert all(e.params["message_id"] == first.result["message_id"] for e in edits)
+    gaps = [b.ts - a.ts for a, b in zip([first, *edits], edits, strict=False)]
+    assert all(gap >= pace for gap in gaps), gaps
+    stream_seconds = edits[-1].ts - first.ts
+    print(f"{len(edits)} edits over {stream_seconds:.2f}s, gaps {[round(g, 3) for g in gaps]}")
+    assert 1 <= len(edits) <= stream_seconds / pace + 1
+    assert fake.message(USER, first.result["message_id"])["text"] == fake_agnes.chat_reply
+    vision = fake_agnes.chat_requests()[0].body["messages"][-1]["content"]
+    assert any(part.get("type") == "image_url" for part in vision)
+
+
+async def test_long_answers_continue_in_new_messages(tg: RunningBot) -> None:
+    tg.agnes.chat_reply = ("All work and no play makes Jack a dull boy. " * 230).strip()  # ~10,000 chars
+    tg.agnes.chat_chunk = 500
+    tg.fake.push_message(USER, "write a lot")
+    await tg.fake.wait_for("sendMessage", count=3, timeout=10)
+    await tg.fake.wait_for_long_poll()
+
+    texts = [m["text"] for m in tg.fake.sent_messages(USER)]
+    assert len(texts) == 3 and all(len(t) <= 4096 for t in texts)
+    assert " ".join(texts) == tg.agnes.chat_reply
+
+
+async def test_reroll_and_edit_buttons_work_after_a_restart(tg: RunningBot) -> None:
+    fake = tg.fake
+    fake.push_message(USER, "/imagine a red fox --seed 7")
+    photo = await fake.wait_for("sendPhoto")
+    result = fake.message(USER, photo.result["message_id"])
+    job_id = buttons(photo)[0].split(":")[2]
+
+    await tg.restart()
+    fake.push_callback_query(result, action_id(Action.REROLL, job_id))
+    answer = await fake.wait_for("answerCallbackQuery")
+    again = await fake.wait_for("sendPhoto", count=2)
+    assert answer.ok and answer.params["text"]
+    assert replied_to(again) == result["message_id"]
+    assert tg.agnes.image_requests()[1].body["prompt"] == "a red fox"
+
+    await tg.restart()
+    fake.push_callback_query(result, action_id(Action.EDIT, job_id))
+    prompt = await fake.wait_for("sendMessage", says("what should I change"))
+    assert prompt.params["reply_markup"]["force_reply"] is True
+    await tg.restart()  # the prompt keeps working across a restart too
+    fake.push_message(USER, "make it blue", reply_to=prompt.result["message_id"])
+    edited = await fake.wait_for("sendPhoto", count=3)
+    request = tg.agnes.image_requests()[2].body
+    assert request["prompt"] == "make it blue" and request["image"][0].startswith("data:image/png")
+    assert buttons(edited)[0] != buttons(photo)[0]  # a new job with its own buttons
+    assert len(fake.calls("answerCallbackQuery")) == 2
+
+
+async def test_groups_only_answer_when_addressed(tg: RunningBot) -> None:
+    fake = tg.fake
+    for text in ("hello everyone", "/imagine@OtherBot a cat", "/weather", "draw me a cat"):
+        fake.push_message(GROUP, text, user_id=2001)
+    fake.push_message(GROUP, f"@{BOT_NAME} what is a lighthouse?", user_id=2001)
+    answer = await fake.wait_for("sendMessage")
+    assert answer.params["chat_id"] == GROUP
+    assert len(fake.calls("sendMessage")) == 1 and tg.agnes.image_requests() == []
+    chat = tg.agnes.chat_requests()
+    assert len(chat) == 1 and chat[0].body["messages"][-1]["content"] == "what is a lighthouse?"
+
+    # A reply to the bot continues that chain; a new mention starts a fresh one.
+    await tg.idle()
+    fake.push_message(GROUP, "and who keeps it?", user_id=2002, reply_to=answer.result["message_id"])
+    await fake.wait_for("sendMessage", count=2)
+    fake.push_message(GROUP, f"@{BOT_NAME} something else", user_id=2001)
+    await fake.wait_for("sendMessage", count=3)
+    follow_up, fresh = [r.body["messages"] for r in tg.agnes.chat_requests()[1:]]
+    assert [m["content"] for m in follow_up[1:]] == [
+        "what is a lighthouse?",
+        tg.agnes.chat_reply,
+        "and who keeps it?",
+    ]
+    assert len(fresh) == 2  # system prompt and the question only
+
+
+async def test_group_settings_need_an_administrator(tg: RunningBot) -> None:
+    fake = tg.fake
+    fake.set_chat_member(GROUP, 3001, "administrator")
+    fake.push_message(GROUP, "/settings@AtelierBot user_quota 5", user_id=2001)
+    refused = await fake.wait_for("sendMessage")
+    assert "Only this server's admins" in text_of(refused)
+
+    fake.push_message(GROUP, "/settings@AtelierBot user_quota 5", user_id=3001)
+    accepted = await fake.wait_for("sendMessage", count=2)
+    assert text_of(accepted) == "user_quota is now 5 (images per member per day)."
+    fake.push_message(GROUP, "/settings", user_id=3001)
+    shown = await fake.wait_for("sendMessage", count=3)
+    assert "user_quota = 5" in text_of(shown)
+    assert [c.params["user_id"] for c in fake.calls("getChatMember")] == [2001, 3001]  # the second was cached
+
+
+async def test_quota_and_provider_failures_answer_in_the_same_topic(
+    tmp_path: Path, fake_agnes: FakeAgnes, fake_telegram: FakeTelegram
+) -> None:
+    async with running_bot(tmp_path, fake_agnes, fake_telegram, quota_images_per_user_per_day=1) as tg:
+        fake = tg.fake
+        fake_agnes.faults = [400]
+        failed = fake.push_message(GROUP, "/imagine a castle", message_thread_id=42)
+        error = await fake.wait_for("sendMessage", says("The provider could not accept this request"))
+        fake.push_message(GROUP, "/imagine a castle", message_thread_id=42)
+        await fake.wait_for("sendPhoto")
+        over = fake.push_message(GROUP, "/imagine another castle", message_thread_id=42)
+        refusal = await fake.wait_for("sendMessage", says("images today"))
+
+    assert error.params["message_thread_id"] == 42 and replied_to(error) == failed["message"]["message_id"]
+    assert refusal.params["message_thread_id"] == 42 and replied_to(refusal) == over["message"]["message_id"]
+    assert "You have used 1 of your 1 images today" in text_of(refusal)
+    assert len(fake_agnes.image_requests()) == 2
+
+
+async def test_flood_control_is_waited_out(tg: RunningBot, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PTB_TIMEDELTA", "1")  # RetryAfter.retry_after as a timedelta, PTB's future default
+    tg.fake.fail_next("sendPhoto", retry_after=1)
+    tg.fake.push_message(USER, "/imagine a patient cat")
+    photo = await tg.fake.wait_for("sendPhoto", lambda c: c.ok, timeout=10)
+    refused = tg.fake.calls("sendPhoto")[0]
+    assert refused.status == 429
+    assert photo.ts - refused.ts >= 1.0
+    assert uploaded_image(photo).format == "PNG"
+
+
+async def test_results_over_ten_megabytes_go_as_documents(tg: RunningBot) -> None:
+    tg.agnes.image = noisy_png(11 * 1024 * 1024)
+    tg.fake.push_message(USER, "/imagine static noise")
+    document = await tg.fake.wait_for("sendDocument", timeout=20)
+    assert document.ok and tg.fake.calls("sendPhoto") == []
+    assert uploaded_image(document, "document").format == "PNG"
+    assert len(buttons(document)) == 3
+
+
+async def test_cancel_button_stops_the_job(tmp_path: Path, fake_agnes: FakeAgnes, fake_telegram: FakeTelegram) -> None:
+    fake_agnes.latency = 5
+    async with running_bot(tmp_path, fake_agnes, fake_telegram) as tg:
+        fake = tg.fake
+        fake.push_message(USER, "/imagine something slow")
+        status = await fake.wait_for("sendMessage", says("Working"))
+        fake.push_callback_query(fake.message(USER, status.result["message_id"]), buttons(status)[0], user_id=2002)
+        await fake.wait_for("answerCallbackQuery")  # someone else may not cancel it
+        fake.push_callback_query(fake.message(USER, status.result["message_id"]), buttons(status)[0])
+        cancelled = await fake.wait_for("sendMessage", says("Cancelled"))
+        await fake.wait_for("deleteMessage")
+        answers = fake.calls("answerCallbackQuery")
+
+    assert "Only the person who started" in answers[0].params["text"] and answers[0].params["show_alert"]
+    assert answers[1].params["text"] == "Cancelling…"
+    assert fake.calls("sendPhoto") == [] and cancelled.params["chat_id"] == USER
+
+
+async def test_inputs_over_twenty_megabytes_are_refused_before_download(tg: RunningBot) -> None:
+    big = tg.fake.add_file(
+        b"\x89PNG" + bytes(21 * 1024 * 1024), kind="document", file_name="b.png", mime_type="image/png"
+    )
+    tg.fake.push_message(USER, document_file_id=big, caption="/edit make it small")
+    refusal = await tg.fake.wait_for("sendMessage")
+    assert "21.0 MB" in text_of(refusal) and "20 MB" in text_of(refusal)
+    assert tg.fake.calls("getFile") == [] and tg.agnes.image_requests() == []
+
+
+async def test_private_chat_plain_text_is_one_conversation_and_commands_are_listed(tg: RunningBot) -> None:
+    tg.fake.push_message(USER, "hi")
+    await tg.fake.wait_for("sendMessage")
+    await tg.idle()
+    tg.fake.push_message(USER, "again")
+    await tg.fake.wait_for("sendMessage", count=2)
+    assert len(tg.agnes.chat_requests()[1].body["messages"]) == 4  # system, hi, answer, again
+    commands = [c["command"] for c in tg.fake.commands()]
+    assert {"imagine", "edit", "ask", "chat", "usage", "settings", "cancel", "help", "models", "reset"} <= set(commands)
