@@ -70,6 +70,7 @@ async def run_console(settings: Settings, out_dir: Path, model: str | None) -> i
 
 async def run_bots(settings: Settings) -> int:
     from adapters.platforms import build_platforms
+    from bot.providers.registry import webhook_receivers
 
     if settings.telegram_token is None and settings.discord_token is None:
         print("atelier: nothing to run: set TELEGRAM_TOKEN and/or DISCORD_TOKEN (see README).", file=sys.stderr)
@@ -86,8 +87,11 @@ async def run_bots(settings: Settings) -> int:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(signum, stop.set)
     platforms = build_platforms(core, settings)
+    receivers = webhook_receivers(core.catalogue)
     started = []
     try:
+        for receiver in receivers:
+            await receiver.start()
         for platform in platforms:
             await platform.start()
             started.append(platform)
@@ -98,5 +102,8 @@ async def run_bots(settings: Settings) -> int:
         for platform in reversed(started):
             with contextlib.suppress(Exception):
                 await platform.stop()
+        for receiver in receivers:
+            with contextlib.suppress(Exception):
+                await receiver.stop()
         await core.close(drain_seconds=20.0)
     return 0

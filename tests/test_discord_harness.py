@@ -110,7 +110,7 @@ async def followup_where(
 async def eventually(check: Callable[[], Awaitable[T]], timeout: float = TIMEOUT) -> T:
     """Poll an async check (a database read) until it is truthy, with a deadline."""
     async with asyncio.timeout(timeout):
-        while not (result := await check()):
+        while not (result := await check()):  # noqa: ASYNC110 (a database read has no event to wait on)
             await asyncio.sleep(0.01)
         return result
 
@@ -165,7 +165,9 @@ async def test_global_sync_without_guild_ids_and_clean_stop(
     assert not fake_discord.connected
 
 
-async def test_bad_token_is_a_clear_start_error(tmp_path: Path, fake_agnes: FakeAgnes, fake_discord: FakeDiscord) -> None:
+async def test_bad_token_is_a_clear_start_error(
+    tmp_path: Path, fake_agnes: FakeAgnes, fake_discord: FakeDiscord
+) -> None:
     settings = make_settings(tmp_path, fake_agnes, discord_token="not-the-token")
     core = await Atelier.start(settings)
     try:

@@ -2,25 +2,29 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 from bot.messages import Action, action_id
+from tests import test_discord_harness as harness
 from tests.fakes.agnes_server import FakeAgnes, Recorded
 from tests.fakes.discord_server import CallbackType, FakeDiscord, Permission
 from tests.fakes.images import noisy_png
 from tests.test_discord_harness import (
     TIMEOUT,
     Bot,
-    bot,  # noqa: F401  (fixture)
     button_ids,
     decode,
-    eventually,
     ephemeral_followup,
-    fake_discord,  # noqa: F401  (fixture)
+    eventually,
     followup_where,
     is_ephemeral,
     running,
 )
+
+# Fixtures shared with the harness module.
+fake_discord = harness.fake_discord
+bot = harness.bot
 
 
 def job_of(payload: dict) -> str:
@@ -68,9 +72,7 @@ async def test_imagine_defers_first_then_follows_up_with_png_and_buttons(
     assert await eventually(linked_job) == job
 
 
-async def test_reroll_works_after_a_restart(
-    tmp_path: Path, fake_discord: FakeDiscord, fake_agnes: FakeAgnes
-) -> None:
+async def test_reroll_works_after_a_restart(tmp_path: Path, fake_discord: FakeDiscord, fake_agnes: FakeAgnes) -> None:
     async with running(tmp_path, fake_agnes, fake_discord):
         inter = await fake_discord.dispatch_slash_command("imagine", {"prompt": "a red fox", "seed": 7})
         first = await fake_discord.wait_for_followup(inter, timeout=TIMEOUT)
@@ -122,7 +124,7 @@ async def test_status_shows_elapsed_time_with_cancel_then_the_result_replaces_it
     statuses = [e for e in edits if not e.files]
     assert statuses and "s" in statuses[0].json["content"] and "🎨" in statuses[0].json["content"]
     assert button_ids(statuses[0].json) == [action_id(Action.CANCEL, job_of(result.json))]
-    gaps = [b.timestamp - a.timestamp for a, b in zip(statuses, statuses[1:], strict=False)]
+    gaps = [b.timestamp - a.timestamp for a, b in itertools.pairwise(statuses)]
     assert all(gap >= 0.9 for gap in gaps)
     # The result replaced the status: image, caption and the three result buttons.
     assert original["attachments"] and len(button_ids(original)) == 3
@@ -142,11 +144,13 @@ async def test_cancel_button_stops_the_job_privately(
         )
         [cancel_id] = button_ids(status)
         click = await fake_discord.dispatch_component(cancel_id, message=status)
-        assert (await fake_discord.wait_for_callback(click, TIMEOUT)).json["type"] == CallbackType.DEFERRED_UPDATE_MESSAGE
+        acknowledged = await fake_discord.wait_for_callback(click, TIMEOUT)
+        assert acknowledged.json["type"] == CallbackType.DEFERRED_UPDATE_MESSAGE
         notice = await ephemeral_followup(fake_discord, inter)
         assert "Cancelled" in notice.json["content"]
         assert int(status["id"]) in fake_discord.deleted_messages  # the public status is gone
-        used = await started.core.store.quotas.usage(f"discord:guild:{fake_discord.guild_id}", f"discord:{fake_discord.user['id']}")
+        scope, user = f"discord:guild:{fake_discord.guild_id}", f"discord:{fake_discord.user['id']}"
+        used = await started.core.store.quotas.usage(scope, user)
         assert used.user_used == 0
 
 
@@ -205,7 +209,8 @@ async def test_settings_needs_manage_server(fake_discord: FakeDiscord, bot: Bot)
 
 
 async def test_usage_help_models_cancel_answer_privately(fake_discord: FakeDiscord, bot: Bot) -> None:
-    for name, expected in (("usage", "Images today"), ("help", "/imagine"), ("models", "agnes:"), ("cancel", "no running")):
+    expectations = {"usage": "Images today", "help": "/imagine", "models": "agnes:", "cancel": "no running"}
+    for name, expected in expectations.items():
         inter = await fake_discord.dispatch_slash_command(name)
         callback = await fake_discord.wait_for_callback(inter, TIMEOUT)
         assert callback.json["data"]["flags"] & 64  # deferred ephemerally

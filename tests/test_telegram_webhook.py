@@ -1,11 +1,15 @@
-"""Webhook mode: setWebhook with a secret token, and only requests carrying it are processed."""
+"""Starting up: webhook mode (setWebhook with a secret token; only requests carrying it are processed)
+and a clear error for a wrong token."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import httpx
+import pytest
 
+from adapters.telegram.adapter import TelegramAdapter
+from bot.core import Atelier
 from tests.fakes.agnes_server import FakeAgnes
 from tests.fakes.telegram_server import FakeTelegram
 from tests.test_telegram_harness import (
@@ -13,6 +17,7 @@ from tests.test_telegram_harness import (
     fake_telegram_fixture,  # noqa: F401 - pytest fixtures
     running_bot,
     says,
+    telegram_settings,
     text_of,
 )
 
@@ -44,3 +49,18 @@ async def test_webhook_mode_checks_the_secret_token(
     assert (forged.status_code, missing.status_code, genuine.status_code) == (403, 403, 200)
     assert "Atelier makes and edits images" in text_of(answer)
     assert len(fake_telegram.calls("sendMessage")) == 1
+
+
+async def test_a_wrong_token_is_one_clear_error(
+    tmp_path: Path, fake_agnes: FakeAgnes, fake_telegram: FakeTelegram
+) -> None:
+    settings = telegram_settings(
+        tmp_path, fake_agnes, fake_telegram, telegram_token="999999:WRONG-token-aBcDeFgHiJkLmN"
+    )
+    core = await Atelier.start(settings)
+    try:
+        with pytest.raises(RuntimeError, match="Telegram rejected TELEGRAM_TOKEN") as raised:
+            await TelegramAdapter(core, settings).start()
+        assert "WRONG-token" not in str(raised.value)
+    finally:
+        await core.close()

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import discord
 
 from adapters.discord.reply import ChannelReply, InteractionReply, Pacing
-from adapters.discord.requests import channel_conversation, dm_key, from_interaction, thread_key
+from adapters.discord.requests import channel_conversation, dm_key, from_interaction, is_thread, thread_key
 from adapters.discord.threads import ChatThreads
 from adapters.discord.uploads import InputRefused, image_attachments, read_image
 from adapters.discord.views import InstructionForm, form_id, parse_form_id, submitted_text
@@ -134,7 +134,7 @@ class AtelierInteractions:
             target: Reply = reply
             if interaction.guild is None:
                 conversation = dm_key(interaction.user.id)
-            elif isinstance(channel, discord.Thread):
+            elif is_thread(channel) and channel is not None:
                 conversation = thread_key(channel.id)
                 await self.threads.adopt(channel.id)
             else:
@@ -180,7 +180,7 @@ class AtelierInteractions:
         async with self.guarded(f"/{name}", reply):
             request = from_interaction(interaction, text=args)
             if name == "reset":
-                if interaction.guild is not None and not isinstance(interaction.channel, discord.Thread):
+                if interaction.guild is not None and not is_thread(interaction.channel):
                     await reply.send_error("Use /reset inside a chat thread (or in a DM with me).")
                     return
                 if interaction.guild is None:

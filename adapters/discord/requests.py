@@ -39,10 +39,18 @@ def scope_of(guild_id: int | None, user_id: int) -> Scope:
     return Scope(PLATFORM, ScopeKind.PRIVATE, str(user_id))
 
 
+_THREAD_TYPES = (discord.ChannelType.public_thread, discord.ChannelType.private_thread, discord.ChannelType.news_thread)
+
+
+def is_thread(channel: object) -> bool:
+    """A thread, even when discord.py only has a partial channel for it."""
+    return isinstance(channel, discord.Thread) or getattr(channel, "type", None) in _THREAD_TYPES
+
+
 def channel_conversation(channel: object, fallback: str) -> str:
     """A thread's conversation belongs to the thread; elsewhere the caller's fallback."""
-    if isinstance(channel, discord.Thread):
-        return thread_key(channel.id)
+    if is_thread(channel):
+        return thread_key(channel.id)  # type: ignore[attr-defined]
     return fallback
 
 

@@ -85,6 +85,7 @@ class Route:
     reply_to: discord.Message | None  # answer as a reply to this message (outside threads and DMs)
     link: bool  # link the answer messages to the conversation (reply chains)
     extra_images: list[discord.Attachment]
+    mentioned: bool = False
 
 
 class MessageChat:
@@ -100,6 +101,9 @@ class MessageChat:
         if route is None:
             return
         text = re.sub(rf"<@!?{me.id}>", "", message.content).strip()
+        attachments = image_attachments(message) + route.extra_images
+        if not text and not attachments and not route.mentioned:
+            return  # e.g. an image-less upload, or content hidden without the Message Content intent
         reply = ChannelReply(
             message.channel,
             self._pacing,
@@ -109,9 +113,7 @@ class MessageChat:
             guild=message.guild,
         )
         try:
-            images = await read_images(
-                image_attachments(message) + route.extra_images, self._core.settings.max_input_image_bytes
-            )
+            images = await read_images(attachments, self._core.settings.max_input_image_bytes)
         except InputRefused as exc:
             await reply.send_error(str(exc))
             return
@@ -123,22 +125,21 @@ class MessageChat:
                 await chat(self._core, request, text, reply)
 
     async def _route(self, message: discord.Message, me: discord.ClientUser) -> Route | None:
+        mentioned = any(user.id == me.id for user in message.mentions)
         if message.guild is None:
-            return Route(dm_key(message.author.id), None, False, [])
+            return Route(dm_key(message.author.id), None, False, [], mentioned)
         if await self._threads.is_ours(message.channel.id):
-            return Route(thread_key(message.channel.id), None, False, [])
-        if not any(user.id == me.id for user in message.mentions):
+            return Route(thread_key(message.channel.id), None, False, [], mentioned)
+        if not mentioned:
             return None
         referenced = await _referenced(message)
         if referenced is None:
-            return Route(chain_key(message.id), message, True, [])
+            return Route(chain_key(message.id), message, True, [], True)
         extra = image_attachments(referenced)
         if referenced.author.id == me.id:
             conversation, _ = await self._core.store.conversations.linked(message_key(referenced.id))
-            if conversation is not None:
-                return Route(conversation, message, True, extra)
-            return Route(chain_key(referenced.id), message, True, extra)
-        return Route(chain_key(message.id), message, True, extra)
+            return Route(conversation or chain_key(referenced.id), message, True, extra, True)
+        return Route(chain_key(message.id), message, True, extra, True)
 
 
 async def _referenced(message: discord.Message) -> discord.Message | None:

@@ -62,7 +62,7 @@ async def read_image(attachment: discord.Attachment, max_bytes: int) -> bytes:
         raise InputRefused(f"{attachment.filename} is not an image; send a PNG, JPEG, WebP or GIF.")
     try:
         return await attachment.read()
-    except (discord.HTTPException, discord.NotFound) as exc:
+    except discord.HTTPException as exc:
         raise InputRefused("I could not download that image from Discord; please send it again.") from exc
 
 

@@ -10,6 +10,7 @@ import secrets
 from urllib.parse import quote
 
 from telegram import BotCommand, Update
+from telegram.error import InvalidToken
 from telegram.ext import Application, ApplicationBuilder, CallbackQueryHandler, MessageHandler, filters
 
 from adapters.telegram.admins import AdminCache
@@ -73,7 +74,10 @@ class TelegramAdapter:
     async def start(self) -> None:
         """Returns once updates are being received."""
         app = self.application
-        await app.initialize()  # getMe: fails fast on a wrong token
+        try:
+            await app.initialize()  # getMe: fails fast on a wrong token
+        except InvalidToken:
+            raise RuntimeError("Telegram rejected TELEGRAM_TOKEN: copy it again from @BotFather") from None
         try:
             await app.bot.set_my_commands(COMMANDS)
         except Exception as exc:  # the menu is a nicety; never a reason not to start

@@ -113,7 +113,7 @@ class Handlers:
         target = Target(message.chat_id, thread_id, message.message_id, group=not is_private(message.chat))
         reply = TelegramReply(self._outbox, target, new_conversation(message.chat, thread_id, message.message_id))
         try:
-            await self._handle(message, addressed, replied if to_bot else None, target, reply)
+            await self._handle(message, addressed, replied if to_bot else None, reply)
         except InputRefused as exc:
             await reply.send_error(str(exc))
         except Exception as exc:
@@ -121,7 +121,7 @@ class Handlers:
             await self._apologise(reply)
 
     async def _handle(
-        self, message: Message, addressed: Addressed, replied: Message | None, target: Target, reply: TelegramReply
+        self, message: Message, addressed: Addressed, replied: Message | None, reply: TelegramReply
     ) -> None:
         assert message.from_user is not None
         linked_conversation, linked_job = (None, None)
@@ -129,8 +129,7 @@ class Handlers:
             linked_conversation, linked_job = await self._outbox.links.linked(
                 message_key(message.chat_id, replied.message_id)
             )
-        conversation = linked_conversation or reply.conversation
-        reply = TelegramReply(self._outbox, target, conversation)
+        conversation = reply.conversation = linked_conversation or reply.conversation
         request = Request(user_of(message.from_user), scope_of(message.chat, message.from_user), conversation)
         if linked_job is not None and linked_conversation is None and addressed.command in (None, "edit"):
             # The answer to our "what should I change?" prompt (linked to its job only).

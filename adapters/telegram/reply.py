@@ -34,8 +34,7 @@ class TelegramReply(Reply):
     def __init__(self, outbox: Outbox, target: Target, conversation: str) -> None:
         self._outbox = outbox
         self._target = target
-        self._conversation = conversation
-        self.conversation = conversation
+        self.conversation = conversation  # the adapter may settle it after a database look-up
         self._status: JobStatus | None = None
         self._replied = False  # only the first answer quotes the user's message
 
@@ -52,11 +51,14 @@ class TelegramReply(Reply):
         for piece in split_text(text) or ["…"]:
             args = self._send_args()
             message = await with_retry(partial(self._bot.send_message, text=piece, **args), "sendMessage")
-            await self._outbox.link(message, conversation=self._conversation)
+            await self._outbox.link(message, conversation=self.conversation)
 
     async def stream_text(self, chunks: AsyncIterator[str]) -> str:
-        self._replied = True
-        return await StreamedAnswer(self._outbox, self._target, self._conversation).run(chunks)
+        answer = StreamedAnswer(self._outbox, self._target, self.conversation, quote=not self._replied)
+        try:
+            return await answer.run(chunks)
+        finally:
+            self._replied = self._replied or answer.sent_any
 
     async def progress(self, update: Progress) -> None:
         if self._status is None:
@@ -85,7 +87,7 @@ class TelegramReply(Reply):
                     )
                 )
         for message in sent:
-            await self._outbox.link(message, conversation=self._conversation, job_id=delivery.job_id)
+            await self._outbox.link(message, conversation=self.conversation, job_id=delivery.job_id)
 
     async def _send_single(self, image: ResultImage, caption: str, keyboard: InlineKeyboardMarkup | None) -> Message:
         args = self._send_args()

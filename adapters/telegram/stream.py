@@ -18,7 +18,7 @@ from adapters.telegram.splitting import cut_point, needs_cut, skip_space
 
 
 class StreamedAnswer:
-    def __init__(self, outbox: Outbox, target: Target, conversation: str) -> None:
+    def __init__(self, outbox: Outbox, target: Target, conversation: str, *, quote: bool = True) -> None:
         self._outbox = outbox
         self._target = target
         self._conversation = conversation
@@ -29,6 +29,11 @@ class StreamedAnswer:
         self._message: Message | None = None
         self._shown = ""
         self._sent_any = False
+        self._quote = quote  # the first message replies to the user's
+
+    @property
+    def sent_any(self) -> bool:
+        return self._sent_any
 
     async def run(self, chunks: AsyncIterator[str]) -> str:
         reader = asyncio.create_task(self._read(chunks))
@@ -84,7 +89,9 @@ class StreamedAnswer:
             return  # Telegram refuses empty text, and identical edits still count against flood limits
         if self._message is None:
             self._message = await with_retry(
-                lambda: self._outbox.bot.send_message(text=text, **self._target.send_args(reply=not self._sent_any)),
+                lambda: self._outbox.bot.send_message(
+                    text=text, **self._target.send_args(reply=self._quote and not self._sent_any)
+                ),
                 "sendMessage",
                 self._pacer,
             )

@@ -9,6 +9,7 @@ import json
 import logging
 import random
 import time
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -39,6 +40,20 @@ class RetryPolicy:
     deadline_seconds: float = 300.0
     base_delay: float = 0.5
     max_delay: float = 20.0
+
+
+# Image answers are megabytes each. When many land at once, reading them all together only grows
+# memory: the rest wait (in socket buffers) for one of these slots.
+MAX_CONCURRENT_BODY_READS = 4
+_body_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+
+
+def body_read_slot() -> asyncio.Semaphore:
+    loop = asyncio.get_running_loop()
+    slots = _body_slots.get(loop)
+    if slots is None:
+        slots = _body_slots[loop] = asyncio.Semaphore(MAX_CONCURRENT_BODY_READS)
+    return slots
 
 
 def retry_after_seconds(response: httpx.Response) -> float | None:
@@ -116,9 +131,16 @@ async def send_with_retry(
         failure: ProviderError
         wait: float | None = None
         try:
-            response = await asyncio.wait_for(
-                client.request(method, url, headers=headers, json=json_body, params=params), remaining
-            )
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel (/cancel) that lands
+            # just as the response does.
+            async with asyncio.timeout(remaining):
+                request = client.build_request(method, url, headers=headers, json=json_body, params=params)
+                response = await client.send(request, stream=True)
+                try:
+                    async with body_read_slot():
+                        await response.aread()
+                finally:
+                    await response.aclose()
         except (httpx.TimeoutException, TimeoutError):
             failure = UpstreamTimeout(f"{method} {url} timed out")
         except httpx.TransportError as exc:
@@ -153,7 +175,7 @@ async def download(client: httpx.AsyncClient, url: str, *, max_bytes: int, timeo
     if url.startswith("data:"):
         return decode_data_uri(url)
     try:
-        async with asyncio.timeout(timeout), client.stream("GET", url) as response:
+        async with asyncio.timeout(timeout), body_read_slot(), client.stream("GET", url) as response:
             if not response.is_success:
                 raise BadResult(f"result download failed: HTTP {response.status_code}")
             declared = response.headers.get("content-length")
