@@ -93,7 +93,11 @@ async def run_bots(settings: Settings) -> int:
         for receiver in receivers:
             await receiver.start()
         for platform in platforms:
-            await platform.start()
+            try:
+                await platform.start()
+            except Exception as exc:  # a wrong token, an unreachable platform: one clear line
+                print(f"atelier: could not start {platform.name}: {exc}", file=sys.stderr)
+                return 1
             started.append(platform)
             log.info("%s adapter started", platform.name)
         await stop.wait()

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import re
+from urllib.parse import quote
 
 from bot.config import Settings
 
 # Telegram file and API URLs carry the bot token in their path.
-_TELEGRAM_TOKEN = re.compile(r"\d{5,12}:[A-Za-z0-9_-]{20,}")
+_TELEGRAM_TOKEN = re.compile(r"\d{5,12}(?::|%3A)[A-Za-z0-9_-]{20,}")
 
 
 def secrets_of(settings: Settings) -> list[str]:
@@ -24,7 +25,8 @@ def secrets_of(settings: Settings) -> list[str]:
 def redact(text: str, secrets: list[str]) -> str:
     for secret in secrets:
         if len(secret) >= 4:
-            text = text.replace(secret, "***")
+            # URLs may carry a secret percent-encoded (a Telegram token's ':' becomes %3A).
+            text = text.replace(secret, "***").replace(quote(secret, safe=""), "***")
     return _TELEGRAM_TOKEN.sub("***", text)
 
 
