@@ -12,14 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from tests.fakes.images import png_bytes
-
-
-@dataclass
-class Recorded:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: Any
+from tests.fakes.loopback import Recorded, record, serve
 
 
 @dataclass
@@ -55,11 +48,7 @@ class FakeA1111:
         app.router.add_post("/sdapi/v1/img2img", self._generate)
         app.router.add_get("/sdapi/v1/progress", self._progress)
         app.router.add_post("/sdapi/v1/interrupt", self._interrupt)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, self.port = await serve(app)
         return self
 
     async def stop(self) -> None:
@@ -78,11 +67,7 @@ class FakeA1111:
                 await self._changed.wait()
 
     async def _record(self, request: web.Request) -> Recorded | web.Response:
-        try:
-            body = await request.json() if request.can_read_body else None
-        except json.JSONDecodeError:
-            body = None
-        recorded = Recorded(request.method, request.path, dict(request.headers), body)
+        recorded = await record(request)
         self.requests.append(recorded)
         self._changed.set()
         if self.username is not None:

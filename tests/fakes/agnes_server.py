@@ -12,14 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from tests.fakes.images import png_bytes
-
-
-@dataclass
-class Recorded:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: Any
+from tests.fakes.loopback import Recorded, record, serve
 
 
 @dataclass
@@ -56,11 +49,7 @@ class FakeAgnes:
         app.router.add_post("/v1/images/generations", self._images)
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_get("/results/{name}", self._result)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, self.port = await serve(app)
         return self
 
     async def stop(self) -> None:
@@ -74,11 +63,7 @@ class FakeAgnes:
         return [r for r in self.requests if r.path.endswith("/chat/completions")]
 
     async def _record(self, request: web.Request) -> Recorded | web.Response:
-        try:
-            body = await request.json()
-        except json.JSONDecodeError:
-            body = None
-        recorded = Recorded(request.method, request.path, dict(request.headers), body)
+        recorded = await record(request)
         self.requests.append(recorded)
         if self.on_request:
             self.on_request(recorded)

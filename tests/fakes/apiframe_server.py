@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,15 +12,7 @@ import httpx
 from aiohttp import web
 
 from tests.fakes.images import png_bytes
-
-
-@dataclass
-class Recorded:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: Any
-    at: float = 0.0
+from tests.fakes.loopback import Recorded, record, serve
 
 
 @dataclass
@@ -76,11 +67,7 @@ class FakeApiframe:
         app.router.add_post("/flux-imagine", self._imagine)
         app.router.add_post("/fetch", self._fetch)
         app.router.add_get("/images/{name}", self._image)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, self.port = await serve(app)
         return self
 
     async def stop(self) -> None:
@@ -106,11 +93,7 @@ class FakeApiframe:
         self._changed.set()
 
     async def _record(self, request: web.Request) -> Recorded | web.Response:
-        try:
-            body = await request.json()
-        except json.JSONDecodeError:
-            body = None
-        recorded = Recorded(request.method, request.path, dict(request.headers), body)
+        recorded = await record(request)
         self._note(recorded)
         expected = f"{self.auth_scheme} {self.api_key}" if self.auth_scheme else self.api_key
         if request.headers.get("Authorization") != expected:

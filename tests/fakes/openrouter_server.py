@@ -4,21 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
 from tests.fakes.images import png_bytes
-
-
-@dataclass
-class Recorded:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: Any
+from tests.fakes.loopback import Recorded, record, serve
 
 
 @dataclass
@@ -49,11 +41,7 @@ class FakeOpenRouter:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_get("/files/{name}", self._file)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, self.port = await serve(app)
         return self
 
     async def stop(self) -> None:
@@ -62,11 +50,9 @@ class FakeOpenRouter:
             await self._runner.cleanup()
 
     async def _chat(self, request: web.Request) -> web.Response:
-        try:
-            body = await request.json()
-        except json.JSONDecodeError:
-            body = None
-        self.requests.append(Recorded(request.method, request.path, dict(request.headers), body))
+        recorded = await record(request)
+        self.requests.append(recorded)
+        body = recorded.body
         if request.headers.get("Authorization") != f"Bearer {self.api_key}":
             return web.json_response({"error": {"message": "Invalid token", "code": 401}}, status=401)
         fault = self.faults.pop(0) if self.faults else None

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from tests.fakes.images import png_bytes
+from tests.fakes.loopback import Recorded, record, serve
 
 ROUTES = {
     ("flux", "generate"),
@@ -26,13 +26,6 @@ ROUTES = {
 ERROR_STATUS = {"CONTENT_POLICY_DECLINED": 400, "RATE_LIMITED": 429, "CAPACITY_EXHAUSTED": 503, "INVALID": 422}
 
 
-@dataclass
-class Recorded:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: Any
-    query: dict[str, str] = field(default_factory=dict)
 
 
 def envelope(code: str, message: str) -> dict[str, Any]:
@@ -79,11 +72,7 @@ class FakeRelay:
         app.router.add_post("/v2/image/{family}/{action}", self._image_route)
         app.router.add_get("/v2/tasks/{task_id}", self._task)
         app.router.add_get("/files/{name}", self._file)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, self.port = await serve(app)
         return self
 
     async def stop(self) -> None:
@@ -104,11 +93,7 @@ class FakeRelay:
                 await self._changed.wait()
 
     async def _record(self, request: web.Request) -> Recorded | web.Response:
-        try:
-            body = await request.json() if request.can_read_body else None
-        except json.JSONDecodeError:
-            body = None
-        recorded = Recorded(request.method, request.path, dict(request.headers), body, dict(request.query))
+        recorded = await record(request)
         self.requests.append(recorded)
         self._changed.set()
         if request.headers.get("X-API-Key") != self.api_key:
