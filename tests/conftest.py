@@ -3,6 +3,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from bot.config import Settings, load_settings
@@ -35,3 +36,10 @@ async def core(tmp_path: Path, fake_agnes: FakeAgnes) -> AsyncIterator[Atelier]:
     atelier = await Atelier.start(make_settings(tmp_path, fake_agnes))
     yield atelier
     await atelier.close()
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    """A plain httpx client for driving one provider directly against its fake."""
+    async with httpx.AsyncClient(timeout=5.0) as http:
+        yield http

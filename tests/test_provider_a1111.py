@@ -12,25 +12,14 @@ import pytest
 from PIL import Image
 
 from bot.providers.a1111 import A1111Images
-from bot.providers.base import AuthError, ImageJob, ProviderError, ProviderProgress, UpstreamTimeout
+from bot.providers.base import AuthError, ImageJob, ProviderError, UpstreamTimeout
 from bot.providers.http import RetryPolicy
 from tests.fakes.a1111_server import FakeA1111
 from tests.fakes.images import png_bytes
+from tests.provider_kit import FAST, Seen
 
-FAST = RetryPolicy(max_retries=2, deadline_seconds=5.0, base_delay=0.01, max_delay=0.05)
 TICK = 0.01
 
-
-class Seen:
-    def __init__(self) -> None:
-        self.updates: list[ProviderProgress] = []
-
-    async def __call__(self, update: ProviderProgress) -> None:
-        self.updates.append(update)
-
-    @property
-    def percents(self) -> list[float]:
-        return [u.percent for u in self.updates if u.percent is not None]
 
 
 @pytest.fixture
@@ -39,11 +28,6 @@ async def fake() -> AsyncIterator[FakeA1111]:
     yield server
     await server.stop()
 
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=5.0) as http:
-        yield http
 
 
 def provider(client: httpx.AsyncClient, fake: FakeA1111, policy: RetryPolicy = FAST, **options: object) -> A1111Images:

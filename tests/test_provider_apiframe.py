@@ -20,7 +20,6 @@ from bot.providers.base import (
     ContentRefused,
     ImageJob,
     ProviderError,
-    ProviderProgress,
     TaskExpired,
     UpstreamTimeout,
 )
@@ -28,23 +27,12 @@ from bot.providers.http import RetryPolicy
 from tests.conftest import make_settings
 from tests.fakes.apiframe_server import FakeApiframe
 from tests.fakes.images import png_bytes
+from tests.provider_kit import FAST, Seen
 from tests.recording import RecordingReply, make_request
 
-FAST = RetryPolicy(max_retries=2, deadline_seconds=5.0, base_delay=0.01, max_delay=0.05)
 POLL = 0.01
 LIMITS = {"max_download_bytes": 1_000_000, "download_timeout": 5.0}
 
-
-class Seen:
-    def __init__(self) -> None:
-        self.updates: list[ProviderProgress] = []
-
-    async def __call__(self, update: ProviderProgress) -> None:
-        self.updates.append(update)
-
-    @property
-    def percents(self) -> list[float]:
-        return [u.percent for u in self.updates if u.percent is not None]
 
 
 @pytest.fixture
@@ -53,11 +41,6 @@ async def fake() -> AsyncIterator[FakeApiframe]:
     yield server
     await server.stop()
 
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=5.0) as http:
-        yield http
 
 
 @pytest.fixture

@@ -16,8 +16,7 @@ from bot.providers.http import RetryPolicy
 from bot.providers.openrouter import OpenRouterImages
 from tests.fakes.images import png_bytes
 from tests.fakes.openrouter_server import FakeOpenRouter
-
-FAST = RetryPolicy(max_retries=2, deadline_seconds=5.0, base_delay=0.01, max_delay=0.05)
+from tests.provider_kit import FAST
 
 
 @pytest.fixture
@@ -26,11 +25,6 @@ async def fake() -> AsyncIterator[FakeOpenRouter]:
     yield server
     await server.stop()
 
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=5.0) as http:
-        yield http
 
 
 def provider(client: httpx.AsyncClient, fake: FakeOpenRouter, policy: RetryPolicy = FAST) -> OpenRouterImages:

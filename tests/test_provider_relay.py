@@ -16,7 +16,6 @@ from bot.providers.base import (
     ImageJob,
     Overloaded,
     ProviderError,
-    ProviderProgress,
     TaskExpired,
     UpstreamTimeout,
 )
@@ -24,17 +23,10 @@ from bot.providers.http import RetryPolicy
 from bot.providers.relay import RelayImages
 from tests.fakes.images import jpeg_bytes, png_bytes
 from tests.fakes.relay_server import FakeRelay
+from tests.provider_kit import FAST, Seen
 
-FAST = RetryPolicy(max_retries=2, deadline_seconds=5.0, base_delay=0.01, max_delay=0.05)
 POLL = 0.01
 
-
-class Seen:
-    def __init__(self) -> None:
-        self.updates: list[ProviderProgress] = []
-
-    async def __call__(self, update: ProviderProgress) -> None:
-        self.updates.append(update)
 
 
 @pytest.fixture
@@ -43,11 +35,6 @@ async def fake() -> AsyncIterator[FakeRelay]:
     yield server
     await server.stop()
 
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=5.0) as http:
-        yield http
 
 
 def provider(client: httpx.AsyncClient, fake: FakeRelay, policy: RetryPolicy = FAST, **options: object) -> RelayImages:

@@ -1,0 +1,22 @@
+"""Shared pieces of the provider tests: a fast retry policy and a progress recorder."""
+
+from __future__ import annotations
+
+from bot.providers.base import ProviderProgress
+from bot.providers.http import RetryPolicy
+
+FAST = RetryPolicy(max_retries=2, deadline_seconds=5.0, base_delay=0.01, max_delay=0.05)
+
+
+class Seen:
+    """A progress callback that remembers what it was told."""
+
+    def __init__(self) -> None:
+        self.updates: list[ProviderProgress] = []
+
+    async def __call__(self, update: ProviderProgress) -> None:
+        self.updates.append(update)
+
+    @property
+    def percents(self) -> list[float]:
+        return [u.percent for u in self.updates if u.percent is not None]
