@@ -15,7 +15,7 @@ from bot.config import Settings
 from bot.images import ImageLimits, ImageRejected, check_input_image, check_result_image
 from bot.messages import Action, Delivery, Progress, Reply, Request, ResultImage, ScopeKind
 from bot.parsing import GenerationParams
-from bot.providers.base import ImageJob, ModelInfo, ProviderError, ProviderProgress
+from bot.providers.base import ImageJob, ImageProvider, ModelInfo, ProviderError, ProviderProgress
 from bot.providers.catalogue import Catalogue, UnknownModel
 from bot.ratelimit import RateLimiter
 from bot.results import ResultFiles
@@ -39,6 +39,16 @@ class JobSpec:
     params: GenerationParams
     inputs: list[bytes] = field(default_factory=list)
     parent_id: str | None = None
+
+
+@dataclass
+class _Prepared:
+    """A request checked against its model, ready to charge and run."""
+
+    job: ImageJob
+    provider: ImageProvider
+    model: ModelInfo
+    notes: list[str]
 
 
 @dataclass
@@ -71,7 +81,7 @@ class JobRunner:
     async def run(self, request: Request, spec: JobSpec, reply: Reply) -> str | None:
         """Run one generation to the end. Returns the job id when images were delivered."""
         try:
-            job, model, notes = await self._prepare(request, spec)
+            prepared = await self._prepare(request, spec)
         except (Refused, ImageRejected, UnknownModel) as exc:
             await reply.send_error(str(exc))
             return None
@@ -85,6 +95,7 @@ class JobRunner:
             )
             return None
         job_id = uuid.uuid4().hex[:16]
+        job, model = prepared.job, prepared.model
         job.idempotency_key = f"atelier-{job_id}"
         quota = QuotaLimits(
             per_user=limits.images_per_user,
@@ -110,13 +121,13 @@ class JobRunner:
             self._limiter.forget_last(rate_key)
             await reply.send_error(refusal.message)
             return None
-        task = asyncio.create_task(self._execute(job_id, job, model, spec, notes, reply))
+        task = asyncio.create_task(self._execute(job_id, prepared, reply))
         self._running[job_id] = _Running(task, request.scope.key, request.user.key)
         task.add_done_callback(lambda _: self._running.pop(job_id, None))
         # Shielded: if the caller goes away (an adapter stopping), the job still finishes or refunds.
         return await asyncio.shield(task)
 
-    async def _prepare(self, request: Request, spec: JobSpec) -> tuple[ImageJob, ModelInfo, list[str]]:
+    async def _prepare(self, request: Request, spec: JobSpec) -> _Prepared:
         params = spec.params
         if not params.prompt.strip():
             raise Refused("Please describe what you want, e.g. `/imagine a lighthouse at dusk`.")
@@ -126,7 +137,7 @@ class JobRunner:
                 f"{self._settings.max_prompt_chars:,}. Please shorten it."
             )
         model_name = params.model or await self._scope_limits.default_model(request.scope)
-        _provider, model = self._catalogue.resolve_image_model(model_name)
+        provider, model = self._catalogue.resolve_image_model(model_name)
         caps = model.capabilities
         inputs = [(await check_input_image(data, self.image_limits)).data for data in spec.inputs]
         if inputs and not caps.image_to_image:
@@ -154,12 +165,10 @@ class JobRunner:
             negative_prompt=params.negative_prompt if caps.negative_prompt else None,
             images=inputs,
         )
-        return job, model, notes
+        return _Prepared(job, provider, model, notes)
 
-    async def _execute(
-        self, job_id: str, job: ImageJob, model: ModelInfo, spec: JobSpec, notes: list[str], reply: Reply
-    ) -> str | None:
-        provider, _ = self._catalogue.resolve_image_model(model.qualified)
+    async def _execute(self, job_id: str, prepared: _Prepared, reply: Reply) -> str | None:
+        job, model = prepared.job, prepared.model
         started = time.monotonic()
         latest = ProviderProgress()
 
@@ -172,7 +181,7 @@ class JobRunner:
         ticker = asyncio.create_task(self._tick(job_id, started, lambda: latest, reply))
         try:
             async with asyncio.timeout(self._settings.provider_deadline_seconds):
-                raw_images = await provider.generate(job, report)
+                raw_images = await prepared.provider.generate(job, report)
             images = [await check_result_image(data, self.image_limits) for data in raw_images]
             if not images:
                 raise ImageRejected("no images")
@@ -180,7 +189,7 @@ class JobRunner:
             files = await self._results.save(job_id, "out", list(images))
             inputs = await self._results.save(job_id, "in", job.images) if job.images else []
             await reply.clear_progress()
-            caption = _caption(job, model, notes)
+            caption = _caption(job, model, prepared.notes)
             await reply.send_images(Delivery(job_id, images, caption, list(RESULT_ACTIONS)))
         except asyncio.CancelledError:
             running = self._running.get(job_id)

@@ -53,12 +53,6 @@ class JobStore:
             created_at=row["created_at"],
         )
 
-    async def running_for(self, scope_key: str, user_key: str) -> list[str]:
-        rows = await self._db.fetchall(
-            "SELECT id FROM jobs WHERE scope_key = ? AND user_key = ? AND status = 'running'", (scope_key, user_key)
-        )
-        return [row["id"] for row in rows]
-
     async def expired_result_files(self, older_than_days: int) -> list[tuple[str, list[str]]]:
         cutoff = time.time() - older_than_days * 86400
         rows = await self._db.fetchall(
