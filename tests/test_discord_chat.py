@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from adapters.discord.requests import message_key, thread_key
+from adapters.discord.stream import split_pages
 from bot.providers.http import data_uri
 from tests import test_discord_harness as harness
 from tests.fakes.agnes_server import FakeAgnes
@@ -211,3 +212,13 @@ async def test_edit_command_refuses_a_huge_image_before_downloading(
     inter = await fake_discord.dispatch_slash_command("edit", {"instruction": "brighter", "image": small})
     result = await fake_discord.wait_for_followup(inter, timeout=TIMEOUT)
     assert result.files and fake_agnes.image_requests()[0].body["prompt"] == "brighter"
+
+
+def test_pages_are_stable_once_a_later_page_exists() -> None:
+    text = long_answer(800)
+    full = split_pages(text)
+    assert all(len(page) <= 2000 for page in full) and " ".join(full).split() == text.split()
+    for end in range(2100, len(text), 97):  # as the text streams in, earlier pages never change
+        partial = split_pages(text[:end])
+        assert partial[:-1] == full[: len(partial) - 1]
+    assert split_pages("   ") == [] and split_pages("x" * 4001) == ["x" * 2000, "x" * 2000, "x"]

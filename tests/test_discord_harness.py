@@ -178,3 +178,27 @@ async def test_bad_token_is_a_clear_start_error(
         await adapter.stop()
     finally:
         await core.close()
+
+
+async def test_a_failing_handler_answers_plainly_and_the_client_keeps_going(
+    fake_discord: FakeDiscord, bot: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_dispatch = bot.core.dispatch
+
+    async def broken(name: str, request: Any, reply: Any) -> None:
+        if name == "usage":
+            raise RuntimeError("database on fire")
+        await real_dispatch(name, request, reply)
+
+    monkeypatch.setattr(bot.core, "dispatch", broken)
+    failed = await fake_discord.dispatch_slash_command("usage")
+    error = await ephemeral_followup(fake_discord, failed)
+    assert "went wrong" in error.json["content"] and "fire" not in error.json["content"]
+    works = await fake_discord.dispatch_slash_command("help")
+    assert "/imagine" in (await followup_where(fake_discord, works, lambda r: True)).json["content"]
+
+
+async def test_a_dm_is_a_personal_scope(fake_discord: FakeDiscord, bot: Bot) -> None:
+    inter = await fake_discord.dispatch_slash_command("usage", dm=True)
+    answer = await followup_where(fake_discord, inter, lambda r: True)
+    assert "Images today" in answer.json["content"] and "Whole server" not in answer.json["content"]

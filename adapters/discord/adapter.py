@@ -11,6 +11,7 @@ import discord
 from discord import app_commands
 
 from adapters.discord.commands import register_commands
+from adapters.discord.inflight import InFlight
 from adapters.discord.interactions import AtelierInteractions
 from adapters.discord.reply import Pacing
 from adapters.discord.threads import ChatThreads, MessageChat
@@ -32,7 +33,14 @@ def intents_for(settings: Settings) -> discord.Intents:
 
 
 class AtelierClient(discord.Client):
-    def __init__(self, settings: Settings, handler: AtelierInteractions, chat: MessageChat, **options: object) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        handler: AtelierInteractions,
+        chat: MessageChat,
+        in_flight: InFlight,
+        **options: object,
+    ) -> None:
         super().__init__(
             intents=intents_for(settings),
             # Model output must never ping @everyone or a role; replies do not ping their author.
@@ -44,6 +52,7 @@ class AtelierClient(discord.Client):
         self._settings = settings
         self._handler = handler
         self._chat = chat
+        self.in_flight = in_flight
         register_commands(self.tree, handler, settings)
 
     async def setup_hook(self) -> None:
@@ -93,10 +102,17 @@ class DiscordAdapter:
     name = "discord"
 
     def __init__(
-        self, core: Atelier, settings: Settings, *, guild_ready_timeout: float = 2.0, ready_timeout: float = 60.0
+        self,
+        core: Atelier,
+        settings: Settings,
+        *,
+        guild_ready_timeout: float = 2.0,
+        ready_timeout: float = 60.0,
+        drain_seconds: float = 20.0,
     ) -> None:
         self._core = core
         self._settings = settings
+        self._drain_seconds = drain_seconds
         self._guild_ready_timeout = guild_ready_timeout
         self._ready_timeout = ready_timeout
         self.client: AtelierClient | None = None
@@ -105,9 +121,10 @@ class DiscordAdapter:
     def _build_client(self) -> AtelierClient:
         pacing = Pacing.from_settings(self._settings)
         threads = ChatThreads(self._core)
-        handler = AtelierInteractions(self._core, threads, pacing)
-        chat = MessageChat(self._core, threads, pacing)
-        return AtelierClient(self._settings, handler, chat, guild_ready_timeout=self._guild_ready_timeout)
+        in_flight = InFlight()
+        handler = AtelierInteractions(self._core, threads, pacing, in_flight)
+        chat = MessageChat(self._core, threads, pacing, in_flight)
+        return AtelierClient(self._settings, handler, chat, in_flight, guild_ready_timeout=self._guild_ready_timeout)
 
     async def start(self) -> None:
         """Log in, sync commands and connect; return once the gateway is ready."""
@@ -126,7 +143,11 @@ class DiscordAdapter:
         raise DiscordStartError(f"Discord did not become ready within {self._ready_timeout:.0f}s.")
 
     async def stop(self) -> None:
+        """Let running handlers finish (their answers need the connection), then disconnect."""
         if self.client is not None:
+            left = await self.client.in_flight.wait(self._drain_seconds)
+            if left:
+                log.warning("discord: stopping with %d request(s) unfinished", left)
             await self.client.close()
         if self._task is not None:
             with contextlib.suppress(Exception, asyncio.CancelledError):

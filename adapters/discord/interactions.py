@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import discord
 
+from adapters.discord.inflight import InFlight
 from adapters.discord.reply import ChannelReply, InteractionReply, Pacing
 from adapters.discord.requests import channel_conversation, dm_key, from_interaction, is_thread, thread_key
 from adapters.discord.threads import ChatThreads
@@ -34,10 +35,13 @@ GONE_MESSAGE = "I cannot find that message any more (was it deleted?)."
 
 
 class AtelierInteractions:
-    def __init__(self, core: Atelier, threads: ChatThreads, pacing: Pacing, open_forms: int = 512) -> None:
+    def __init__(
+        self, core: Atelier, threads: ChatThreads, pacing: Pacing, in_flight: InFlight, open_forms: int = 512
+    ) -> None:
         self.core = core
         self.threads = threads
         self.pacing = pacing
+        self.in_flight = in_flight
         # Target messages of open forms (a restart falls back to fetching them by id).
         self._forms: OrderedDict[str, discord.Message] = OrderedDict()
         self._open_forms = open_forms
@@ -63,7 +67,8 @@ class AtelierInteractions:
     @contextlib.asynccontextmanager
     async def guarded(self, what: str, reply: Reply | None) -> AsyncIterator[None]:
         try:
-            yield
+            with self.in_flight.track():
+                yield
         except Exception:
             log.exception("discord %s failed", what)
             if reply is not None:

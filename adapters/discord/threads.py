@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import discord
 
+from adapters.discord.inflight import InFlight
 from adapters.discord.reply import ChannelReply, Pacing
 from adapters.discord.requests import chain_key, dm_key, from_message, message_key, thread_key
 from adapters.discord.uploads import InputRefused, image_attachments, read_images
@@ -89,14 +90,19 @@ class Route:
 
 
 class MessageChat:
-    def __init__(self, core: Atelier, threads: ChatThreads, pacing: Pacing) -> None:
+    def __init__(self, core: Atelier, threads: ChatThreads, pacing: Pacing, in_flight: InFlight) -> None:
         self._core = core
         self._threads = threads
         self._pacing = pacing
+        self._in_flight = in_flight
 
     async def on_message(self, message: discord.Message, me: discord.ClientUser) -> None:
         if message.author.bot or message.type not in _ANSWERED_TYPES:
             return
+        with self._in_flight.track():
+            await self._answer(message, me)
+
+    async def _answer(self, message: discord.Message, me: discord.ClientUser) -> None:
         route = await self._route(message, me)
         if route is None:
             return
