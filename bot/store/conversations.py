@@ -24,33 +24,32 @@ class ConversationStore:
 
     async def append(self, conversation: str, *messages: ChatMessage) -> None:
         now = time.time()
-        async with self._db.transaction() as db:
-            await db.executemany(
-                "INSERT INTO conversation_messages(conversation, role, text, images, created_at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                [(conversation, m.role, m.text, json.dumps(m.images), now) for m in messages],
-            )
-            # Keep the newest messages only: the cap bounds both storage and prompt size.
-            await db.execute(
-                "DELETE FROM conversation_messages WHERE conversation = ? AND id NOT IN "
-                "(SELECT id FROM conversation_messages WHERE conversation = ? ORDER BY id DESC LIMIT ?)",
-                (conversation, conversation, self._max_messages),
-            )
+        rows = [(conversation, m.role, m.text, json.dumps(m.images), now) for m in messages]
+        # One statement, so a question is never stored without its answer.
+        await self._db.execute(
+            "INSERT INTO conversation_messages(conversation, role, text, images, created_at) VALUES "
+            + ", ".join(["(?, ?, ?, ?, ?)"] * len(rows)),
+            tuple(value for row in rows for value in row),
+        )
+        # Keep the newest messages only: the cap bounds both storage and prompt size.
+        await self._db.execute(
+            "DELETE FROM conversation_messages WHERE conversation = ? AND id NOT IN "
+            "(SELECT id FROM conversation_messages WHERE conversation = ? ORDER BY id DESC LIMIT ?)",
+            (conversation, conversation, self._max_messages),
+        )
 
     async def clear(self, conversation: str) -> None:
-        async with self._db.transaction() as db:
-            await db.execute("DELETE FROM conversation_messages WHERE conversation = ?", (conversation,))
+        await self._db.execute("DELETE FROM conversation_messages WHERE conversation = ?", (conversation,))
 
     async def link_message(
         self, message_key: str, *, conversation: str | None = None, job_id: str | None = None
     ) -> None:
-        async with self._db.transaction() as db:
-            await db.execute(
-                "INSERT INTO message_links(message_key, conversation, job_id) VALUES (?, ?, ?) "
-                "ON CONFLICT(message_key) DO UPDATE SET conversation = COALESCE(excluded.conversation, conversation), "
-                "job_id = COALESCE(excluded.job_id, job_id)",
-                (message_key, conversation, job_id),
-            )
+        await self._db.execute(
+            "INSERT INTO message_links(message_key, conversation, job_id) VALUES (?, ?, ?) "
+            "ON CONFLICT(message_key) DO UPDATE SET conversation = COALESCE(excluded.conversation, conversation), "
+            "job_id = COALESCE(excluded.job_id, job_id)",
+            (message_key, conversation, job_id),
+        )
 
     async def linked(self, message_key: str) -> tuple[str | None, str | None]:
         """(conversation, job id) a bot message belongs to, or (None, None)."""

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiosqlite
@@ -87,10 +84,12 @@ MIGRATIONS: list[str] = [
 
 
 class Database:
+    """One connection in autocommit mode. Every write is a single statement, atomic on its own (quota
+    accounting rides on triggers), so no transaction is ever left open for another coroutine to
+    stumble into, and concurrent writes queue on aiosqlite's thread without a lock of ours."""
+
     def __init__(self, connection: aiosqlite.Connection) -> None:
         self.connection = connection
-        # One connection is shared by every coroutine; the lock keeps each transaction whole.
-        self._write_lock = asyncio.Lock()
 
     @classmethod
     async def open(cls, path: Path | str) -> Database:
@@ -107,31 +106,16 @@ class Database:
         return database
 
     async def migrate(self) -> None:
-        async with self.connection.execute("PRAGMA user_version") as cursor:
-            row = await cursor.fetchone()
-        version = row[0] if row else 0
+        version = (await self.fetchall("PRAGMA user_version"))[0][0]
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            async with self.write() as db:
-                # executescript, because triggers hold semicolons; the script carries its own transaction.
-                await db.executescript(f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version={number};\nCOMMIT;")
+            # executescript, because triggers hold semicolons; the script carries its own transaction.
+            await self.connection.executescript(f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version={number};\nCOMMIT;")
 
-    @asynccontextmanager
-    async def write(self) -> AsyncIterator[aiosqlite.Connection]:
-        """For a single statement (atomic on its own): only waits for any open transaction to end."""
-        async with self._write_lock:
-            yield self.connection
+    async def execute(self, sql: str, params: tuple = ()) -> aiosqlite.Cursor:
+        return await self.connection.execute(sql, params)
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """BEGIN IMMEDIATE ... COMMIT, rolled back on any error; other processes wait on the file lock."""
-        async with self._write_lock:
-            await self.connection.execute("BEGIN IMMEDIATE")
-            try:
-                yield self.connection
-            except BaseException:
-                await self.connection.execute("ROLLBACK")
-                raise
-            await self.connection.execute("COMMIT")
+    async def executemany(self, sql: str, rows: list[tuple]) -> None:
+        await self.connection.executemany(sql, rows)
 
     async def fetchone(self, sql: str, params: tuple = ()) -> aiosqlite.Row | None:
         rows = await self.fetchall(sql, params)

@@ -62,7 +62,6 @@ class JobStore:
         return [(row["id"], json.loads(row["result"]).get("files", [])) for row in rows]
 
     async def forget_result_files(self, job_ids: list[str]) -> None:
-        async with self._db.transaction() as db:
-            await db.executemany(
-                "UPDATE jobs SET result = json_remove(result, '$.files') WHERE id = ?", [(i,) for i in job_ids]
-            )
+        await self._db.executemany(
+            "UPDATE jobs SET result = json_remove(result, '$.files') WHERE id = ?", [(i,) for i in job_ids]
+        )

@@ -63,19 +63,17 @@ class QuotaStore:
 
     async def reserve(self, job: NewJob, limits: QuotaLimits) -> Refusal | None:
         """Store the job as running and charge it, or return a Refusal (nothing stored or charged)."""
-        day = utc_day()
         try:
-            async with self._db.write() as db:
-                await db.execute(
-                    "INSERT INTO jobs(id, kind, user_key, user_name, scope_key, conversation, prompt, params, "
-                    "provider, images, day, status, user_limit, scope_limit, parent_id, created_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?)",
-                    (
-                        job.id, job.kind, job.user_key, job.user_name, job.scope_key, job.conversation,
-                        job.prompt, json.dumps(job.params), job.provider, job.images, day,
-                        limits.per_user, limits.per_scope, job.parent_id, time.time(),
-                    ),
-                )  # fmt: skip
+            await self._db.execute(
+                "INSERT INTO jobs(id, kind, user_key, user_name, scope_key, conversation, prompt, params, "
+                "provider, images, day, status, user_limit, scope_limit, parent_id, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?)",
+                (
+                    job.id, job.kind, job.user_key, job.user_name, job.scope_key, job.conversation,
+                    job.prompt, json.dumps(job.params), job.provider, job.images, utc_day(),
+                    limits.per_user, limits.per_scope, job.parent_id, time.time(),
+                ),
+            )  # fmt: skip
         except sqlite3.IntegrityError as exc:
             if "quota:" not in str(exc):
                 raise
@@ -92,30 +90,27 @@ class QuotaStore:
         return None
 
     async def commit(self, job_id: str, result: dict) -> None:
-        async with self._db.write() as db:
-            await db.execute(
-                "UPDATE jobs SET status = 'done', result = ?, finished_at = ? WHERE id = ? AND status = 'running'",
-                (json.dumps(result), time.time(), job_id),
-            )
+        await self._db.execute(
+            "UPDATE jobs SET status = 'done', result = ?, finished_at = ? WHERE id = ? AND status = 'running'",
+            (json.dumps(result), time.time(), job_id),
+        )
 
     async def refund(self, job_id: str, status: str, reason: str) -> bool:
         """Close a running job as failed or cancelled, which gives its images back (trigger).
         A no-op, returning False, for a job that is not running."""
-        async with self._db.write() as db:
-            cursor = await db.execute(
-                "UPDATE jobs SET status = ?, result = ?, finished_at = ? WHERE id = ? AND status = 'running'",
-                (status, json.dumps({"error": reason}), time.time(), job_id),
-            )
-            return cursor.rowcount > 0
+        cursor = await self._db.execute(
+            "UPDATE jobs SET status = ?, result = ?, finished_at = ? WHERE id = ? AND status = 'running'",
+            (status, json.dumps({"error": reason}), time.time(), job_id),
+        )
+        return cursor.rowcount > 0
 
     async def refund_abandoned(self) -> int:
         """At start: jobs left running by a crash are failed and refunded. Returns how many."""
-        async with self._db.write() as db:
-            cursor = await db.execute(
-                "UPDATE jobs SET status = 'failed', result = ?, finished_at = ? WHERE status = 'running'",
-                (json.dumps({"error": "interrupted by a restart"}), time.time()),
-            )
-            return cursor.rowcount
+        cursor = await self._db.execute(
+            "UPDATE jobs SET status = 'failed', result = ?, finished_at = ? WHERE status = 'running'",
+            (json.dumps({"error": "interrupted by a restart"}), time.time()),
+        )
+        return cursor.rowcount
 
     async def usage(self, scope_key: str, user_key: str) -> Usage:
         user, scope = user_counter(scope_key, user_key), scope_counter(scope_key)

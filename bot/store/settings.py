@@ -19,18 +19,16 @@ class ScopeSettingsStore:
         return dict(cached)
 
     async def set(self, scope_key: str, name: str, value: str) -> None:
-        async with self._db.write() as db:
-            await db.execute(
-                "INSERT INTO scope_settings(scope_key, name, value) VALUES (?, ?, ?) "
-                "ON CONFLICT(scope_key, name) DO UPDATE SET value = excluded.value",
-                (scope_key, name, value),
-            )
+        await self._db.execute(
+            "INSERT INTO scope_settings(scope_key, name, value) VALUES (?, ?, ?) "
+            "ON CONFLICT(scope_key, name) DO UPDATE SET value = excluded.value",
+            (scope_key, name, value),
+        )
         self._cache.pop(scope_key, None)
 
     async def clear(self, scope_key: str, name: str | None = None) -> None:
-        async with self._db.write() as db:
-            if name is None:
-                await db.execute("DELETE FROM scope_settings WHERE scope_key = ?", (scope_key,))
-            else:
-                await db.execute("DELETE FROM scope_settings WHERE scope_key = ? AND name = ?", (scope_key, name))
+        if name is None:
+            await self._db.execute("DELETE FROM scope_settings WHERE scope_key = ?", (scope_key,))
+        else:
+            await self._db.execute("DELETE FROM scope_settings WHERE scope_key = ? AND name = ?", (scope_key, name))
         self._cache.pop(scope_key, None)
