@@ -6,7 +6,7 @@ import pytest
 
 from bot.core import Atelier
 from tests.fakes.agnes_server import FakeAgnes
-from tests.fakes.images import bomb_png, jpeg_bytes, noisy_png
+from tests.fakes.images import bomb_png, jpeg_bytes, noisy_jpeg, noisy_png
 from tests.recording import RecordingReply, make_request
 
 
@@ -73,3 +73,13 @@ async def test_jpeg_input_is_accepted_and_sent_with_its_type(core: Atelier, fake
     reply = await run(core, "/edit make it warmer", [jpeg_bytes()])
     assert reply.errors == []
     assert fake_agnes.image_requests()[0].body["image"][0].startswith("data:image/jpeg;base64,")
+
+
+async def test_a_truncated_jpeg_result_is_refused_and_refunded(core: Atelier, fake_agnes: FakeAgnes) -> None:
+    whole = noisy_jpeg()
+    fake_agnes.image = whole[: len(whole) // 2]
+    reply = await run(core, "/imagine a cat")
+    assert reply.deliveries == []
+    assert "could not be read" in reply.errors[0]
+    usage = await core.store.quotas.usage("test:guild:g1", "test:u1")
+    assert usage.user_used == 0

@@ -202,3 +202,20 @@ async def test_a_dm_is_a_personal_scope(fake_discord: FakeDiscord, bot: Bot) -> 
     inter = await fake_discord.dispatch_slash_command("usage", dm=True)
     answer = await followup_where(fake_discord, inter, lambda r: True)
     assert "Images today" in answer.json["content"] and "Whole server" not in answer.json["content"]
+
+
+async def test_message_content_intent_refused_is_explained_and_can_be_turned_off(
+    tmp_path: Path, fake_agnes: FakeAgnes
+) -> None:
+    strict = FakeDiscord(privileged_intents=())
+    await strict.start()
+    try:
+        with strict.patched_discord():
+            with pytest.raises(DiscordStartError, match="DISCORD_MESSAGE_CONTENT=false"):
+                async with running(tmp_path, fake_agnes, strict):
+                    pass
+            async with running(tmp_path, fake_agnes, strict, discord_message_content=False) as started:
+                assert started.client.is_ready() and not strict.identify["intents"] & (1 << 15)  # type: ignore[index]
+    finally:
+        await strict.stop()
+    assert not strict.internal_errors

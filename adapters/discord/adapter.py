@@ -138,7 +138,9 @@ class DiscordAdapter:
             return
         ready.cancel()
         if self._task in done:
-            raise _explain(self._task.exception())
+            failure = _explain(self._task.exception())
+            await client.close()
+            raise failure
         await self.stop()
         raise DiscordStartError(f"Discord did not become ready within {self._ready_timeout:.0f}s.")
 

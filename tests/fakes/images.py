@@ -30,6 +30,12 @@ def noisy_png(target_bytes: int = 1_000_000) -> bytes:
     return out.getvalue()
 
 
+def noisy_jpeg(side: int = 256) -> bytes:
+    out = io.BytesIO()
+    Image.frombytes("RGB", (side, side), os.urandom(side * side * 3)).save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
 def bomb_png(width: int = 10_000, height: int = 10_000) -> bytes:
     """A tiny file that claims a huge image (100 MP): a decompression bomb."""
     raw = zlib.compress(b"\x00" * (width // 8 + 1), 9)  # one 1-bit row; the header is what matters
