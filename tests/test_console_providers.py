@@ -1,0 +1,72 @@
+"""`atelier console --model provider:model` makes real images with every seed provider (against its fake)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from tests.fakes.a1111_server import FakeA1111
+from tests.fakes.apiframe_server import FakeApiframe
+from tests.fakes.openrouter_server import FakeOpenRouter
+from tests.fakes.relay_server import FakeRelay
+from tests.test_console import run_cli, saved_paths
+
+FAST_POLLING = {
+    "APIFRAME_POLL_SECONDS": "0.05",
+    "APIFRAME_POLL_MAX_SECONDS": "0.1",
+    "RELAY_POLL_SECONDS": "0.05",
+    "RELAY_POLL_WAIT_SECONDS": "1",
+    "A1111_PROGRESS_SECONDS": "0.05",
+}
+
+
+def agnic_env(fake: Any) -> dict[str, str]:
+    return {"AGNIC_API_KEY": fake.api_key, "AGNIC_BASE_URL": fake.base_url}
+
+
+def apiframe_env(fake: Any) -> dict[str, str]:
+    return {"APIFRAME_API_KEY": fake.api_key, "APIFRAME_BASE_URL": fake.base_url}
+
+
+def relay_env(fake: Any) -> dict[str, str]:
+    return {"RELAY_API_KEY": fake.api_key, "RELAY_BASE_URL": fake.base_url}
+
+
+def a1111_env(fake: Any) -> dict[str, str]:
+    return {"A1111_BASE_URL": fake.base_url}
+
+
+CASES: list[tuple[str, Callable[[], Any], Callable[[Any], dict[str, str]], bool]] = [
+    ("agnic:google/gemini-2.0-flash", FakeOpenRouter, agnic_env, True),
+    ("apiframe:flux-pro", FakeApiframe, apiframe_env, True),
+    ("relay:flux-2-pro", FakeRelay, relay_env, True),
+    ("relay:gpt-image", FakeRelay, relay_env, True),
+    ("relay:qwen", FakeRelay, relay_env, True),
+    ("relay:gemini-3", FakeRelay, relay_env, False),
+    ("a1111:default", FakeA1111, a1111_env, True),
+]
+
+
+@pytest.mark.parametrize(("model", "make_fake", "env_for", "edits"), CASES, ids=[case[0] for case in CASES])
+async def test_console_with_each_provider(
+    tmp_path: Path, model: str, make_fake: Callable[[], Any], env_for: Callable[[Any], dict[str, str]], edits: bool
+) -> None:
+    fake = await make_fake().start()
+    try:
+        script = "/imagine a lighthouse at dusk --size 1024x1024\n" + ("/edit make it snowy\n" if edits else "")
+        env = {**FAST_POLLING, **env_for(fake)}
+        code, out, err = await run_cli(["console", "--model", model, "--out", "shots"], script, env, tmp_path)
+    finally:
+        await fake.stop()
+    assert code == 0, err
+    assert "!" not in out, out
+    paths = saved_paths(out, tmp_path)
+    assert len(paths) == (2 if edits else 1)
+    for path in paths:
+        with Image.open(path) as image:
+            image.load()
+    assert model in out  # the caption names the model that made it
