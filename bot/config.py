@@ -96,7 +96,7 @@ class Settings(BaseSettings):
 
     # Discord: intents, pacing of message edits and the upload cap (the guild's own limit applies too).
     discord_message_content: bool = True  # privileged intent; off: thread chat only answers mentions
-    discord_stream_edit_seconds: float = Field(default=1.0, gt=0)  # streamed answers: one edit per message per…
+    discord_stream_edit_seconds: float = Field(default=1.0, gt=0)  # streamed answers: seconds between edits
     discord_progress_edit_seconds: float = Field(default=1.0, gt=0)  # the status of an image job
     discord_progress_delay_seconds: float = Field(default=1.0, ge=0)  # jobs faster than this show no status
     discord_max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=64 * 1024)  # larger results are re-encoded

@@ -186,11 +186,17 @@ class JobRunner:
             if not images:
                 raise ImageRejected("no images")
             ticker.cancel()
-            files = await self._results.save(job_id, "out", list(images))
-            inputs = await self._results.save(job_id, "in", job.images) if job.images else []
-            await reply.clear_progress()
-            caption = _caption(job, model, prepared.notes)
-            await reply.send_images(Delivery(job_id, images, caption, list(RESULT_ACTIONS)))
+            # Kept on disk for the buttons, written while the images travel to the user.
+            saving = asyncio.ensure_future(self._save_files(job_id, images, job.images))
+            try:
+                await reply.clear_progress()
+                caption = _caption(job, model, prepared.notes)
+                await reply.send_images(Delivery(job_id, images, caption, list(RESULT_ACTIONS)))
+            except BaseException:
+                files, inputs = await saving  # never raises
+                await self._results.delete(files + inputs)  # an undelivered job keeps nothing
+                raise
+            files, inputs = await saving
         except asyncio.CancelledError:
             running = self._running.get(job_id)
             by_user = running is not None and running.cancelled_by_user
@@ -215,6 +221,17 @@ class JobRunner:
             job_id, {"files": files, "inputs": inputs, "sizes": [f"{i.width}x{i.height}" for i in images]}
         )
         return job_id
+
+    async def _save_files(
+        self, job_id: str, results: list[ResultImage], inputs: list[bytes]
+    ) -> tuple[list[str], list[str]]:
+        """Never raises: a full disk costs the buttons (they will say the result expired), not the image."""
+        try:
+            outputs = await self._results.save(job_id, "out", list(results))
+            return outputs, await self._results.save(job_id, "in", inputs)
+        except OSError as exc:
+            log.warning("job %s: could not keep its images for the buttons: %s", job_id, exc)
+            return [], []
 
     async def _tick(self, job_id: str, started: float, latest, reply: Reply) -> None:
         """Elapsed time once a second, so a user always sees the job is alive."""

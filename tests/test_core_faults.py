@@ -110,3 +110,5 @@ async def test_failed_delivery_is_refunded(core: Atelier) -> None:
     await core.handle_text("/imagine a lighthouse", make_request(), reply)
     assert "Nothing was charged" in reply.errors[0]
     await assert_refunded(core)
+    results = core.settings.database_path.parent / "results"
+    assert not results.exists() or list(results.iterdir()) == []  # an undelivered job keeps no files
