@@ -268,13 +268,23 @@ class JobRunner:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
 
+    async def _settled(self, job_id: str) -> None:
+        """A button pressed the instant its result arrived: let the job finish committing first."""
+        running = self._running.get(job_id)
+        if running is not None:
+            with contextlib.suppress(BaseException):
+                async with asyncio.timeout(10):
+                    await asyncio.shield(running.task)
+
     async def result_images(self, job_id: str) -> list[bytes] | None:
+        await self._settled(job_id)
         record = await self._store.jobs.get(job_id)
         if record is None or record.status != "done" or not record.result:
             return None
         return await self._results.load(record.result.get("files", []))
 
     async def input_images(self, job_id: str) -> list[bytes]:
+        await self._settled(job_id)
         record = await self._store.jobs.get(job_id)
         if record is None or not record.result:
             return []

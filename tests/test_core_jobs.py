@@ -105,3 +105,22 @@ async def test_unknown_job_button_says_it_expired(core: Atelier) -> None:
     reply = RecordingReply()
     await core.action(Action.REROLL, "nosuchjob", make_request(), reply)
     assert "no longer available" in reply.errors[0]
+
+
+async def test_vary_pressed_while_the_result_is_still_being_delivered(core: Atelier, fake_agnes: FakeAgnes) -> None:
+    """The button is on screen before the job is committed; pressing it then must still work."""
+    import asyncio
+
+    from bot.messages import Action, Delivery
+
+    vary = RecordingReply()
+
+    class PressesVaryOnArrival(RecordingReply):
+        async def send_images(self, delivery: Delivery) -> None:
+            await super().send_images(delivery)
+            self.pressed = asyncio.ensure_future(core.action(Action.VARY, delivery.job_id, make_request("u2"), vary))
+
+    first = PressesVaryOnArrival()
+    await core.handle_text("/imagine a castle", make_request(), first)
+    await first.pressed
+    assert vary.errors == [] and len(vary.deliveries) == 1
