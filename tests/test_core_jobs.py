@@ -114,13 +114,30 @@ async def test_vary_pressed_while_the_result_is_still_being_delivered(core: Atel
     from bot.messages import Action, Delivery
 
     vary = RecordingReply()
+    pressed = asyncio.Event()
+    committing = asyncio.Event()
+    commit, result_images = core.store.quotas.commit, core.runner.result_images
+
+    async def held_commit(job_id: str, result: dict) -> None:
+        await committing.wait()  # the job stays "running" until the press is under way
+        await commit(job_id, result)
+
+    async def noted_result_images(job_id: str) -> list[bytes] | None:
+        pressed.set()
+        return await result_images(job_id)
 
     class PressesVaryOnArrival(RecordingReply):
         async def send_images(self, delivery: Delivery) -> None:
             await super().send_images(delivery)
             self.pressed = asyncio.ensure_future(core.action(Action.VARY, delivery.job_id, make_request("u2"), vary))
 
+    core.store.quotas.commit = held_commit  # type: ignore[method-assign]
+    core.runner.result_images = noted_result_images  # type: ignore[method-assign]
     first = PressesVaryOnArrival()
-    await core.handle_text("/imagine a castle", make_request(), first)
-    await first.pressed
+    imagining = asyncio.ensure_future(core.handle_text("/imagine a castle", make_request(), first))
+    async with asyncio.timeout(5):
+        await pressed.wait()
+        committing.set()
+        await imagining
+        await first.pressed
     assert vary.errors == [] and len(vary.deliveries) == 1
