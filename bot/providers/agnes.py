@@ -53,7 +53,7 @@ class AgnesImages:
         response = await send_with_retry(
             self._client, "POST", self._url, self._policy, headers=self._headers, json_body=self.build_body(job)
         )
-        return await self.read_images(parse_json(response))
+        return await self.read_images(parse_json(response, lift="b64_json"))
 
     async def read_images(self, body: Any) -> list[bytes]:
         """Accept base64 or URL in every case: the service has answered with a URL when asked for base64."""

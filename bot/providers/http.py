@@ -8,6 +8,7 @@ import binascii
 import json
 import logging
 import random
+import re
 import time
 import weakref
 from collections.abc import Mapping
@@ -179,11 +180,48 @@ async def _read_response(
     return httpx.Response(sent.status_code, headers=detached, content=content, request=request)
 
 
-def parse_json(response: httpx.Response) -> Any:
+def parse_json(response: httpx.Response, *, lift: str | None = None) -> Any:
+    """The answer's JSON. With `lift`, every string value of that key (a base64 image, megabytes long)
+    comes back as a memoryview cut straight from the body: the JSON string scanner reads megabytes one
+    character at a time (1.5-2.5 ms per image here), a find() does it at memory speed."""
     try:
+        if lift is not None:
+            return _loads_lifting(response.content, lift)
         return response.json()
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ProviderError(f"malformed JSON from provider: {exc}") from None
+
+
+def _loads_lifting(raw: bytes, key: str) -> Any:
+    opening = re.compile(rb'"' + re.escape(key.encode()) + rb'"\s*:\s*"')
+    pieces: list[bytes] = []
+    lifted: list[memoryview] = []
+    cursor = 0
+    while (match := opening.search(raw, cursor)) is not None:
+        start = match.end()
+        end = raw.find(b'"', start)
+        if end < 0 or raw.find(b"\\", start, end) >= 0:
+            return json.loads(raw)  # escapes inside: not plain base64, let the real parser decide
+        pieces += [raw[cursor:start], str(len(lifted)).encode()]
+        lifted.append(memoryview(raw)[start:end])
+        cursor = end
+    if not lifted:
+        return json.loads(raw)
+    pieces.append(raw[cursor:])
+    return _put_back(json.loads(b"".join(pieces)), key, lifted)
+
+
+def _put_back(node: Any, key: str, lifted: list[memoryview]) -> Any:
+    if isinstance(node, dict):
+        for name, value in node.items():
+            if name == key and isinstance(value, str) and value.isdigit() and int(value) < len(lifted):
+                node[name] = lifted[int(value)]
+            else:
+                _put_back(value, key, lifted)
+    elif isinstance(node, list):
+        for value in node:
+            _put_back(value, key, lifted)
+    return node
 
 
 async def download(client: httpx.AsyncClient, url: str, *, max_bytes: int, timeout: float) -> bytes:
@@ -211,7 +249,7 @@ async def download(client: httpx.AsyncClient, url: str, *, max_bytes: int, timeo
         raise BadResult(f"result download failed: {type(exc).__name__}") from None
 
 
-def decode_base64(text: str) -> bytes:
+def decode_base64(text: str | bytes | memoryview) -> bytes:
     # pybase64 (SIMD) decodes a 1 MB image ~4x faster than the standard library, on the event loop.
     try:
         return pybase64.b64decode(text, validate=True)
