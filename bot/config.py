@@ -65,7 +65,7 @@ class Settings(BaseSettings):
     relay_api_key: SecretStr | None = None
     relay_base_url: str = "https://relaygpu.com"
     relay_async: bool = True
-    relay_models: str = "flux-2-pro,gemini-3,gpt-image,qwen"
+    relay_models: str = "flux-2-pro,gemini-3,gpt-image,qwen,stable-diffusion"
     relay_max_concurrency: int = Field(default=6, ge=1)
     relay_poll_wait_seconds: int = Field(default=10, ge=1, le=30)  # long-poll `wait` for /v2/tasks/{id}
     relay_poll_seconds: float = Field(default=1.0, gt=0)

@@ -47,6 +47,7 @@ CASES: list[tuple[str, Callable[[], Any], Callable[[Any], dict[str, str]], bool]
     ("relay:gpt-image", FakeRelay, relay_env, True),
     ("relay:qwen", FakeRelay, relay_env, True),
     ("relay:gemini-3", FakeRelay, relay_env, False),
+    ("relay:stable-diffusion", FakeRelay, relay_env, False),
     ("a1111:default", FakeA1111, a1111_env, True),
 ]
 

@@ -137,10 +137,23 @@ async def test_qwen_edit_and_gemini_ratio_routes(client: httpx.AsyncClient, fake
     assert (gemini.body["aspect_ratio"], gemini.body["image_size"]) == ("16:9", "2K")
 
 
+async def test_stable_diffusion_route_takes_a_negative_prompt(client: httpx.AsyncClient, fake: FakeRelay) -> None:
+    relay = provider(client, fake)
+    [image] = await relay.generate(job(model="stable-diffusion", negative_prompt="text, watermark"), Seen())
+    Image.open(io.BytesIO(image)).verify()
+    [submit] = fake.submits()
+    assert submit.path == "/v2/automatic1111/sdapi/v1/txt2img"
+    assert submit.body["negative_prompt"] == "text, watermark"
+    assert (submit.body["width"], submit.body["height"]) == (1024, 768)
+
+
 def test_models_are_qualified_and_honest(client: httpx.AsyncClient) -> None:
     relay = RelayImages(client, "http://x", "k", policy=FAST, max_download_bytes=1, download_timeout=1)
     models = {m.qualified: m.capabilities for m in relay.models()}
-    assert set(models) == {"relay:flux-2-pro", "relay:gemini-3", "relay:gpt-image", "relay:qwen"}
+    assert set(models) == {
+        "relay:flux-2-pro", "relay:gemini-3", "relay:gpt-image", "relay:qwen", "relay:stable-diffusion"
+    }  # fmt: skip
+    assert models["relay:stable-diffusion"].negative_prompt
     assert models["relay:gpt-image"].mask and models["relay:gpt-image"].sizes
     assert not models["relay:gemini-3"].image_to_image
     assert models["relay:flux-2-pro"].max_input_images == 4

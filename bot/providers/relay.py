@@ -81,6 +81,13 @@ RELAY_MODELS: dict[str, RelayModel] = {
             "GPT Image via Relay",
         ),
         RelayModel(
+            "stable-diffusion",
+            "/v2/automatic1111/sdapi/v1/txt2img",
+            None,
+            Capabilities(text_to_image=True, negative_prompt=True),
+            "Stable Diffusion (AUTOMATIC1111) via Relay",
+        ),
+        RelayModel(
             "qwen",
             "/v2/image/qwen/generate",
             "/v2/image/qwen/edit",
@@ -97,6 +104,10 @@ def _b64(data: bytes) -> str:
 
 def _snap32(side: int) -> int:
     return max(64, round(side / 32) * 32)
+
+
+def _snap8(side: int) -> int:
+    return max(64, round(side / 8) * 8)
 
 
 def gemini_image_size(size: tuple[int, int]) -> str:
@@ -161,6 +172,11 @@ class RelayImages:
                 body["image"] = _b64(job.images[0])
                 if job.mask is not None:
                     body["mask"] = _b64(job.mask)
+        elif model.name == "stable-diffusion":
+            # Seed 004's route: an A1111 txt2img body; `model` would pick the checkpoint (Relay's default kept).
+            body["width"], body["height"] = _snap8(job.size[0]), _snap8(job.size[1])
+            if job.negative_prompt:
+                body["negative_prompt"] = job.negative_prompt
         elif model.name == "qwen":
             body["size"] = format_size(job.size)
             if job.images:

@@ -22,6 +22,7 @@ ROUTES = {
     ("gpt-image", "edit"),
     ("qwen", "generate"),
     ("qwen", "edit"),
+    ("automatic1111", "txt2img"),
 }
 ERROR_STATUS = {"CONTENT_POLICY_DECLINED": 400, "RATE_LIMITED": 429, "CAPACITY_EXHAUSTED": 503, "INVALID": 422}
 
@@ -70,6 +71,7 @@ class FakeRelay:
     async def start(self) -> FakeRelay:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/v2/image/{family}/{action}", self._image_route)
+        app.router.add_post("/v2/automatic1111/sdapi/v1/txt2img", self._image_route)
         app.router.add_get("/v2/tasks/{task_id}", self._task)
         app.router.add_get("/files/{name}", self._file)
         self._runner, self.port = await serve(app)
@@ -81,7 +83,7 @@ class FakeRelay:
             await self._runner.cleanup()
 
     def submits(self) -> list[Recorded]:
-        return [r for r in self.requests if r.path.startswith("/v2/image/")]
+        return [r for r in self.requests if r.path.startswith(("/v2/image/", "/v2/automatic1111/"))]
 
     def polls(self) -> list[Recorded]:
         return [r for r in self.requests if r.path.startswith("/v2/tasks/")]
@@ -114,7 +116,8 @@ class FakeRelay:
         recorded = await self._record(request)
         if isinstance(recorded, web.Response):
             return recorded
-        if (request.match_info["family"], request.match_info["action"]) not in ROUTES:
+        route = (request.match_info.get("family", "automatic1111"), request.match_info.get("action", "txt2img"))
+        if route not in ROUTES:
             return web.json_response(envelope("NOT_FOUND", "No such route"), status=404)
         body = recorded.body or {}
         if not body.get("prompt"):
