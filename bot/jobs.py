@@ -39,6 +39,7 @@ class JobSpec:
     params: GenerationParams
     inputs: list[bytes] = field(default_factory=list)
     parent_id: str | None = None
+    mask: bytes | None = None
 
 
 @dataclass
@@ -140,6 +141,14 @@ class JobRunner:
         provider, model = self._catalogue.resolve_image_model(model_name)
         caps = model.capabilities
         inputs = [(await check_input_image(data, self.image_limits)).data for data in spec.inputs]
+        mask = (await check_input_image(spec.mask, self.image_limits)).data if spec.mask else None
+        if mask is not None and not inputs:
+            raise Refused("A mask needs the image it applies to: attach or reply to that image too.")
+        if mask is not None and not caps.mask:
+            alternative = self._catalogue.suggest(image_to_image=True, mask=True, input_images=len(inputs))
+            raise Refused(
+                f"{model.qualified} cannot take a mask." + (f" Try --model {alternative}." if alternative else "")
+            )
         if inputs and not caps.image_to_image:
             alternative = self._catalogue.suggest(image_to_image=True, mask=False, input_images=len(inputs))
             raise Refused(
@@ -164,6 +173,7 @@ class JobRunner:
             seed=params.seed,
             negative_prompt=params.negative_prompt if caps.negative_prompt else None,
             images=inputs,
+            mask=mask,
         )
         return _Prepared(job, provider, model, notes)
 
@@ -187,16 +197,16 @@ class JobRunner:
                 raise ImageRejected("no images")
             ticker.cancel()
             # Kept on disk for the buttons, written while the images travel to the user.
-            saving = asyncio.ensure_future(self._save_files(job_id, images, job.images))
+            saving = asyncio.ensure_future(self._save_files(job_id, images, job.images, job.mask))
             try:
                 await reply.clear_progress()
                 caption = _caption(job, model, prepared.notes)
                 await reply.send_images(Delivery(job_id, images, caption, list(RESULT_ACTIONS)))
             except BaseException:
-                files, inputs = await saving  # never raises
-                await self._results.delete(files + inputs)  # an undelivered job keeps nothing
+                files, inputs, masks = await saving  # never raises
+                await self._results.delete(files + inputs + masks)  # an undelivered job keeps nothing
                 raise
-            files, inputs = await saving
+            files, inputs, masks = await saving
         except asyncio.CancelledError:
             running = self._running.get(job_id)
             by_user = running is not None and running.cancelled_by_user
@@ -218,20 +228,22 @@ class JobRunner:
         finally:
             ticker.cancel()
         await self._store.quotas.commit(
-            job_id, {"files": files, "inputs": inputs, "sizes": [f"{i.width}x{i.height}" for i in images]}
+            job_id,
+            {"files": files, "inputs": inputs, "masks": masks, "sizes": [f"{i.width}x{i.height}" for i in images]},
         )
         return job_id
 
     async def _save_files(
-        self, job_id: str, results: list[ResultImage], inputs: list[bytes]
-    ) -> tuple[list[str], list[str]]:
+        self, job_id: str, results: list[ResultImage], inputs: list[bytes], mask: bytes | None
+    ) -> tuple[list[str], list[str], list[str]]:
         """Never raises: a full disk costs the buttons (they will say the result expired), not the image."""
         try:
             outputs = await self._results.save(job_id, "out", list(results))
-            return outputs, await self._results.save(job_id, "in", inputs)
+            kept_inputs = await self._results.save(job_id, "in", inputs)
+            return outputs, kept_inputs, await self._results.save(job_id, "mask", [mask] if mask else [])
         except OSError as exc:
             log.warning("job %s: could not keep its images for the buttons: %s", job_id, exc)
-            return [], []
+            return [], [], []
 
     async def _tick(self, job_id: str, started: float, latest, reply: Reply) -> None:
         """Elapsed time once a second, so a user always sees the job is alive."""
@@ -283,12 +295,15 @@ class JobRunner:
             return None
         return await self._results.load(record.result.get("files", []))
 
-    async def input_images(self, job_id: str) -> list[bytes]:
+    async def input_images(self, job_id: str) -> tuple[list[bytes], bytes | None]:
+        """The images (and mask) a job was given, for Reroll."""
         await self._settled(job_id)
         record = await self._store.jobs.get(job_id)
         if record is None or not record.result:
-            return []
-        return await self._results.load(record.result.get("inputs", [])) or []
+            return [], None
+        inputs = await self._results.load(record.result.get("inputs", [])) or []
+        masks = await self._results.load(record.result.get("masks", [])) or []
+        return inputs, masks[0] if masks else None
 
 
 def new_seed() -> int:

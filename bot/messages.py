@@ -47,6 +47,8 @@ class Request:
     images: list[bytes] = field(default_factory=list)
     # The adapter vouches that this user administers the scope (checked with the platform).
     is_admin: bool = False
+    # For edits on models that take one: white where the image may change.
+    mask: bytes | None = None
 
 
 @dataclass

@@ -71,3 +71,27 @@ async def test_console_with_each_provider(
         with Image.open(path) as image:
             image.load()
     assert model in out  # the caption names the model that made it
+
+
+async def test_console_edit_with_a_mask_reaches_gpt_image(tmp_path: Path) -> None:
+    import base64
+
+    from tests.fakes.images import png_bytes
+
+    photo, mask = png_bytes(64, 64, (10, 90, 200)), png_bytes(64, 64, (255, 255, 255))
+    (tmp_path / "photo.png").write_bytes(photo)
+    (tmp_path / "mask.png").write_bytes(mask)
+    fake = await FakeRelay().start()
+    try:
+        script = "/edit @photo.png @mask:mask.png make the sky pink --size 1024x1024\n/reroll\n"
+        env = {**FAST_POLLING, **relay_env(fake)}
+        code, out, err = await run_cli(["console", "--model", "relay:gpt-image"], script, env, tmp_path)
+    finally:
+        await fake.stop()
+    assert code == 0, err
+    assert len(saved_paths(out, tmp_path)) == 2
+    edit, reroll = fake.submits()
+    for submit in (edit, reroll):  # Reroll repeats the masked edit
+        assert submit.path == "/v2/image/gpt-image/edit"
+        assert base64.b64decode(submit.body["mask"]) == mask
+        assert base64.b64decode(submit.body["image"]) == photo

@@ -83,3 +83,16 @@ async def test_a_truncated_jpeg_result_is_refused_and_refunded(core: Atelier, fa
     assert "could not be read" in reply.errors[0]
     usage = await core.store.quotas.usage("test:guild:g1", "test:u1")
     assert usage.user_used == 0
+
+
+async def test_a_mask_on_a_model_without_masks_is_refused_before_any_call(
+    core: Atelier, fake_agnes: FakeAgnes
+) -> None:
+    from tests.fakes.images import png_bytes
+
+    request = make_request(images=[png_bytes()])
+    request.mask = png_bytes()
+    reply = RecordingReply()
+    await core.handle_text("/edit make the sky pink", request, reply)
+    assert "agnes:agnes-image-2.1-flash cannot take a mask" in reply.errors[0]
+    assert fake_agnes.requests == []

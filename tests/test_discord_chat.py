@@ -214,6 +214,24 @@ async def test_edit_command_refuses_a_huge_image_before_downloading(
     assert result.files and fake_agnes.image_requests()[0].body["prompt"] == "brighter"
 
 
+async def test_edit_command_takes_a_reference_and_a_mask(
+    fake_discord: FakeDiscord, fake_agnes: FakeAgnes, bot: Bot
+) -> None:
+    image = fake_discord.add_attachment(png_of(), "photo.png")
+    mask = fake_discord.add_attachment(png_of(), "mask.png")
+    inter = await fake_discord.dispatch_slash_command("edit", {"instruction": "pink sky", "image": image, "mask": mask})
+    error = await ephemeral_followup(fake_discord, inter)
+    assert "cannot take a mask" in error.json["content"]  # Agnes has none, and says so before any call
+    assert not fake_agnes.image_requests()
+
+    second = fake_discord.add_attachment(png_of(), "style.png")
+    inter = await fake_discord.dispatch_slash_command(
+        "edit", {"instruction": "in this style", "image": image, "reference": second}
+    )
+    await fake_discord.wait_for_followup(inter, timeout=TIMEOUT)
+    assert len(fake_agnes.image_requests()[0].body["image"]) == 2
+
+
 def test_pages_are_stable_once_a_later_page_exists() -> None:
     text = long_answer(800)
     full = split_pages(text)

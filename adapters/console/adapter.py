@@ -76,15 +76,27 @@ class ConsoleReply(Reply):
         return paths
 
 
-def _split_attachments(line: str) -> tuple[str, list[Path]]:
-    """`/edit @photo.png make it snowy` -> ("/edit make it snowy", [photo.png])."""
-    words, paths = [], []
+@dataclass
+class Attachments:
+    images: list[Path] = field(default_factory=list)
+    mask: Path | None = None
+
+    @property
+    def paths(self) -> list[Path]:
+        return [*self.images, *([self.mask] if self.mask else [])]
+
+
+def _split_attachments(line: str) -> tuple[str, Attachments]:
+    """`/edit @photo.png @mask:sky.png make the sky pink` -> ("/edit make the sky pink", photo.png + mask)."""
+    words, attached = [], Attachments()
     for word in line.split(" "):
-        if word.startswith("@") and len(word) > 1:
-            paths.append(Path(word[1:]).expanduser())
+        if word.startswith("@mask:") and len(word) > 6:
+            attached.mask = Path(word[6:]).expanduser()
+        elif word.startswith("@") and len(word) > 1:
+            attached.images.append(Path(word[1:]).expanduser())
         else:
             words.append(word)
-    return " ".join(words), paths
+    return " ".join(words), attached
 
 
 async def _read_files(paths: list[Path]) -> list[bytes]:
@@ -124,19 +136,22 @@ class ConsoleAdapter:
 
     async def handle_line(self, line: str) -> None:
         reply = ConsoleReply(self._session, self._stdout)
-        text, paths = _split_attachments(line.strip())
-        missing = [str(p) for p in paths if not p.is_file()]
+        text, attached = _split_attachments(line.strip())
+        missing = [str(p) for p in attached.paths if not p.is_file()]
         if missing:
             await reply.send_error(f"No such file: {', '.join(missing)}")
             return
-        images = await _read_files(paths)
+        images = await _read_files(attached.images)
+        mask = (await _read_files([attached.mask]))[0] if attached.mask else None
         command = text.split(" ", 1)[0].lower()
         if command in ("/reroll", "/vary"):
             await self._button(Action(command[1:]), reply)
             return
         if not images and command in ("/edit", "/ask") and self._session.last_image is not None:
             images = [self._session.last_image]  # as if replying to the last result
-        await self._core.handle_text(text, self._request(text, images), reply)
+        request = self._request(text, images)
+        request.mask = mask
+        await self._core.handle_text(text, request, reply)
 
     async def _button(self, action: Action, reply: ConsoleReply) -> None:
         if self._session.last_job is None:

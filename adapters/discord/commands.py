@@ -52,9 +52,23 @@ def register_commands(tree: app_commands.CommandTree, handler: AtelierInteractio
         await handler.imagine(interaction, prompt, size, seed, model, avoid)
 
     @tree.command(name="edit", description="Change an image, keeping its composition")
-    @app_commands.describe(instruction="What to change, e.g. make it snowy", image="The image to edit")
-    async def edit(interaction: Interaction, instruction: app_commands.Range[str, 1, 4000], image: Attachment) -> None:
-        await handler.edit(interaction, instruction, image)
+    @app_commands.describe(
+        instruction="What to change, e.g. make it snowy",
+        image="The image to edit",
+        reference="A second reference image, for models that take several",
+        mask="White where the image may change (models with masks, e.g. relay:gpt-image)",
+        model="Model (default: this server's)",
+    )
+    @app_commands.autocomplete(model=model_choices)
+    async def edit(
+        interaction: Interaction,
+        instruction: app_commands.Range[str, 1, 4000],
+        image: Attachment,
+        reference: Attachment | None = None,
+        mask: Attachment | None = None,
+        model: str | None = None,
+    ) -> None:
+        await handler.edit(interaction, instruction, image, reference=reference, mask=mask, model=model)
 
     @tree.command(name="ask", description="Ask a question about an image")
     @app_commands.describe(question="What you want to know", image="The image to ask about")

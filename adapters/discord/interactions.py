@@ -99,18 +99,29 @@ class AtelierInteractions:
             await imagine_with(self.core, from_interaction(interaction), params, reply)
             await reply.finish()
 
-    async def edit(self, interaction: discord.Interaction, instruction: str, image: discord.Attachment) -> None:
+    async def edit(
+        self,
+        interaction: discord.Interaction,
+        instruction: str,
+        image: discord.Attachment,
+        *,
+        reference: discord.Attachment | None = None,
+        mask: discord.Attachment | None = None,
+        model: str | None = None,
+    ) -> None:
         if not await self.defer(interaction):
             return
         reply = self.reply(interaction)
         async with self.guarded("/edit", reply):
             try:
-                data = await read_image(image, self._max_input)
+                images = [await read_image(each, self._max_input) for each in (image, reference) if each]
+                mask_data = await read_image(mask, self._max_input) if mask else None
             except InputRefused as exc:
                 await reply.send_error(str(exc))
                 return
-            request = from_interaction(interaction, images=[data])
-            await edit_with(self.core, request, GenerationParams(prompt=instruction), reply)
+            request = from_interaction(interaction, images=images)
+            request.mask = mask_data
+            await edit_with(self.core, request, GenerationParams(prompt=instruction, model=model or None), reply)
             await reply.finish()
 
     # ---------------------------------------------------------------------------------- chat

@@ -30,8 +30,8 @@ async def run_action(
     params = GenerationParams.from_json(record.prompt, record.params)
     if action == Action.REROLL:
         params = replace(params, seed=new_seed() if params.seed is not None else None)
-        inputs = await core.runner.input_images(job_id)
-        spec = JobSpec("reroll", params, inputs, parent_id=job_id)
+        inputs, mask = await core.runner.input_images(job_id)
+        spec = JobSpec("reroll", params, inputs, parent_id=job_id, mask=mask)
         return await core.runner.run(request, spec, reply)
     source = await core.runner.result_images(job_id)
     if not source:

@@ -32,4 +32,6 @@ async def edit_with(
     if not params.prompt.strip():
         await reply.send_error("Say what to change, e.g. `/edit make it snowy`.")
         return None
-    return await core.runner.run(request, JobSpec("edit", params, request.images[:1], parent_id), reply)
+    # Every attached image is a reference (the model's limit is checked with the others).
+    spec = JobSpec("edit", params, request.images, parent_id, mask=request.mask)
+    return await core.runner.run(request, spec, reply)
