@@ -16,10 +16,9 @@ from bot.providers.base import AuthError, ImageJob, ProviderError, UpstreamTimeo
 from bot.providers.http import RetryPolicy
 from tests.fakes.a1111_server import FakeA1111
 from tests.fakes.images import png_bytes
-from tests.provider_kit import FAST, Seen
+from tests.provider_kit import FAST, Seen, upstream
 
 TICK = 0.01
-
 
 
 @pytest.fixture
@@ -29,10 +28,9 @@ async def fake() -> AsyncIterator[FakeA1111]:
     await server.stop()
 
 
-
 def provider(client: httpx.AsyncClient, fake: FakeA1111, policy: RetryPolicy = FAST, **options: object) -> A1111Images:
-    values: dict[str, object] = {"policy": policy, "progress_interval": TICK}
-    return A1111Images(client, fake.base_url, **(values | options))  # type: ignore[arg-type]
+    values: dict[str, object] = {"progress_interval": TICK}
+    return A1111Images(upstream(client, policy), fake.base_url, **(values | options))  # type: ignore[arg-type]
 
 
 def job(**overrides: object) -> ImageJob:
@@ -82,7 +80,7 @@ async def test_basic_auth_is_sent_when_configured(client: httpx.AsyncClient, fak
 
 
 def test_model_capabilities(client: httpx.AsyncClient) -> None:
-    [model] = A1111Images(client, "http://x", policy=FAST).models()
+    [model] = A1111Images(upstream(client), "http://x").models()
     assert model.qualified == "a1111:default"
     caps = model.capabilities
     assert caps.negative_prompt and caps.seed and caps.image_to_image and caps.progress

@@ -27,12 +27,11 @@ from bot.providers.http import RetryPolicy
 from tests.conftest import make_settings
 from tests.fakes.apiframe_server import FakeApiframe
 from tests.fakes.images import png_bytes
-from tests.provider_kit import FAST, Seen
+from tests.provider_kit import FAST, Seen, upstream
 from tests.recording import RecordingReply, make_request
 
 POLL = 0.01
 LIMITS = {"max_download_bytes": 1_000_000, "download_timeout": 5.0}
-
 
 
 @pytest.fixture
@@ -40,7 +39,6 @@ async def fake() -> AsyncIterator[FakeApiframe]:
     server = await FakeApiframe().start()
     yield server
     await server.stop()
-
 
 
 @pytest.fixture
@@ -57,13 +55,10 @@ def provider(
 ) -> ApiframeImages:
     values: dict[str, object] = {
         "models": ["flux-pro", "flux-pro-1.1-ultra"],
-        "policy": policy,
-        "max_download_bytes": 1_000_000,
-        "download_timeout": 5.0,
         "poll_initial": POLL,
         "poll_max": POLL * 3,
     }
-    return ApiframeImages(client, fake.base_url, fake.api_key, **(values | options))  # type: ignore[arg-type]
+    return ApiframeImages(upstream(client, policy, **LIMITS), fake.base_url, fake.api_key, **(values | options))  # type: ignore[arg-type]
 
 
 def job(**overrides: object) -> ImageJob:
@@ -165,7 +160,7 @@ async def test_submit_errors_use_the_errors_envelope(client: httpx.AsyncClient, 
     with pytest.raises(ProviderError) as caught:
         await provider(client, fake).generate(job(), Seen())
     assert "Invalid prompt" in caught.value.user_message
-    rotated = ApiframeImages(client, fake.base_url, "rotated", models=["flux-pro"], policy=FAST, **LIMITS)
+    rotated = ApiframeImages(upstream(client, FAST, **LIMITS), fake.base_url, "rotated", models=["flux-pro"])
     with pytest.raises(AuthError):
         await rotated.generate(job(), Seen())
 

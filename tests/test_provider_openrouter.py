@@ -16,7 +16,7 @@ from bot.providers.http import RetryPolicy
 from bot.providers.openrouter import OpenRouterImages
 from tests.fakes.images import png_bytes
 from tests.fakes.openrouter_server import FakeOpenRouter
-from tests.provider_kit import FAST
+from tests.provider_kit import FAST, upstream
 
 
 @pytest.fixture
@@ -26,16 +26,12 @@ async def fake() -> AsyncIterator[FakeOpenRouter]:
     await server.stop()
 
 
-
 def provider(client: httpx.AsyncClient, fake: FakeOpenRouter, policy: RetryPolicy = FAST) -> OpenRouterImages:
     return OpenRouterImages(
-        client,
+        upstream(client, policy, max_download_bytes=1_000_000, download_timeout=5.0),
         fake.base_url,
         fake.api_key,
         models=["google/gemini-2.0-flash"],
-        policy=policy,
-        max_download_bytes=1_000_000,
-        download_timeout=5.0,
     )
 
 
@@ -144,7 +140,7 @@ async def test_a_hanging_gateway_times_out(fake: FakeOpenRouter) -> None:
 
 async def test_wrong_key_is_an_auth_error(client: httpx.AsyncClient, fake: FakeOpenRouter) -> None:
     wrong = OpenRouterImages(
-        client, fake.base_url, "agnic_tok_wrong", models=["m"], policy=FAST, max_download_bytes=1, download_timeout=1
+        upstream(client, FAST, max_download_bytes=1, download_timeout=1), fake.base_url, "agnic_tok_wrong", models=["m"]
     )
     with pytest.raises(AuthError) as caught:
         await wrong.generate(job(), ignore)

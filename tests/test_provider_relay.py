@@ -23,10 +23,9 @@ from bot.providers.http import RetryPolicy
 from bot.providers.relay import RelayImages
 from tests.fakes.images import jpeg_bytes, png_bytes
 from tests.fakes.relay_server import FakeRelay
-from tests.provider_kit import FAST, Seen
+from tests.provider_kit import FAST, Seen, upstream
 
 POLL = 0.01
-
 
 
 @pytest.fixture
@@ -36,16 +35,10 @@ async def fake() -> AsyncIterator[FakeRelay]:
     await server.stop()
 
 
-
 def provider(client: httpx.AsyncClient, fake: FakeRelay, policy: RetryPolicy = FAST, **options: object) -> RelayImages:
-    values: dict[str, object] = {
-        "policy": policy,
-        "max_download_bytes": 1_000_000,
-        "download_timeout": 5.0,
-        "poll_wait": 1,
-        "poll_interval": POLL,
-    }
-    return RelayImages(client, fake.base_url, fake.api_key, **(values | options))  # type: ignore[arg-type]
+    values: dict[str, object] = {"poll_wait": 1, "poll_interval": POLL}
+    caps = upstream(client, policy, max_download_bytes=1_000_000, download_timeout=5.0)
+    return RelayImages(caps, fake.base_url, fake.api_key, **(values | options))  # type: ignore[arg-type]
 
 
 def job(**overrides: object) -> ImageJob:
@@ -148,7 +141,7 @@ async def test_stable_diffusion_route_takes_a_negative_prompt(client: httpx.Asyn
 
 
 def test_models_are_qualified_and_honest(client: httpx.AsyncClient) -> None:
-    relay = RelayImages(client, "http://x", "k", policy=FAST, max_download_bytes=1, download_timeout=1)
+    relay = RelayImages(upstream(client, FAST, max_download_bytes=1, download_timeout=1), "http://x", "k")
     models = {m.qualified: m.capabilities for m in relay.models()}
     assert set(models) == {
         "relay:flux-2-pro", "relay:gemini-3", "relay:gpt-image", "relay:qwen", "relay:stable-diffusion"

@@ -21,7 +21,7 @@ from bot.providers.base import (
     ProgressCallback,
     ProviderProgress,
 )
-from bot.providers.http import RetryPolicy, decode_base64, parse_json, send_with_retry
+from bot.providers.http import Upstream, decode_base64, parse_json
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +45,9 @@ class A1111Images:
 
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        upstream: Upstream,
         base_url: str,
         *,
-        policy: RetryPolicy,
         username: str | None = None,
         password: str | None = None,
         model_name: str = "default",
@@ -56,10 +55,9 @@ class A1111Images:
         progress_interval: float = 1.0,
         interrupt_on_cancel: bool = True,
     ) -> None:
-        self._client = client
+        self._upstream = upstream
         self._base = base_url.rstrip("/")
         self._headers = {"Authorization": basic_auth(username, password or "")} if username else {}
-        self._policy = policy
         self._model_name = model_name
         self._denoising_strength = denoising_strength
         self._progress_interval = progress_interval
@@ -91,9 +89,7 @@ class A1111Images:
         path, body = self.route(job)
         watcher = asyncio.create_task(self._watch_progress(progress))
         try:
-            response = await send_with_retry(
-                self._client, "POST", self._base + path, self._policy, headers=self._headers, json_body=body
-            )
+            response = await self._upstream.send("POST", self._base + path, headers=self._headers, json_body=body)
         except asyncio.CancelledError:
             if self._interrupt_on_cancel:
                 await self._interrupt()
@@ -114,7 +110,7 @@ class A1111Images:
         while True:
             await asyncio.sleep(self._progress_interval)
             try:
-                response = await self._client.get(
+                response = await self._upstream.client.get(
                     url, params={"skip_current_image": "true"}, headers=self._headers, timeout=5.0
                 )
                 fraction = response.json().get("progress") if response.is_success else None
@@ -132,7 +128,7 @@ class A1111Images:
         """Best effort: stop the GPU working on an image nobody will see."""
         try:
             async with asyncio.timeout(2.0):
-                await self._client.post(self._base + "/sdapi/v1/interrupt", headers=self._headers)
+                await self._upstream.client.post(self._base + "/sdapi/v1/interrupt", headers=self._headers)
         except (httpx.HTTPError, TimeoutError) as exc:
             log.info("A1111 interrupt failed: %r", exc)
 

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
 from bot.images import sniff_mime
 from bot.providers.base import BadResult, Capabilities, ImageJob, ModelInfo, ProgressCallback
-from bot.providers.http import RetryPolicy, data_uri, decode_base64, download, parse_json, send_with_retry
+from bot.providers.http import Upstream, data_uri, decode_base64, parse_json
 from bot.sizes import format_size
 
 AGNES_IMAGE_CAPABILITIES = Capabilities(text_to_image=True, image_to_image=True, max_input_images=4)
@@ -19,22 +17,16 @@ class AgnesImages:
 
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        upstream: Upstream,
         base_url: str,
         api_key: str,
         *,
         models: list[str],
-        policy: RetryPolicy,
-        max_download_bytes: int,
-        download_timeout: float,
     ) -> None:
-        self._client = client
+        self._upstream = upstream
         self._url = base_url.rstrip("/") + "/images/generations"
         self._headers = {"Authorization": f"Bearer {api_key}"}
         self._models = models
-        self._policy = policy
-        self._max_download_bytes = max_download_bytes
-        self._download_timeout = download_timeout
 
     def models(self) -> list[ModelInfo]:
         return [ModelInfo(self.name, name, AGNES_IMAGE_CAPABILITIES, "Agnes Image") for name in self._models]
@@ -50,9 +42,7 @@ class AgnesImages:
         return body
 
     async def generate(self, job: ImageJob, progress: ProgressCallback) -> list[bytes]:
-        response = await send_with_retry(
-            self._client, "POST", self._url, self._policy, headers=self._headers, json_body=self.build_body(job)
-        )
+        response = await self._upstream.send("POST", self._url, headers=self._headers, json_body=self.build_body(job))
         return await self.read_images(parse_json(response, lift="b64_json"))
 
     async def read_images(self, body: Any) -> list[bytes]:
@@ -67,11 +57,7 @@ class AgnesImages:
             if item.get("b64_json"):
                 images.append(decode_base64(item["b64_json"]))
             elif item.get("url"):
-                images.append(
-                    await download(
-                        self._client, item["url"], max_bytes=self._max_download_bytes, timeout=self._download_timeout
-                    )
-                )
+                images.append(await self._upstream.download(item["url"]))
             else:
                 raise BadResult("image entry has neither b64_json nor url")
         return images

@@ -29,12 +29,10 @@ from bot.providers.base import (
 )
 from bot.providers.http import (
     RETRYABLE_STATUSES,
-    RetryPolicy,
-    download,
+    Upstream,
     error_for,
     error_text,
     parse_json,
-    send_with_retry,
 )
 from bot.sizes import nearest_ratio
 
@@ -86,14 +84,11 @@ class ApiframeImages:
 
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        upstream: Upstream,
         base_url: str,
         api_key: str,
         *,
         models: list[str],
-        policy: RetryPolicy,
-        max_download_bytes: int,
-        download_timeout: float,
         auth_scheme: str = "",
         poll_initial: float = 1.0,
         poll_max: float = 5.0,
@@ -101,15 +96,12 @@ class ApiframeImages:
         webhook_poll_interval: float = 15.0,
     ) -> None:
         base = base_url.rstrip("/")
-        self._client = client
+        self._upstream = upstream
         self._submit_url = base + "/flux-imagine"
         self._fetch_url = base + "/fetch"
         scheme = auth_scheme.strip()
         self._headers = {"Authorization": f"{scheme} {api_key}" if scheme else api_key}
         self._models = models
-        self._policy = policy
-        self._max_download_bytes = max_download_bytes
-        self._download_timeout = download_timeout
         self._poll_initial = poll_initial
         self._poll_max = max(poll_max, poll_initial)
         self.webhooks = webhooks
@@ -136,13 +128,8 @@ class ApiframeImages:
     async def generate(self, job: ImageJob, progress: ProgressCallback) -> list[bytes]:
         started = time.monotonic()
         webhooks = await self._webhooks_ready()
-        response = await send_with_retry(
-            self._client,
-            "POST",
-            self._submit_url,
-            self._policy,
-            headers=self._headers,
-            json_body=self.build_body(job, webhooks),
+        response = await self._upstream.send(
+            "POST", self._submit_url, headers=self._headers, json_body=self.build_body(job, webhooks)
         )
         answer = parse_json(response)
         task_id = answer.get("task_id") if isinstance(answer, dict) else None
@@ -151,11 +138,12 @@ class ApiframeImages:
         task_id = str(task_id)
         updates = webhooks.watch(task_id) if webhooks is not None else None
         try:
-            url = await self._wait_for_result(task_id, updates, progress, started + self._policy.deadline_seconds)
+            deadline = started + self._upstream.policy.deadline_seconds
+            url = await self._wait_for_result(task_id, updates, progress, deadline)
         finally:
             if webhooks is not None:
                 webhooks.unwatch(task_id)
-        return [await download(self._client, url, max_bytes=self._max_download_bytes, timeout=self._download_timeout)]
+        return [await self._upstream.download(url)]
 
     async def _webhooks_ready(self) -> ApiframeWebhooks | None:
         """Webhooks when configured and listening; started here if `atelier run` has not already."""
@@ -218,7 +206,9 @@ class ApiframeImages:
         remaining = max(0.01, deadline - time.monotonic())
         try:
             async with asyncio.timeout(remaining):
-                response = await self._client.post(self._fetch_url, json={"task_id": task_id}, headers=self._headers)
+                response = await self._upstream.client.post(
+                    self._fetch_url, json={"task_id": task_id}, headers=self._headers
+                )
         except (httpx.TimeoutException, TimeoutError, httpx.TransportError) as exc:
             log.info("APIFRAME fetch for %s failed: %r", task_id, exc)
             return None

@@ -249,6 +249,35 @@ async def download(client: httpx.AsyncClient, url: str, *, max_bytes: int, timeo
         raise BadResult(f"result download failed: {type(exc).__name__}") from None
 
 
+@dataclass(frozen=True)
+class Upstream:
+    """What every provider needs to talk to its service: the shared HTTP client, the retry policy for
+    its API calls, and the caps on fetching result URLs."""
+
+    client: httpx.AsyncClient
+    policy: RetryPolicy
+    max_download_bytes: int = 50 * 1024 * 1024
+    download_timeout: float = 120.0
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        json_body: Any = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> httpx.Response:
+        """send_with_retry through this client under this policy."""
+        return await send_with_retry(
+            self.client, method, url, self.policy, headers=headers, json_body=json_body, params=params
+        )
+
+    async def download(self, url: str) -> bytes:
+        """download through this client within this upstream's size and time caps."""
+        return await download(self.client, url, max_bytes=self.max_download_bytes, timeout=self.download_timeout)
+
+
 def decode_base64(text: str | bytes | memoryview) -> bytes:
     # pybase64 (SIMD) decodes a 1 MB image ~4x faster than the standard library, on the event loop.
     try:

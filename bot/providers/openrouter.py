@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
 from bot.images import sniff_mime
 from bot.providers.base import (
     BadResult,
@@ -20,7 +18,7 @@ from bot.providers.base import (
     ProgressCallback,
     ProviderError,
 )
-from bot.providers.http import RetryPolicy, data_uri, download, parse_json, send_with_retry
+from bot.providers.http import Upstream, data_uri, parse_json
 from bot.sizes import nearest_ratio
 
 # The aspect ratio table in seed 002 (1:1 1024x1024, 16:9 1344x768, 9:16 768x1344, 4:3 1184x864, 3:2 1248x832).
@@ -35,26 +33,20 @@ def chat_image_capabilities(aspect_ratios: tuple[str, ...]) -> Capabilities:
 class OpenRouterImages:
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        upstream: Upstream,
         base_url: str,
         api_key: str,
         *,
         name: str = "agnic",
         models: list[str],
-        policy: RetryPolicy,
-        max_download_bytes: int,
-        download_timeout: float,
         aspect_ratios: tuple[str, ...] = SEED_ASPECT_RATIOS,
         description: str = "Agnic AI Gateway",
     ) -> None:
         self.name = name
-        self._client = client
+        self._upstream = upstream
         self._url = base_url.rstrip("/") + "/chat/completions"
         self._headers = {"Authorization": f"Bearer {api_key}"}
         self._models = models
-        self._policy = policy
-        self._max_download_bytes = max_download_bytes
-        self._download_timeout = download_timeout
         self._aspect_ratios = aspect_ratios
         self._description = description
 
@@ -77,9 +69,7 @@ class OpenRouterImages:
         }
 
     async def generate(self, job: ImageJob, progress: ProgressCallback) -> list[bytes]:
-        response = await send_with_retry(
-            self._client, "POST", self._url, self._policy, headers=self._headers, json_body=self.build_body(job)
-        )
+        response = await self._upstream.send("POST", self._url, headers=self._headers, json_body=self.build_body(job))
         return await self.read_images(parse_json(response))
 
     async def read_images(self, body: Any) -> list[bytes]:
@@ -90,10 +80,7 @@ class OpenRouterImages:
             if finish_reason in ("content_filter", "safety") or message.get("refusal"):
                 raise ContentRefused(f"finish_reason={finish_reason}: {text[:200]}")
             raise ProviderError(f"no images in answer (finish_reason={finish_reason}): {text[:200]}", _no_image(text))
-        return [
-            await download(self._client, url, max_bytes=self._max_download_bytes, timeout=self._download_timeout)
-            for url in urls
-        ]
+        return [await self._upstream.download(url) for url in urls]
 
     async def aclose(self) -> None:
         return None

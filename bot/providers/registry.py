@@ -13,7 +13,7 @@ from bot.providers.apiframe_webhook import ApiframeWebhooks
 from bot.providers.base import ImageProvider
 from bot.providers.catalogue import Catalogue
 from bot.providers.concurrency import ConcurrencyLimited
-from bot.providers.http import RetryPolicy
+from bot.providers.http import RetryPolicy, Upstream
 from bot.providers.openai_chat import OpenAIChat
 from bot.providers.openrouter import OpenRouterImages
 from bot.providers.relay import RelayImages
@@ -50,21 +50,13 @@ def build_catalogue(settings: Settings, client: httpx.AsyncClient) -> Catalogue:
     def add(provider: ImageProvider, max_concurrency: int) -> None:
         catalogue.add_images(ConcurrencyLimited(provider, max_concurrency))
 
-    download_limits = {
-        "max_download_bytes": settings.max_result_download_bytes,
-        "download_timeout": settings.provider_timeout_seconds,
-    }
+    upstream = Upstream(
+        client, retry_policy(settings), settings.max_result_download_bytes, settings.provider_timeout_seconds
+    )
     if settings.agnes_api_key is not None:
         key = settings.agnes_api_key.get_secret_value()
         add(
-            AgnesImages(
-                client,
-                settings.agnes_base_url,
-                key,
-                models=[_agnes_model(settings)],
-                policy=retry_policy(settings),
-                **download_limits,
-            ),
+            AgnesImages(upstream, settings.agnes_base_url, key, models=[_agnes_model(settings)]),
             settings.agnes_max_concurrency,
         )
         catalogue.add_chat(
@@ -73,13 +65,11 @@ def build_catalogue(settings: Settings, client: httpx.AsyncClient) -> Catalogue:
     if settings.agnic_api_key is not None:
         add(
             OpenRouterImages(
-                client,
+                upstream,
                 settings.agnic_base_url,
                 settings.agnic_api_key.get_secret_value(),
                 name="agnic",
                 models=names(settings.agnic_models),
-                policy=retry_policy(settings),
-                **download_limits,
             ),
             settings.agnic_max_concurrency,
         )
@@ -94,32 +84,28 @@ def build_catalogue(settings: Settings, client: httpx.AsyncClient) -> Catalogue:
             )
         add(
             ApiframeImages(
-                client,
+                upstream,
                 settings.apiframe_base_url,
                 settings.apiframe_api_key.get_secret_value(),
                 models=names(settings.apiframe_models),
                 auth_scheme=settings.apiframe_auth_scheme,
-                policy=retry_policy(settings),
                 poll_initial=settings.apiframe_poll_seconds,
                 poll_max=settings.apiframe_poll_max_seconds,
                 webhooks=webhooks,
                 webhook_poll_interval=settings.apiframe_webhook_poll_seconds,
-                **download_limits,
             ),
             settings.apiframe_max_concurrency,
         )
     if settings.relay_api_key is not None:
         add(
             RelayImages(
-                client,
+                upstream,
                 settings.relay_base_url,
                 settings.relay_api_key.get_secret_value(),
                 models=names(settings.relay_models),
-                policy=retry_policy(settings),
                 use_async=settings.relay_async,
                 poll_wait=settings.relay_poll_wait_seconds,
                 poll_interval=settings.relay_poll_seconds,
-                **download_limits,
             ),
             settings.relay_max_concurrency,
         )
@@ -127,9 +113,8 @@ def build_catalogue(settings: Settings, client: httpx.AsyncClient) -> Catalogue:
         password = settings.a1111_password
         add(
             A1111Images(
-                client,
+                upstream,
                 settings.a1111_base_url,
-                policy=retry_policy(settings),
                 username=settings.a1111_username,
                 password=password.get_secret_value() if password else None,
                 denoising_strength=settings.a1111_denoising_strength,

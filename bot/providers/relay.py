@@ -31,12 +31,10 @@ from bot.providers.base import (
 )
 from bot.providers.http import (
     RETRYABLE_STATUSES,
-    RetryPolicy,
+    Upstream,
     decode_base64,
-    download,
     error_for,
     parse_json,
-    send_with_retry,
 )
 from bot.sizes import format_size, nearest_ratio
 
@@ -120,14 +118,11 @@ class RelayImages:
 
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        upstream: Upstream,
         base_url: str,
         api_key: str,
         *,
         models: list[str] | None = None,
-        policy: RetryPolicy,
-        max_download_bytes: int,
-        download_timeout: float,
         use_async: bool = True,
         poll_wait: int = 10,
         poll_interval: float = 1.0,
@@ -135,13 +130,10 @@ class RelayImages:
         unknown = [m for m in models or [] if m not in RELAY_MODELS]
         if unknown:
             raise ValueError(f"unknown Relay model(s) {', '.join(unknown)}; known: {', '.join(RELAY_MODELS)}")
-        self._client = client
+        self._upstream = upstream
         self._base = base_url.rstrip("/")
         self._headers = {"X-API-Key": api_key}
         self._models = [RELAY_MODELS[m] for m in models] if models else list(RELAY_MODELS.values())
-        self._policy = policy
-        self._max_download_bytes = max_download_bytes
-        self._download_timeout = download_timeout
         self._use_async = use_async
         self._poll_wait = max(1, min(30, poll_wait))
         self._poll_interval = poll_interval
@@ -191,9 +183,7 @@ class RelayImages:
         started = time.monotonic()
         path, body = self.route(job)
         headers = {**self._headers, "Idempotency-Key": job.idempotency_key or f"atelier-{uuid.uuid4().hex}"}
-        response = await send_with_retry(
-            self._client, "POST", self._base + path, self._policy, headers=headers, json_body=body
-        )
+        response = await self._upstream.send("POST", self._base + path, headers=headers, json_body=body)
         answer = parse_json(response)
         if not isinstance(answer, dict):
             raise BadResult(f"Relay answered with a non-object: {str(answer)[:200]}")
@@ -202,7 +192,7 @@ class RelayImages:
         task_id = answer.get("task_id") or answer.get("task_address") or answer.get("id")
         if not task_id:
             raise BadResult(f"Relay answered with neither images nor a task id: {str(answer)[:200]}")
-        result = await self._wait_for_task(str(task_id), progress, started + self._policy.deadline_seconds)
+        result = await self._wait_for_task(str(task_id), progress, started + self._upstream.policy.deadline_seconds)
         return await self._read_images(result)
 
     async def _wait_for_task(self, task_id: str, progress: ProgressCallback, deadline: float) -> Any:
@@ -237,7 +227,7 @@ class RelayImages:
         """One long-poll. None means a transient fault worth another try."""
         try:
             async with asyncio.timeout(remaining):  # not wait_for: on 3.11 it can swallow a racing cancel
-                response = await self._client.get(url, params={"wait": wait}, headers=self._headers)
+                response = await self._upstream.client.get(url, params={"wait": wait}, headers=self._headers)
         except (httpx.TimeoutException, TimeoutError, httpx.TransportError) as exc:
             log.info("Relay poll %s failed: %r", url, exc)
             return None
@@ -268,11 +258,7 @@ class RelayImages:
             if not isinstance(item, str) or not item:
                 raise BadResult("Relay image entry is empty")
             if item.startswith(("http://", "https://", "data:")):
-                images.append(
-                    await download(
-                        self._client, item, max_bytes=self._max_download_bytes, timeout=self._download_timeout
-                    )
-                )
+                images.append(await self._upstream.download(item))
             else:
                 images.append(decode_base64(item))
         return images
