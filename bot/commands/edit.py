@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from bot.commands.imagine import parse_or_explain
 from bot.jobs import JobSpec
 from bot.messages import Reply, Request
-from bot.parsing import GenerationParams, UsageError, parse_generation
+from bot.parsing import GenerationParams
 
 if TYPE_CHECKING:
     from bot.core import Atelier
@@ -15,12 +16,8 @@ NO_IMAGE = "Reply to an image (or attach one) with `/edit <what to change>`, e.g
 
 
 async def edit(core: Atelier, request: Request, args: str, reply: Reply) -> str | None:
-    try:
-        params = parse_generation(args, core.settings.size_allow_list)
-    except UsageError as exc:
-        await reply.send_error(str(exc))
-        return None
-    return await edit_with(core, request, params, reply)
+    params = await parse_or_explain(core, args, reply)
+    return None if params is None else await edit_with(core, request, params, reply)
 
 
 async def edit_with(

@@ -12,13 +12,18 @@ if TYPE_CHECKING:
     from bot.core import Atelier
 
 
-async def imagine(core: Atelier, request: Request, args: str, reply: Reply) -> str | None:
+async def parse_or_explain(core: Atelier, args: str, reply: Reply) -> GenerationParams | None:
+    """The prompt and flags of a text command, or None after telling the user what is valid."""
     try:
-        params = parse_generation(args, core.settings.size_allow_list)
+        return parse_generation(args, core.settings.size_allow_list)
     except UsageError as exc:
         await reply.send_error(str(exc))
         return None
-    return await imagine_with(core, request, params, reply)
+
+
+async def imagine(core: Atelier, request: Request, args: str, reply: Reply) -> str | None:
+    params = await parse_or_explain(core, args, reply)
+    return None if params is None else await imagine_with(core, request, params, reply)
 
 
 async def imagine_with(core: Atelier, request: Request, params: GenerationParams, reply: Reply) -> str | None:
