@@ -87,8 +87,7 @@ class JobRunner:
             await reply.send_error(str(exc))
             return None
         limits = await self._scope_limits.for_scope(request.scope)
-        rate_key = f"{request.scope.key}|{request.user.key}"
-        wait = self._limiter.admit(rate_key, limits.rate_per_minute)
+        wait = self._limiter.admit(request.asker, limits.rate_per_minute)
         if wait is not None:
             await reply.send_error(
                 f"Slow down a little: {limits.rate_per_minute} requests a minute at most. "
@@ -119,7 +118,7 @@ class JobRunner:
             quota,
         )
         if refusal is not None:
-            self._limiter.forget_last(rate_key)
+            self._limiter.forget_last(request.asker)
             await reply.send_error(refusal.message)
             return None
         task = asyncio.create_task(self._execute(job_id, prepared, reply))

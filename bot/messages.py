@@ -50,6 +50,11 @@ class Request:
     # For edits on models that take one: white where the image may change.
     mask: bytes | None = None
 
+    @property
+    def asker(self) -> str:
+        """This person in this scope: what rate limits count."""
+        return f"{self.scope.key}|{self.user.key}"
+
 
 @dataclass
 class ResultImage:

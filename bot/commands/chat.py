@@ -44,7 +44,7 @@ async def chat(core: Atelier, request: Request, text: str, reply: Reply, *, with
         await reply.send_error(str(exc))
         return False
     limits = await core.scope_limits.for_scope(request.scope)
-    wait = core.limiter.admit(f"{request.scope.key}|{request.user.key}", limits.rate_per_minute)
+    wait = core.limiter.admit(request.asker, limits.rate_per_minute)
     if wait is not None:
         await reply.send_error(f"Slow down a little: try again in {max(1, round(wait))}s.")
         return False
