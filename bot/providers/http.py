@@ -43,9 +43,10 @@ class RetryPolicy:
     max_delay: float = 20.0
 
 
-# Image answers are megabytes each. When many land at once, reading them all together only grows
-# memory: the rest wait (in socket buffers) for one of these slots.
-MAX_CONCURRENT_BODY_READS = 4
+# API answers carrying images are megabytes each. When many land at once, reading them all together
+# only grows memory: the rest wait (in socket buffers) for one of these slots. Result URL downloads do
+# not take one: a slow CDN must not hold up other providers' answers.
+MAX_CONCURRENT_BODY_READS = 16
 _body_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
 
 
@@ -229,7 +230,7 @@ async def download(client: httpx.AsyncClient, url: str, *, max_bytes: int, timeo
     if url.startswith("data:"):
         return decode_data_uri(url)
     try:
-        async with asyncio.timeout(timeout), body_read_slot(), client.stream("GET", url) as response:
+        async with asyncio.timeout(timeout), client.stream("GET", url) as response:
             if not response.is_success:
                 raise BadResult(f"result download failed: HTTP {response.status_code}")
             declared = response.headers.get("content-length")
