@@ -145,3 +145,25 @@ async def test_wrong_key_is_an_auth_error(client: httpx.AsyncClient, fake: FakeO
     with pytest.raises(AuthError) as caught:
         await wrong.generate(job(), ignore)
     assert "API key" in caught.value.user_message
+
+
+async def test_chat_through_the_gateway_streams(tmp_path) -> None:
+    from bot.core import Atelier
+    from tests.conftest import make_settings
+    from tests.recording import RecordingReply, make_request
+
+    fake = await FakeOpenRouter().start()
+    settings = make_settings(
+        tmp_path, None, agnic_api_key=fake.api_key, agnic_base_url=fake.base_url, chat_model="agnic:openai/gpt-4o-mini"
+    )
+    core = await Atelier.start(settings)
+    try:
+        reply = RecordingReply()
+        await core.handle_text("hello there", make_request(), reply)
+        assert reply.errors == []
+        [chunks] = reply.streamed
+        assert len(chunks) > 1 and "".join(chunks).strip() == fake.reply_text
+        assert fake.requests[-1].body["model"] == "openai/gpt-4o-mini"
+    finally:
+        await core.close()
+        await fake.stop()

@@ -57,11 +57,15 @@ class Catalogue:
         return None
 
     def resolve_chat(self, name: str) -> tuple[ChatProvider, str]:
-        provider_name, _, model = name.partition(":") if ":" in name else ("", "", name)
-        if provider_name and provider_name in self.chat_providers:
-            return self.chat_providers[provider_name], model
+        """`provider:model`, or a bare model name for the first chat provider (Agnes when configured)."""
         if not self.chat_providers:
             raise UnknownModel("No chat model is configured on this bot.")
+        provider_name, _, model = name.partition(":")
+        if model and provider_name in self.chat_providers:
+            return self.chat_providers[provider_name], model
+        if model and "/" not in provider_name:
+            offered = ", ".join(self.chat_providers)
+            raise UnknownModel(f"CHAT_MODEL names '{provider_name}', which has no chat here; configured: {offered}.")
         return next(iter(self.chat_providers.values())), name
 
     async def aclose(self) -> None:

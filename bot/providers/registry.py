@@ -73,6 +73,16 @@ def build_catalogue(settings: Settings, client: httpx.AsyncClient) -> Catalogue:
             ),
             settings.agnic_max_concurrency,
         )
+        # The gateway speaks OpenAI chat too: CHAT_MODEL=agnic:<model> talks through it.
+        catalogue.add_chat(
+            OpenAIChat(
+                "agnic",
+                client,
+                settings.agnic_base_url,
+                settings.agnic_api_key.get_secret_value(),
+                idle_timeout=settings.provider_timeout_seconds,
+            )
+        )
     if settings.apiframe_api_key is not None:
         webhooks = None
         if settings.public_base_url:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,6 +64,8 @@ class FakeOpenRouter:
             return web.json_response(
                 {"error": {"message": f"fake failure {fault}", "code": fault}}, status=fault, headers=headers
             )
+        if isinstance(body, dict) and body.get("stream") and not body.get("modalities"):
+            return await self._stream_text(request)
         if not isinstance(body, dict) or "image" not in (body.get("modalities") or []):
             return web.json_response({"error": {"message": "modalities must include image", "code": 400}}, status=400)
         if self.mode == "error_200":
@@ -87,6 +90,18 @@ class FakeOpenRouter:
                 "choices": [{"index": 0, "message": message, "finish_reason": finish}],
             }
         )
+
+    async def _stream_text(self, request: web.Request) -> web.StreamResponse:
+        """Plain chat, streamed as OpenRouter does: SSE chunks, a keep-alive comment, then [DONE]."""
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(b": OPENROUTER PROCESSING\n\n")
+        for word in self.reply_text.split(" "):
+            chunk = {"choices": [{"index": 0, "delta": {"content": word + " "}}]}
+            await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
+        await response.write(b"data: [DONE]\n\n")
+        await response.write_eof()
+        return response
 
     async def _file(self, request: web.Request) -> web.Response:
         return web.Response(body=self.image, content_type="image/png")
