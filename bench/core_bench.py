@@ -113,7 +113,9 @@ async def main(args: argparse.Namespace) -> dict:
         )
         core = await Atelier.start(settings)
         try:
-            await run_jobs(core, 10, args.latency, 0)  # warm up connections and code paths
+            # Warm-up: one pass at full concurrency, so the connection pool is as warm as in a bot that has
+            # been running (otherwise every measured job would also open its own connection).
+            await run_jobs(core, args.jobs, args.latency, args.latency)
             # Steady: arrivals spread over one upstream latency, so `jobs` are in flight at once.
             steady = await run_jobs(core, args.jobs, args.latency, args.latency)
             steady["peak_rss_mb"] = peak_rss_mb()
