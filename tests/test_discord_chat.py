@@ -92,6 +92,8 @@ async def test_chat_opens_a_thread_that_continues_without_commands_even_after_re
         fake_agnes.chat_reply = "Keepers did, now mostly machines."
         await fake_discord.dispatch_message("and who keeps them?", channel_id=thread_id)
         await fake_discord.wait_for_message(thread_id, lambda m: m["content"] == fake_agnes.chat_reply)
+        typing = [r for r in fake_discord.requests if r.path == f"/channels/{thread_id}/typing"]
+        assert typing, "the thread shows the bot typing while the model thinks"
 
     assert chat_turns(fake_agnes, 1)[1:] == [
         ("user", "tell me about lighthouses"),

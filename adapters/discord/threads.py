@@ -11,8 +11,9 @@ import logging
 import re
 from collections import OrderedDict
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import discord
 
@@ -124,7 +125,7 @@ class MessageChat:
             await reply.send_error(str(exc))
             return
         request = from_message(message, route.conversation, text, images)
-        async with self._threads.turn(route.conversation):
+        async with self._threads.turn(route.conversation), _typing(message.channel):
             if images:
                 await ask(self._core, request, text, reply)
             else:
@@ -146,6 +147,21 @@ class MessageChat:
             conversation, _ = await self._core.store.conversations.linked(message_key(referenced.id))
             return Route(conversation or chain_key(referenced.id), message, True, extra, True)
         return Route(chain_key(message.id), message, True, extra, True)
+
+
+@asynccontextmanager
+async def _typing(channel: discord.abc.Messageable) -> AsyncIterator[None]:
+    """"Atelier is typing…" while the model thinks; a refused typing call never costs the answer."""
+    indicator: Any = channel.typing()
+    try:
+        await indicator.__aenter__()
+    except discord.HTTPException:
+        indicator = None
+    try:
+        yield
+    finally:
+        if indicator is not None:
+            await indicator.__aexit__(None, None, None)
 
 
 async def _referenced(message: discord.Message) -> discord.Message | None:
