@@ -242,3 +242,18 @@ def test_pages_are_stable_once_a_later_page_exists() -> None:
         partial = split_pages(text[:end])
         assert partial[:-1] == full[: len(partial) - 1]
     assert split_pages("   ") == [] and split_pages("x" * 4001) == ["x" * 2000, "x" * 2000, "x"]
+
+
+def test_a_page_cut_inside_a_code_block_closes_and_reopens_it() -> None:
+    code = "\n".join(f"    line_{n} = {n} * 2  # keep indentation" for n in range(120))
+    text = "Here is the script:\n```python\n" + code + "\n```\nThat is all."
+    pages = split_pages(text)
+    assert len(pages) >= 3 and all(len(page) <= 2000 for page in pages)
+    for page in pages:
+        assert page.count("```") % 2 == 0, page[-80:]  # every page renders its code as code
+    assert pages[1].startswith("```python\n    line_")  # reopened with its language and indentation
+    rejoined = "\n".join(pages).replace("\n```\n```python\n", "\n")
+    assert rejoined == text
+    for end in range(2100, len(text), 211):  # streamed: pages already shown never change
+        partial = split_pages(text[:end])
+        assert partial[:-1] == pages[: len(partial) - 1]

@@ -18,23 +18,50 @@ MESSAGE_LIMIT = 2000
 M = TypeVar("M")
 
 
+FENCE = "```"
+
+
 def split_pages(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
     """Greedy pages, cut at a line break or space in the second half of a page when there is one.
-    A page depends only on the text before its end, so pages already shown never change once a later
-    page exists. Blank pages are dropped (Discord refuses empty messages)."""
+    A page cut inside a code block closes it, and the next page reopens it (with its language), so
+    both render as code. A page depends only on the text before its end, so pages already shown never
+    change once a later page exists. Blank pages are dropped (Discord refuses empty messages)."""
     pages: list[str] = []
     rest = text
     while len(rest) > limit:
-        window = rest[: limit + 1]
-        cut = window.rfind("\n", limit // 2)
-        if cut <= 0:
-            cut = window.rfind(" ", limit // 2)
-        if cut <= 0:
-            cut = limit
-        pages.append(rest[:cut])
-        rest = rest[cut:].lstrip()
+        page = _cut(rest, limit)
+        opener = _open_fence(page)
+        if opener is not None:
+            page = _cut(rest, limit - len(FENCE) - 1)  # room to close the block
+            opener = _open_fence(page)
+        rest = rest[len(page) :]
+        if opener is None:
+            pages.append(page)
+            rest = rest.lstrip()
+        else:
+            pages.append(f"{page}\n{FENCE}")
+            rest = f"{opener}\n{rest.lstrip(chr(10))}"
     pages.append(rest)
     return [page for page in pages if page.strip()]
+
+
+def _cut(text: str, limit: int) -> str:
+    window = text[: limit + 1]
+    cut = window.rfind("\n", limit // 2)
+    if cut <= 0:
+        cut = window.rfind(" ", limit // 2)
+    if cut <= 0:
+        cut = limit
+    return text[:cut]
+
+
+def _open_fence(page: str) -> str | None:
+    """The opening line (e.g. ```python) of a code block left open at the end of `page`, if any."""
+    if page.count(FENCE) % 2 == 0:
+        return None
+    start = page.rfind(FENCE)
+    end = page.find("\n", start)
+    return page[start:end] if end > 0 else FENCE
 
 
 class PagedStream(Generic[M]):
