@@ -110,17 +110,35 @@ async def shrink_for_vision(data: bytes, max_side: int = 1568) -> tuple[bytes, s
 
 def _reencode_to_fit(data: bytes, max_bytes: int) -> tuple[bytes, str]:
     with Image.open(io.BytesIO(data)) as image:
-        rgb = image.convert("RGB")
+        image.load()
+        transparent = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
+        source = image.convert("RGBA" if transparent else "RGB")
+    if transparent:
+        return _shrink_png(source, max_bytes)  # JPEG would paint the transparency black
     scale = 1.0
     for quality in (92, 85, 78, 70, 62, 55):
-        current = rgb if scale == 1.0 else rgb.resize((int(rgb.width * scale), int(rgb.height * scale)))
         out = io.BytesIO()
-        current.save(out, "JPEG", quality=quality, optimize=True)
+        _scaled(source, scale).save(out, "JPEG", quality=quality, optimize=True)
         if out.tell() <= max_bytes:
             return out.getvalue(), "image/jpeg"
         if quality <= 70:
             scale *= 0.8
     raise ImageRejected("The image is too large to upload here even after compression.")
+
+
+def _shrink_png(image: Image.Image, max_bytes: int) -> tuple[bytes, str]:
+    scale = 1.0
+    while scale > 0.1:
+        out = io.BytesIO()
+        _scaled(image, scale).save(out, "PNG", optimize=True)
+        if out.tell() <= max_bytes:
+            return out.getvalue(), "image/png"
+        scale *= 0.8
+    raise ImageRejected("The image is too large to upload here even after compression.")
+
+
+def _scaled(image: Image.Image, scale: float) -> Image.Image:
+    return image if scale == 1.0 else image.resize((int(image.width * scale), int(image.height * scale)))
 
 
 async def fit_within(image: ResultImage, max_bytes: int) -> ResultImage:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.core import Atelier
+from bot.images import ImageLimits
 from tests.fakes.agnes_server import FakeAgnes
 from tests.fakes.images import bomb_png, jpeg_bytes, noisy_jpeg, noisy_png
 from tests.recording import RecordingReply, make_request
@@ -96,3 +97,26 @@ async def test_a_mask_on_a_model_without_masks_is_refused_before_any_call(
     await core.handle_text("/edit make the sky pink", request, reply)
     assert "agnes:agnes-image-2.1-flash cannot take a mask" in reply.errors[0]
     assert fake_agnes.requests == []
+
+
+async def test_fitting_a_transparent_image_under_a_cap_keeps_its_transparency() -> None:
+    import io
+    import os
+
+    from PIL import Image
+
+    from bot.images import check_result_image, fit_within
+
+    noisy = Image.frombytes("RGBA", (700, 700), os.urandom(700 * 700 * 4))
+    out = io.BytesIO()
+    noisy.save(out, "PNG")
+    image = await check_result_image(out.getvalue(), ImageLimits())
+    fitted = await fit_within(image, 500_000)
+    assert len(fitted.data) <= 500_000 and fitted.mime == "image/png"
+    with Image.open(io.BytesIO(fitted.data)) as reopened:
+        assert reopened.mode == "RGBA"
+        assert (fitted.width, fitted.height) == reopened.size
+
+    opaque = await check_result_image(noisy_png(1_500_000), ImageLimits())
+    squeezed = await fit_within(opaque, 500_000)
+    assert len(squeezed.data) <= 500_000 and squeezed.mime == "image/jpeg"
