@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 
@@ -39,6 +40,7 @@ class Atelier:
     scope_limits: ScopeLimits
     runner: JobRunner
     http: httpx.AsyncClient | None = None
+    housekeeping: asyncio.Task | None = None
 
     @classmethod
     async def start(cls, settings: Settings, catalogue: Catalogue | None = None) -> Atelier:
@@ -52,13 +54,17 @@ class Atelier:
             http = build_http_client(settings)
             catalogue = build_catalogue(settings, http)
         results = ResultFiles(settings.database_path.parent / "results")
-        await _prune_results(store, results, settings.result_retention_days)
+        await prune_results(store, results, settings.result_retention_days)
         limiter = RateLimiter()
         scope_limits = ScopeLimits(settings, store.settings)
         runner = JobRunner(settings, store, catalogue, limiter, results, scope_limits)
-        return cls(settings, store, catalogue, limiter, scope_limits, runner, http)
+        core = cls(settings, store, catalogue, limiter, scope_limits, runner, http)
+        core.housekeeping = asyncio.create_task(_prune_periodically(store, results, settings.result_retention_days))
+        return core
 
     async def close(self, drain_seconds: float = 10.0) -> None:
+        if self.housekeeping is not None:
+            self.housekeeping.cancel()
         await self.runner.drain(drain_seconds)
         await self.catalogue.aclose()
         if self.http is not None:
@@ -66,7 +72,7 @@ class Atelier:
         await self.store.close()
 
     async def handle_text(self, line: str, request: Request, reply: Reply) -> bool:
-        """Run one line of the text form (`/imagine ...`, or plain text to chat). False if not ours."""
+        """Run one line of the text form (`/imagine ...`, or plain text to chat)."""
         command = split_command(line)
         if command is None:
             request.text = line.strip()
@@ -113,8 +119,23 @@ class Atelier:
         return await run_action(self, action, job_id, request, reply, instruction)
 
 
-async def _prune_results(store: Store, results: ResultFiles, days: int) -> None:
+PRUNE_EVERY_SECONDS = 6 * 3600
+
+
+async def prune_results(store: Store, results: ResultFiles, days: int) -> int:
+    """Delete image files kept for buttons past their retention. Returns how many jobs lost theirs."""
     expired = await store.jobs.expired_result_files(days)
     if expired:
         await results.delete([name for _, names in expired for name in names])
         await store.jobs.forget_result_files([job_id for job_id, _ in expired])
+    return len(expired)
+
+
+async def _prune_periodically(store: Store, results: ResultFiles, days: int) -> None:
+    """A bot that runs for weeks must not fill its disk between restarts."""
+    while True:
+        await asyncio.sleep(PRUNE_EVERY_SECONDS)
+        try:
+            await prune_results(store, results, days)
+        except Exception as exc:  # the next round tries again; the bot keeps serving
+            log.warning("could not prune old result images: %r", exc)

@@ -141,3 +141,24 @@ async def test_vary_pressed_while_the_result_is_still_being_delivered(core: Atel
         await imagining
         await first.pressed
     assert vary.errors == [] and len(vary.deliveries) == 1
+
+
+async def test_result_images_past_retention_are_deleted_and_buttons_say_so(
+    core: Atelier, fake_agnes: FakeAgnes
+) -> None:
+    from bot.core import prune_results
+    from bot.messages import Action
+    from bot.results import ResultFiles
+
+    reply = RecordingReply()
+    await core.handle_text("/edit make it snowy", make_request(images=[png_bytes()]), reply)
+    job_id = reply.deliveries[0].job_id
+    results = core.settings.database_path.parent / "results"
+    assert sorted(p.name for p in results.iterdir()) == [f"{job_id}-in0", f"{job_id}-out0"]
+
+    await core.store.db.execute("UPDATE jobs SET finished_at = finished_at - 15 * 86400 WHERE id = ?", (job_id,))
+    assert await prune_results(core.store, ResultFiles(results), days=14) == 1
+    assert list(results.iterdir()) == []  # the output and the input image are both gone
+    vary = RecordingReply()
+    await core.action(Action.VARY, job_id, make_request(), vary)
+    assert "no longer available" in vary.errors[0]

@@ -28,6 +28,10 @@ class JobRecord:
     created_at: float
 
 
+# Keys of a job's result that name files kept on disk for its buttons.
+KEPT_FILES = ("files", "inputs", "masks")
+
+
 class JobStore:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -54,14 +58,23 @@ class JobStore:
         )
 
     async def expired_result_files(self, older_than_days: int) -> list[tuple[str, list[str]]]:
+        """Finished jobs past retention that still keep image files: (job id, file names)."""
         cutoff = time.time() - older_than_days * 86400
         rows = await self._db.fetchall(
-            "SELECT id, result FROM jobs WHERE status = 'done' AND finished_at < ? AND result LIKE '%files%'",
+            "SELECT id, result FROM jobs WHERE status = 'done' AND finished_at < ? "
+            "AND (result LIKE '%files%' OR result LIKE '%inputs%' OR result LIKE '%masks%')",
             (cutoff,),
         )
-        return [(row["id"], json.loads(row["result"]).get("files", [])) for row in rows]
+        expired = []
+        for row in rows:
+            result = json.loads(row["result"])
+            names = [name for key in KEPT_FILES for name in result.get(key, [])]
+            if names:
+                expired.append((row["id"], names))
+        return expired
 
     async def forget_result_files(self, job_ids: list[str]) -> None:
+        paths = ", ".join(f"'$.{key}'" for key in KEPT_FILES)
         await self._db.executemany(
-            "UPDATE jobs SET result = json_remove(result, '$.files') WHERE id = ?", [(i,) for i in job_ids]
+            f"UPDATE jobs SET result = json_remove(result, {paths}) WHERE id = ?", [(i,) for i in job_ids]
         )
