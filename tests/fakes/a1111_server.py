@@ -5,18 +5,17 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
 from tests.fakes.images import png_bytes
-from tests.fakes.loopback import Recorded, record, serve
+from tests.fakes.loopback import LoopbackFake, Recorded, record
 
 
 @dataclass
-class FakeA1111:
+class FakeA1111(LoopbackFake):
     """Behaviour knobs are plain attributes. A generation answers only once every value in `progress`
     has been read from /sdapi/v1/progress, so progress tests need no timing."""
 
@@ -38,33 +37,15 @@ class FakeA1111:
         self._progress_read = asyncio.Event()
         self.generating = False
 
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    def routes(self, router: web.UrlDispatcher) -> None:
+        router.add_post("/sdapi/v1/txt2img", self._generate)
+        router.add_post("/sdapi/v1/img2img", self._generate)
+        router.add_get("/sdapi/v1/progress", self._progress)
+        router.add_post("/sdapi/v1/interrupt", self._interrupt)
 
-    async def start(self) -> FakeA1111:
-        app = web.Application(client_max_size=64 * 1024 * 1024)
-        app.router.add_post("/sdapi/v1/txt2img", self._generate)
-        app.router.add_post("/sdapi/v1/img2img", self._generate)
-        app.router.add_get("/sdapi/v1/progress", self._progress)
-        app.router.add_post("/sdapi/v1/interrupt", self._interrupt)
-        self._runner, self.port = await serve(app)
-        return self
-
-    async def stop(self) -> None:
+    def release(self) -> None:
         self._release.set()
         self._progress_read.set()
-        if self._runner:
-            await self._runner.cleanup()
-
-    def calls(self, path: str) -> list[Recorded]:
-        return [r for r in self.requests if r.path == path]
-
-    async def wait_until(self, condition: Callable[[], bool], timeout: float = 5.0) -> None:
-        async with asyncio.timeout(timeout):
-            while not condition():
-                self._changed.clear()
-                await self._changed.wait()
 
     async def _record(self, request: web.Request) -> Recorded | web.Response:
         recorded = await record(request)

@@ -7,17 +7,19 @@ import base64
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from aiohttp import web
 
 from tests.fakes.images import png_bytes
-from tests.fakes.loopback import Recorded, record, serve
+from tests.fakes.loopback import LoopbackFake, Recorded, record
 
 
 @dataclass
-class FakeAgnes:
+class FakeAgnes(LoopbackFake):
     """Behaviour knobs are plain attributes; a test flips them between requests."""
+
+    base_path: ClassVar[str] = "/v1"
 
     api_key: str = "test-agnes-key"
     image: bytes = field(default_factory=png_bytes)
@@ -37,24 +39,14 @@ class FakeAgnes:
     def __post_init__(self) -> None:
         self._runner: web.AppRunner | None = None
         self.port = 0
+        self._changed = asyncio.Event()
         self._results: dict[str, bytes] = {}
         self._encoded: tuple[bytes | None, bytes] = (None, b"")
 
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
-
-    async def start(self) -> FakeAgnes:
-        app = web.Application(client_max_size=64 * 1024 * 1024)
-        app.router.add_post("/v1/images/generations", self._images)
-        app.router.add_post("/v1/chat/completions", self._chat)
-        app.router.add_get("/results/{name}", self._result)
-        self._runner, self.port = await serve(app)
-        return self
-
-    async def stop(self) -> None:
-        if self._runner:
-            await self._runner.cleanup()
+    def routes(self, router: web.UrlDispatcher) -> None:
+        router.add_post("/v1/images/generations", self._images)
+        router.add_post("/v1/chat/completions", self._chat)
+        router.add_get("/results/{name}", self._result)
 
     def image_requests(self) -> list[Recorded]:
         return [r for r in self.requests if r.path.endswith("/images/generations")]
@@ -65,6 +57,7 @@ class FakeAgnes:
     async def _record(self, request: web.Request) -> Recorded | web.Response:
         recorded = await record(request)
         self.requests.append(recorded)
+        self._changed.set()
         if self.on_request:
             self.on_request(recorded)
         if request.headers.get("Authorization") != f"Bearer {self.api_key}":
@@ -98,9 +91,9 @@ class FakeAgnes:
             )
         if self.latency:
             await asyncio.sleep(self.latency)
-        wants_b64 = body.get("return_base64") is True or (body.get("extra_body") or {}).get(
-            "response_format"
-        ) == "b64_json"
+        wants_b64 = (
+            body.get("return_base64") is True or (body.get("extra_body") or {}).get("response_format") == "b64_json"
+        )
         image = b"this is not an image" if fault == "not_image" else self.image
         if self.output_mode == "b64" or (self.output_mode == "asked" and wants_b64):
             return web.Response(body=self._b64_answer(image), content_type="application/json")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,7 +11,7 @@ import httpx
 from aiohttp import web
 
 from tests.fakes.images import png_bytes
-from tests.fakes.loopback import Recorded, record, serve
+from tests.fakes.loopback import LoopbackFake, Recorded, record
 
 
 @dataclass
@@ -23,7 +22,7 @@ class Task:
 
 
 @dataclass
-class FakeApiframe:
+class FakeApiframe(LoopbackFake):
     """Behaviour knobs are plain attributes; a test flips them before (or between) requests."""
 
     api_key: str = "test-apiframe-key"
@@ -58,34 +57,17 @@ class FakeApiframe:
         self._release = asyncio.Event()
         self._background: set[asyncio.Task] = set()
 
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def start(self) -> FakeApiframe:
-        app = web.Application(client_max_size=64 * 1024 * 1024)
-        app.router.add_post("/flux-imagine", self._imagine)
-        app.router.add_post("/fetch", self._fetch)
-        app.router.add_get("/images/{name}", self._image)
-        self._runner, self.port = await serve(app)
-        return self
+    def routes(self, router: web.UrlDispatcher) -> None:
+        router.add_post("/flux-imagine", self._imagine)
+        router.add_post("/fetch", self._fetch)
+        router.add_get("/images/{name}", self._image)
 
     async def stop(self) -> None:
         self._release.set()
         for task in list(self._background):
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
-        if self._runner:
-            await self._runner.cleanup()
-
-    def calls(self, path: str) -> list[Recorded]:
-        return [r for r in self.requests if r.path == path]
-
-    async def wait_until(self, condition: Callable[[], bool], timeout: float = 5.0) -> None:
-        async with asyncio.timeout(timeout):
-            while not condition():
-                self._changed.clear()
-                await self._changed.wait()
+        await super().stop()
 
     def _note(self, recorded: Recorded) -> None:
         recorded.at = asyncio.get_running_loop().time()

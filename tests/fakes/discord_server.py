@@ -347,9 +347,7 @@ class FakeDiscord:
         self._runner: web.AppRunner | None = None
         self.port = 0
 
-        self.bot_user = self.add_user(
-            bot_name, user_id=bot_id, bot=True, discriminator="4821", public_flags=1 << 16
-        )
+        self.bot_user = self.add_user(bot_name, user_id=bot_id, bot=True, discriminator="4821", public_flags=1 << 16)
         self.bot_id = int(self.bot_user["id"])
         self.application_id = application_id or self.bot_id
         self.owner = self.add_user("owner", global_name="Guild Owner")
@@ -615,11 +613,7 @@ class FakeDiscord:
         return channel
 
     def text_channels(self, guild_id: int) -> list[int]:
-        return [
-            int(c["id"])
-            for c in self.channels.values()
-            if c.get("guild_id") == str(guild_id) and c["type"] == 0
-        ]
+        return [int(c["id"]) for c in self.channels.values() if c.get("guild_id") == str(guild_id) and c["type"] == 0]
 
     def dm_channel(self, user: dict[str, Any]) -> dict[str, Any]:
         uid = int(user["id"])
@@ -721,13 +715,9 @@ class FakeDiscord:
                 return result
         except TimeoutError:
             recent = "\n  ".join(f"{r.method} {r.path} -> {r.status}" for r in self.requests[-15:])
-            raise TimeoutError(
-                f"timed out after {timeout}s waiting for {what}; recent requests:\n  {recent}"
-            ) from None
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what}; recent requests:\n  {recent}") from None
 
-    async def wait_for(
-        self, predicate: Callable[[RecordedRequest], bool], timeout: float = 5.0
-    ) -> RecordedRequest:
+    async def wait_for(self, predicate: Callable[[RecordedRequest], bool], timeout: float = 5.0) -> RecordedRequest:
         """First recorded request (past or future) matching ``predicate``."""
 
         def check() -> RecordedRequest | None:
@@ -735,9 +725,7 @@ class FakeDiscord:
 
         return await self.wait_until(check, timeout, what="a matching request")
 
-    async def wait_for_request(
-        self, method: str, route: str, timeout: float = 5.0, **params: Any
-    ) -> RecordedRequest:
+    async def wait_for_request(self, method: str, route: str, timeout: float = 5.0, **params: Any) -> RecordedRequest:
         """First request with this method and route template (or path) whose URL params match."""
         return await self.wait_for(
             lambda r: (
@@ -748,9 +736,7 @@ class FakeDiscord:
             timeout,
         )
 
-    async def wait_for_callback(
-        self, interaction: FakeInteraction | int, timeout: float = 5.0
-    ) -> RecordedRequest:
+    async def wait_for_callback(self, interaction: FakeInteraction | int, timeout: float = 5.0) -> RecordedRequest:
         iid = interaction.id if isinstance(interaction, FakeInteraction) else interaction
         return await self.wait_until(lambda: self.callback_for(iid), timeout, what=f"callback of {iid}")
 
@@ -782,11 +768,7 @@ class FakeDiscord:
 
     @property
     def callbacks(self) -> list[RecordedRequest]:
-        return [
-            r
-            for r in self.requests
-            if r.route == "/interactions/{interaction_id}/{interaction_token}/callback"
-        ]
+        return [r for r in self.requests if r.route == "/interactions/{interaction_id}/{interaction_token}/callback"]
 
     def callback_for(self, interaction: FakeInteraction | int) -> RecordedRequest | None:
         iid = str(interaction.id if isinstance(interaction, FakeInteraction) else interaction)
@@ -814,11 +796,7 @@ class FakeDiscord:
 
     def edits_of(self, message_id: int) -> list[RecordedRequest]:
         """Successful requests that edited the message (PATCH, UPDATE_MESSAGE callbacks, deferred fills)."""
-        return [
-            r
-            for r in self.requests
-            if r.message_id == int(message_id) and r.effect == "edit" and r.status < 300
-        ]
+        return [r for r in self.requests if r.message_id == int(message_id) and r.effect == "edit" and r.status < 300]
 
     def original_response(self, interaction: FakeInteraction | str) -> dict[str, Any] | None:
         inter = self._interaction_by_token(
@@ -850,9 +828,7 @@ class FakeDiscord:
         client_close: int | None = None
         try:
             trace = json.dumps(["gateway-prd-fake-1", {"micros": 0}])
-            await conn.send(
-                self._op(10, {"heartbeat_interval": self.heartbeat_interval_ms, "_trace": [trace]})
-            )
+            await conn.send(self._op(10, {"heartbeat_interval": self.heartbeat_interval_ms, "_trace": [trace]}))
             while not ws.closed:
                 msg = await ws.receive()
                 if msg.type is WSMsgType.CLOSE:  # the client closed; aiohttp answers the handshake
@@ -1102,9 +1078,7 @@ class FakeDiscord:
         threads = [
             c
             for c in self.channels.values()
-            if c.get("guild_id") == str(guild_id)
-            and c["type"] in THREAD_TYPES
-            and not c["thread_metadata"]["archived"]
+            if c.get("guild_id") == str(guild_id) and c["type"] in THREAD_TYPES and not c["thread_metadata"]["archived"]
         ]
         # Without GUILD_PRESENCES Discord only sends the bot itself (the rest must be chunked).
         member_ids = list(self.members[guild_id])
@@ -1180,9 +1154,7 @@ class FakeDiscord:
         if blob is None:
             return web.Response(status=404, text="This content is no longer available.")
         data, content_type = blob
-        return web.Response(
-            body=data, content_type=content_type, headers={"Cache-Control": "public, max-age=31536000"}
-        )
+        return web.Response(body=data, content_type=content_type, headers={"Cache-Control": "public, max-age=31536000"})
 
     # ==================================================================================== REST
 
@@ -1371,9 +1343,7 @@ class FakeDiscord:
 
     async def _get_guild_channels(self, rec: RecordedRequest) -> tuple[int, Any]:
         gid = rec.params["guild_id"]
-        return 200, [
-            c for c in self.channels.values() if c.get("guild_id") == gid and c["type"] not in THREAD_TYPES
-        ]
+        return 200, [c for c in self.channels.values() if c.get("guild_id") == gid and c["type"] not in THREAD_TYPES]
 
     async def _get_member(self, rec: RecordedRequest) -> tuple[int, Any]:
         gid, uid = int(rec.params["guild_id"]), int(rec.params["user_id"])
@@ -1494,9 +1464,7 @@ class FakeDiscord:
         if "content" in payload:
             content = payload["content"] or ""
             if len(content) > MAX_CONTENT:
-                raise _form_error(
-                    "content", "BASE_TYPE_MAX_LENGTH", f"Must be {MAX_CONTENT} or fewer in length."
-                )
+                raise _form_error("content", "BASE_TYPE_MAX_LENGTH", f"Must be {MAX_CONTENT} or fewer in length.")
             msg["content"] = content
             msg["mentions"] = self._parse_mentions(content, payload.get("allowed_mentions"))
         if "embeds" in payload:
@@ -1511,9 +1479,7 @@ class FakeDiscord:
             msg["flags"] = keep | (int(payload["flags"] or 0) & ~MESSAGE_FLAG_EPHEMERAL)
         self._apply_attachments(msg, payload, files)
 
-    def _apply_attachments(
-        self, msg: dict[str, Any], payload: dict[str, Any], files: Sequence[RecordedFile]
-    ) -> None:
+    def _apply_attachments(self, msg: dict[str, Any], payload: dict[str, Any], files: Sequence[RecordedFile]) -> None:
         if sum(len(f.data) for f in files) > ATTACHMENT_SIZE_LIMIT:
             raise ApiError(413, 40005, "Request entity too large")
         by_index = {}
@@ -1625,11 +1591,7 @@ class FakeDiscord:
     def _send_permissions(self, channel: dict[str, Any], files: Sequence[RecordedFile]) -> None:
         if "guild_id" not in channel:
             return
-        send = (
-            Permission.SEND_MESSAGES_IN_THREADS
-            if channel["type"] in THREAD_TYPES
-            else Permission.SEND_MESSAGES
-        )
+        send = Permission.SEND_MESSAGES_IN_THREADS if channel["type"] in THREAD_TYPES else Permission.SEND_MESSAGES
         self._require(int(channel["id"]), send, *([Permission.ATTACH_FILES] if files else []))
         if channel["type"] in THREAD_TYPES and channel["thread_metadata"]["locked"]:
             raise ApiError(403, 50083, "Thread is archived")
@@ -1843,9 +1805,7 @@ class FakeDiscord:
             if not data.get("custom_id") or not 1 <= len(data.get("title") or "") <= 45:
                 raise _form_error("data", "BASE_TYPE_REQUIRED", "Modal needs custom_id and a 1-45 char title")
             if not 1 <= len(data.get("components") or []) <= 5:
-                raise _form_error(
-                    "data.components", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 5 in length."
-                )
+                raise _form_error("data.components", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 5 in length.")
 
     def _interaction_message(
         self,
@@ -2017,9 +1977,7 @@ class FakeDiscord:
             raise LookupError(f"command {name!r} (type {ctype}) is not registered for guild {guild_id}")
         return None
 
-    def _command_data(
-        self, name: str, ctype: int, guild_id: int | None
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _command_data(self, name: str, ctype: int, guild_id: int | None) -> tuple[dict[str, Any], dict[str, Any]]:
         schema = self._find_command(name, ctype, guild_id)
         data: dict[str, Any] = {
             "id": schema["id"] if schema else str(self.snowflake()),
@@ -2050,11 +2008,7 @@ class FakeDiscord:
         users/channels/roles: pass the object or its id). ``focused`` makes it an AUTOCOMPLETE.
         """
         root, *path = name.split()
-        gid = (
-            None
-            if dm
-            else (guild_id or self._resolve_location(None, channel_id, user or self.user, False)[0])
-        )
+        gid = None if dm else (guild_id or self._resolve_location(None, channel_id, user or self.user, False)[0])
         data, schema = self._command_data(root, 1, gid)
         resolved: dict[str, dict[str, Any]] = {}
         if options is None or isinstance(options, Mapping):
@@ -2098,9 +2052,7 @@ class FakeDiscord:
             unknown = set(values) - set(specs)
             missing = {n for n, o in specs.items() if o.get("required") and n not in values and n != focused}
             if unknown or missing:
-                raise ValueError(
-                    f"options do not match the synced schema: unknown={unknown}, missing={missing}"
-                )
+                raise ValueError(f"options do not match the synced schema: unknown={unknown}, missing={missing}")
         built = []
         for opt_name, value in values.items():
             otype = specs.get(opt_name, {}).get("type") or _infer_option_type(value)
@@ -2117,9 +2069,7 @@ class FakeDiscord:
             built = [wrapper]
         return built
 
-    def _resolve_option(
-        self, otype: int, value: Any, resolved: dict[str, dict[str, Any]], gid: int | None
-    ) -> Any:
+    def _resolve_option(self, otype: int, value: Any, resolved: dict[str, dict[str, Any]], gid: int | None) -> Any:
         if otype == 11:  # attachment
             resolved.setdefault("attachments", {})[value["id"]] = value
             return value["id"]
@@ -2140,9 +2090,7 @@ class FakeDiscord:
             return role["id"]
         if otype == 7:  # channel
             channel = value if isinstance(value, dict) else self.channels[int(value)]
-            partial = {
-                k: channel[k] for k in ("id", "name", "type", "parent_id", "thread_metadata") if k in channel
-            }
+            partial = {k: channel[k] for k in ("id", "name", "type", "parent_id", "thread_metadata") if k in channel}
             partial["permissions"] = str(self.permissions_for(int(self.user["id"]), int(channel["id"])))
             resolved.setdefault("channels", {})[channel["id"]] = partial
             return channel["id"]
@@ -2303,11 +2251,7 @@ class FakeDiscord:
             self.add_member(gid, author)
         payload: dict[str, Any] = {"content": content, "embeds": list(embeds)}
         if message_reference is not None:
-            ref = (
-                message_reference
-                if isinstance(message_reference, dict)
-                else {"message_id": message_reference}
-            )
+            ref = message_reference if isinstance(message_reference, dict) else {"message_id": message_reference}
             payload["message_reference"] = {"channel_id": str(cid), **ref}
         msg = self._build_message(cid, payload, [], author=author, attachments=attachments)
         for extra in mentions:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar, Self
 
 from aiohttp import web
 
@@ -34,3 +36,44 @@ async def serve(app: web.Application) -> tuple[web.AppRunner, int]:
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     return runner, site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+
+class LoopbackFake:
+    """A fake provider on 127.0.0.1: start/stop, its base URL, and waiting on what it recorded.
+    A subclass adds its routes in `routes()`, records into `requests` and sets `_changed` on each one."""
+
+    base_path: ClassVar[str] = ""
+    port: int = 0
+    requests: list[Recorded]
+    _runner: web.AppRunner | None = None
+    _changed: asyncio.Event
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{self.base_path}"
+
+    def routes(self, router: web.UrlDispatcher) -> None:
+        raise NotImplementedError
+
+    def release(self) -> None:
+        """Wake any handler that hangs on purpose, so stopping never waits for it."""
+
+    async def start(self) -> Self:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        self.routes(app.router)
+        self._runner, self.port = await serve(app)
+        return self
+
+    async def stop(self) -> None:
+        self.release()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def calls(self, path: str) -> list[Recorded]:
+        return [r for r in self.requests if r.path == path]
+
+    async def wait_until(self, condition: Callable[[], bool], timeout: float = 5.0) -> None:
+        async with asyncio.timeout(timeout):
+            while not condition():
+                self._changed.clear()
+                await self._changed.wait()

@@ -6,17 +6,19 @@ import asyncio
 import base64
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from aiohttp import web
 
 from tests.fakes.images import png_bytes
-from tests.fakes.loopback import Recorded, record, serve
+from tests.fakes.loopback import LoopbackFake, Recorded, record
 
 
 @dataclass
-class FakeOpenRouter:
+class FakeOpenRouter(LoopbackFake):
     """Behaviour knobs are plain attributes; a test flips them before requests."""
+
+    base_path: ClassVar[str] = "/v1"
 
     api_key: str = "agnic_tok_test"
     image: bytes = field(default_factory=png_bytes)
@@ -30,29 +32,22 @@ class FakeOpenRouter:
     requests: list[Recorded] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        self._changed = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self.port = 0
         self._release = asyncio.Event()
 
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
+    def routes(self, router: web.UrlDispatcher) -> None:
+        router.add_post("/v1/chat/completions", self._chat)
+        router.add_get("/files/{name}", self._file)
 
-    async def start(self) -> FakeOpenRouter:
-        app = web.Application(client_max_size=64 * 1024 * 1024)
-        app.router.add_post("/v1/chat/completions", self._chat)
-        app.router.add_get("/files/{name}", self._file)
-        self._runner, self.port = await serve(app)
-        return self
-
-    async def stop(self) -> None:
+    def release(self) -> None:
         self._release.set()
-        if self._runner:
-            await self._runner.cleanup()
 
     async def _chat(self, request: web.Request) -> web.Response:
         recorded = await record(request)
         self.requests.append(recorded)
+        self._changed.set()
         body = recorded.body
         if request.headers.get("Authorization") != f"Bearer {self.api_key}":
             return web.json_response({"error": {"message": "Invalid token", "code": 401}}, status=401)

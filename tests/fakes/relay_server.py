@@ -6,14 +6,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
 from tests.fakes.images import png_bytes
-from tests.fakes.loopback import Recorded, record, serve
+from tests.fakes.loopback import LoopbackFake, Recorded, record
 
 ROUTES = {
     ("flux", "generate"),
@@ -27,8 +26,6 @@ ROUTES = {
 ERROR_STATUS = {"CONTENT_POLICY_DECLINED": 400, "RATE_LIMITED": 429, "CAPACITY_EXHAUSTED": 503, "INVALID": 422}
 
 
-
-
 def envelope(code: str, message: str) -> dict[str, Any]:
     kind = "rate_limit_error" if code == "RATE_LIMITED" else "invalid_request_error"
     return {
@@ -38,7 +35,7 @@ def envelope(code: str, message: str) -> dict[str, Any]:
 
 
 @dataclass
-class FakeRelay:
+class FakeRelay(LoopbackFake):
     """Behaviour knobs are plain attributes; a test flips them before requests."""
 
     api_key: str = "relay_sk_test"
@@ -64,35 +61,20 @@ class FakeRelay:
         self._idempotent: dict[str, tuple[int, dict[str, Any]]] = {}
         self._files: set[str] = set()
 
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    def routes(self, router: web.UrlDispatcher) -> None:
+        router.add_post("/v2/image/{family}/{action}", self._image_route)
+        router.add_post("/v2/automatic1111/sdapi/v1/txt2img", self._image_route)
+        router.add_get("/v2/tasks/{task_id}", self._task)
+        router.add_get("/files/{name}", self._file)
 
-    async def start(self) -> FakeRelay:
-        app = web.Application(client_max_size=64 * 1024 * 1024)
-        app.router.add_post("/v2/image/{family}/{action}", self._image_route)
-        app.router.add_post("/v2/automatic1111/sdapi/v1/txt2img", self._image_route)
-        app.router.add_get("/v2/tasks/{task_id}", self._task)
-        app.router.add_get("/files/{name}", self._file)
-        self._runner, self.port = await serve(app)
-        return self
-
-    async def stop(self) -> None:
+    def release(self) -> None:
         self._release.set()
-        if self._runner:
-            await self._runner.cleanup()
 
     def submits(self) -> list[Recorded]:
         return [r for r in self.requests if r.path.startswith(("/v2/image/", "/v2/automatic1111/"))]
 
     def polls(self) -> list[Recorded]:
         return [r for r in self.requests if r.path.startswith("/v2/tasks/")]
-
-    async def wait_until(self, condition: Callable[[], bool], timeout: float = 5.0) -> None:
-        async with asyncio.timeout(timeout):
-            while not condition():
-                self._changed.clear()
-                await self._changed.wait()
 
     async def _record(self, request: web.Request) -> Recorded | web.Response:
         recorded = await record(request)
