@@ -8,24 +8,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.store.db import Database
+from bot.store.quotas import NewJob
 
 
 @dataclass(frozen=True)
-class JobRecord:
-    id: str
-    kind: str
-    user_key: str
-    user_name: str
-    scope_key: str
-    conversation: str
-    prompt: str
-    params: dict[str, Any]
-    provider: str
-    images: int
-    status: str
-    result: dict[str, Any] | None
-    parent_id: str | None
-    created_at: float
+class JobRecord(NewJob):
+    """A stored job: what was asked (NewJob) and what came of it."""
+
+    status: str = "running"
+    result: dict[str, Any] | None = None
+    created_at: float = 0.0
 
 
 # Keys of a job's result that name files kept on disk for its buttons.
