@@ -43,18 +43,12 @@ class ApiframeWebhooks:
         self._watchers: dict[str, asyncio.Queue[dict[str, Any]]] = {}
         self._early: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
         self._runner: web.AppRunner | None = None
-        self._mounted = False
         self._start_lock = asyncio.Lock()
         self.rejected = 0  # webhook calls refused for a wrong or missing secret
 
     @property
     def running(self) -> bool:
-        return self._runner is not None or self._mounted
-
-    def add_routes(self, app: web.Application) -> None:
-        """Mount the receiver on an aiohttp app you serve yourself, instead of calling start()."""
-        app.router.add_post(self.path, self.handle)
-        self._mounted = True
+        return self._runner is not None
 
     async def start(self) -> None:
         """Listen on `listen` (host:port). Idempotent. Port 0 picks a free port (see `self.port`)."""
