@@ -15,11 +15,10 @@ from aiohttp import web
 from telegram import Update
 from telegram.ext import Application
 
-from bot.providers.apiframe_webhook import parse_listen
+from bot.listener import listen_for_posts, parse_listen
 
 log = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
-MAX_BODY = 1024 * 1024
 
 
 class WebhookServer:
@@ -35,12 +34,7 @@ class WebhookServer:
         return self._port
 
     async def start(self) -> None:
-        app = web.Application(client_max_size=MAX_BODY)
-        app.router.add_post(self._path, self._receive)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, self._host, self._port).start()
-        self._port = self._runner.addresses[0][1]
+        self._runner, self._port = await listen_for_posts(self._host, self._port, self._path, self._receive)
         log.info("telegram: webhook listening on %s:%d%s", self._host, self._port, self._path)
 
     async def stop(self) -> None:

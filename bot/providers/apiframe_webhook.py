@@ -17,19 +17,13 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.listener import listen_for_posts, parse_listen
+
 log = logging.getLogger(__name__)
 
 WEBHOOK_PATH = "/webhooks/apiframe"
 # Bodies for tasks nobody watches yet (a webhook can beat the submit answer): kept briefly, bounded.
 _EARLY_LIMIT = 256
-_MAX_BODY = 1024 * 1024
-
-
-def parse_listen(listen: str) -> tuple[str, int]:
-    host, _, port = listen.rpartition(":")
-    if not host or not port.isdigit():
-        raise ValueError(f"'{listen}' is not host:port")
-    return host.strip("[]"), int(port)
 
 
 class ApiframeWebhooks:
@@ -55,20 +49,7 @@ class ApiframeWebhooks:
         async with self._start_lock:
             if self.running:
                 return
-            app = web.Application(client_max_size=_MAX_BODY)
-            app.router.add_post(self.path, self.handle)
-            runner = web.AppRunner(app, access_log=None)
-            await runner.setup()
-            site = web.TCPSite(runner, self.host, self.port)
-            try:
-                await site.start()
-            except OSError:
-                await runner.cleanup()
-                raise
-            server = site._server
-            if self.port == 0 and server is not None and server.sockets:  # type: ignore[union-attr]
-                self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-            self._runner = runner
+            self._runner, self.port = await listen_for_posts(self.host, self.port, self.path, self.handle)
             log.info("APIFRAME webhook receiver listening on %s:%s%s", self.host, self.port, self.path)
 
     async def stop(self) -> None:
