@@ -28,7 +28,7 @@ from bot.messages import Delivery
 from bot.store.quotas import NewJob, QuotaLimits
 from tests.fakes.agnes_server import FakeAgnes
 from tests.fakes.images import noisy_png
-from tests.recording import RecordingReply, make_request
+from tests.recording import RecordingReply, make_request, say
 
 
 def _serve_fake(latency: float, image_bytes: int, ready: multiprocessing.Queue) -> None:
@@ -66,7 +66,7 @@ async def run_jobs(core: Atelier, jobs: int, latency: float, spread: float) -> d
         await asyncio.sleep(spread * index / jobs)
         reply = TimedReply()
         started = time.perf_counter()
-        await core.handle_text("/imagine a lighthouse at dusk", make_request(f"user{index}"), reply)
+        await say(core, "/imagine a lighthouse at dusk", make_request(f"user{index}"), reply)
         if not reply.deliveries:
             raise RuntimeError(f"job failed: {reply.errors}")
         return reply.delivered_at - started - latency

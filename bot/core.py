@@ -1,34 +1,56 @@
-"""Atelier's core: the services every adapter shares, and the dispatch of the text command form."""
+"""Atelier's core: the one door every adapter uses. An adapter builds a typed command (bot.command)
+and calls `run`, or calls the typed method for it directly; both reach the same code."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from typing import Any
 
-import httpx
-
-from bot.commands.actions import run_action
-from bot.commands.chat import ask, chat
+from bot.command import (
+    Ask,
+    Cancel,
+    ChangeSettings,
+    Chat,
+    Command,
+    Edit,
+    GenerationParams,
+    Help,
+    Imagine,
+    Invalid,
+    Models,
+    Reset,
+    Usage,
+)
+from bot.commands.actions import Buttons
+from bot.commands.chat import ChatCommands
 from bot.commands.edit import edit
-from bot.commands.help import help_command, models_command
-from bot.commands.imagine import imagine
-from bot.commands.settings import settings as settings_command
+from bot.commands.help import HELP, models_text
+from bot.commands.settings import SettingsCommand
 from bot.commands.usage import usage
 from bot.config import Settings
-from bot.jobs import JobRunner
+from bot.images import ImageLimits
+from bot.jobs import JobRunner, JobSpec
 from bot.messages import Action, Reply, Request
-from bot.parsing import split_command
+from bot.parsing import parse_line
 from bot.providers.catalogue import Catalogue
 from bot.providers.registry import build_catalogue, build_http_client
 from bot.ratelimit import RateLimiter
 from bot.results import ResultFiles
 from bot.scope_limits import ScopeLimits
 from bot.store import Store
+from bot.store.jobs import JobKind
+from bot.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
-COMMANDS = ("imagine", "edit", "ask", "chat", "usage", "settings", "models", "cancel", "help", "start", "reset")
+PRUNE_EVERY_SECONDS = 6 * 3600
+NO_RUNNING_JOB = "You have no running image job here."
+
+Handler = Callable[[Any, Request, Reply], Awaitable[object]]
 
 
 @dataclass
@@ -36,90 +58,130 @@ class Atelier:
     settings: Settings
     store: Store
     catalogue: Catalogue
-    limiter: RateLimiter
-    scope_limits: ScopeLimits
     runner: JobRunner
-    http: httpx.AsyncClient | None = None
-    housekeeping: asyncio.Task | None = None
+    _chat: ChatCommands
+    _settings_command: SettingsCommand
+    _buttons: Buttons
+    _scope_limits: ScopeLimits
+    _resources: AsyncExitStack
+    _handlers: dict[type, Handler] = field(init=False)
+
+    def __post_init__(self) -> None:
+        # The dispatch table: one entry per command type.
+        self._handlers = {
+            Imagine: lambda c, request, reply: self.imagine(request, c.params, reply),
+            Edit: lambda c, request, reply: self.edit(request, c.params, reply),
+            Ask: lambda c, request, reply: self.ask(request, c.question, reply),
+            Chat: lambda c, request, reply: self.chat(request, c.text, reply),
+            Usage: lambda _c, request, reply: self.usage(request, reply),
+            ChangeSettings: lambda c, request, reply: self.change_settings(request, c, reply),
+            Models: lambda _c, _request, reply: self.models(reply),
+            Cancel: lambda _c, request, reply: self.cancel(request, reply),
+            Reset: lambda _c, request, reply: self.reset(request, reply),
+            Help: lambda _c, _request, reply: self.help(reply),
+            Invalid: lambda c, _request, reply: reply.send_error(c.reason),
+        }
 
     @classmethod
     async def start(cls, settings: Settings, catalogue: Catalogue | None = None) -> Atelier:
-        """Open the store, refund jobs a crash left running, and build the configured providers."""
-        store = await Store.open(settings.database_path, history_messages=settings.chat_history_turns * 2)
-        refunded = await store.quotas.refund_abandoned()
-        if refunded:
-            log.warning("refunded %d job(s) interrupted by the last shutdown", refunded)
-        http = None
-        if catalogue is None:
-            http = build_http_client(settings)
-            catalogue = build_catalogue(settings, http)
-        results = ResultFiles(settings.database_path.parent / "results")
-        await prune_results(store, results, settings.result_retention_days)
-        limiter = RateLimiter()
-        scope_limits = ScopeLimits(settings, store.settings)
-        runner = JobRunner(settings, store, catalogue, limiter, results, scope_limits)
-        core = cls(settings, store, catalogue, limiter, scope_limits, runner, http)
-        core.housekeeping = asyncio.create_task(_prune_periodically(store, results, settings.result_retention_days))
+        """Open the store, refund jobs a crash left running, and build the configured providers.
+        Whatever was opened is closed again if a later step fails."""
+        async with AsyncExitStack() as stack:
+            store = await Store.open(settings.database_path, history_messages=settings.chat_history_turns * 2)
+            stack.push_async_callback(store.close)
+            refunded = await store.quotas.refund_abandoned()
+            if refunded:
+                log.warning("refunded %d job(s) interrupted by the last shutdown", refunded)
+            if catalogue is None:
+                http = build_http_client(settings)
+                stack.push_async_callback(http.aclose)
+                catalogue = build_catalogue(settings, http)
+            stack.push_async_callback(catalogue.aclose)
+            results = ResultFiles(settings.database_path.parent / "results")
+            await prune_results(store, results, settings.result_retention_days)
+            housekeeping = asyncio.create_task(_prune_periodically(store, results, settings.result_retention_days))
+            stack.push_async_callback(cancel_and_wait, housekeeping)
+            core = cls._wire(settings, store, catalogue, results, stack.pop_all())
         return core
 
+    @classmethod
+    def _wire(
+        cls, settings: Settings, store: Store, catalogue: Catalogue, results: ResultFiles, resources: AsyncExitStack
+    ) -> Atelier:
+        limiter = RateLimiter()
+        image_limits = ImageLimits.from_settings(settings)
+        scope_limits = ScopeLimits(settings, store.settings)
+        runner = JobRunner(settings, store, catalogue, limiter, results, scope_limits, image_limits)
+        chat = ChatCommands(settings, catalogue, store.conversations, limiter, scope_limits, image_limits)
+        return cls(
+            settings=settings,
+            store=store,
+            catalogue=catalogue,
+            runner=runner,
+            _chat=chat,
+            _settings_command=SettingsCommand(scope_limits, store.settings, catalogue),
+            _buttons=Buttons(runner, store.jobs),
+            _scope_limits=scope_limits,
+            _resources=resources,
+        )
+
     async def close(self, drain_seconds: float = 10.0) -> None:
-        if self.housekeeping is not None:
-            self.housekeeping.cancel()
+        """Let running jobs finish (or cancel and refund them after `drain_seconds`), then close
+        everything `start` opened, in reverse order."""
         await self.runner.drain(drain_seconds)
-        await self.catalogue.aclose()
-        if self.http is not None:
-            await self.http.aclose()
-        await self.store.close()
+        await self._resources.aclose()
 
-    async def handle_text(self, line: str, request: Request, reply: Reply) -> bool:
-        """Run one line of the text form (`/imagine ...`, or plain text to chat)."""
-        command = split_command(line)
-        if command is None:
-            request.text = line.strip()
-            await chat(self, request, request.text, reply)
-            return True
-        if command.name not in COMMANDS:
-            await reply.send_error(f"Unknown command /{command.name}. Try /help.")
-            return True
-        request.text = command.args
-        await self.dispatch(command.name, request, reply)
-        return True
+    # ------------------------------------------------------------------------------- the door
 
-    async def dispatch(self, name: str, request: Request, reply: Reply) -> None:
-        args = request.text
-        if name == "imagine":
-            await imagine(self, request, args, reply)
-        elif name == "edit":
-            await edit(self, request, args, reply)
-        elif name == "ask":
-            await ask(self, request, args, reply)
-        elif name == "chat":
-            await chat(self, request, args, reply)
-        elif name == "usage":
-            await usage(self, request, reply)
-        elif name == "settings":
-            await settings_command(self, request, args, reply)
-        elif name == "models":
-            await models_command(self, reply)
-        elif name == "cancel":
-            await self.cancel(request, reply)
-        elif name == "reset":
-            await self.store.conversations.clear(request.conversation)
-            await reply.send_text("Conversation cleared: I have forgotten what we said here.")
-        else:
-            await help_command(reply)
+    async def run(self, command: Command, request: Request, reply: Reply) -> None:
+        """Run one typed command."""
+        await self._handlers[type(command)](command, request, reply)
+
+    def parse(self, line: str) -> Command:
+        """The text form (`/imagine a cat --ar 16:9`, or plain text to chat), as the console and Telegram
+        take it."""
+        return parse_line(line, self.settings.size_allow_list)
+
+    async def imagine(self, request: Request, params: GenerationParams, reply: Reply) -> str | None:
+        """Returns the job id when images were delivered."""
+        return await self.runner.run(request, JobSpec(JobKind.IMAGINE, params), reply)
+
+    async def edit(self, request: Request, params: GenerationParams, reply: Reply) -> str | None:
+        """Edits the request's images (with its mask, if any). Returns the job id when delivered."""
+        return await edit(self.runner, request, params, reply)
+
+    async def ask(self, request: Request, question: str, reply: Reply) -> bool:
+        """Returns True when an answer was given and stored."""
+        return await self._chat.ask(request, question, reply)
+
+    async def chat(self, request: Request, text: str, reply: Reply) -> bool:
+        """Returns True when an answer was given and stored."""
+        return await self._chat.chat(request, text, reply)
+
+    async def usage(self, request: Request, reply: Reply) -> None:
+        await usage(self._scope_limits, self.store.quotas, request, reply)
+
+    async def change_settings(self, request: Request, change: ChangeSettings, reply: Reply) -> None:
+        await self._settings_command.run(request, change, reply)
+
+    async def models(self, reply: Reply) -> None:
+        await reply.send_text(models_text(self.catalogue))
+
+    async def help(self, reply: Reply) -> None:
+        await reply.send_text(HELP)
 
     async def cancel(self, request: Request, reply: Reply) -> None:
         if self.runner.cancel_for(request.scope.key, request.user.key) == 0:
-            await reply.send_text("You have no running image job here.")
+            await reply.send_text(NO_RUNNING_JOB)
+
+    async def reset(self, request: Request, reply: Reply) -> None:
+        await self._chat.reset(request, reply)
 
     async def action(
         self, action: Action, job_id: str, request: Request, reply: Reply, instruction: str | None = None
     ) -> str | None:
-        return await run_action(self, action, job_id, request, reply, instruction)
-
-
-PRUNE_EVERY_SECONDS = 6 * 3600
+        """A button under a result. Returns the new job's id when one delivered."""
+        return await self._buttons.press(action, job_id, request, reply, instruction)
 
 
 async def prune_results(store: Store, results: ResultFiles, days: int) -> int:

@@ -6,9 +6,11 @@ import asyncio
 import io
 import warnings
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from PIL import Image, UnidentifiedImageError
 
+from bot.config import Settings
 from bot.messages import ResultImage
 
 # Decoding runs in a thread above these sizes so a big file never stalls the event loop. Verifying a
@@ -30,6 +32,10 @@ class ImageLimits:
     max_bytes: int = 20 * 1024 * 1024
     max_megapixels: float = 40.0
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ImageLimits:
+        return cls(settings.max_input_image_bytes, settings.max_input_megapixels)
+
 
 def sniff_mime(data: bytes) -> str:
     if data.startswith(b"\x89PNG"):
@@ -43,7 +49,13 @@ def sniff_mime(data: bytes) -> str:
     return "application/octet-stream"
 
 
-def _inspect(data: bytes, limits: ImageLimits, *, full_decode: bool) -> ResultImage:
+class _Shape(NamedTuple):
+    mime: str
+    width: int
+    height: int
+
+
+def _inspect(data: bytes, limits: ImageLimits, *, full_decode: bool) -> _Shape:
     if len(data) > limits.max_bytes:
         raise ImageRejected(
             f"That image is {len(data) / 1_048_576:.1f} MB; the limit is {limits.max_bytes / 1_048_576:.0f} MB."
@@ -71,14 +83,17 @@ def _inspect(data: bytes, limits: ImageLimits, *, full_decode: bool) -> ResultIm
         raise ImageRejected("That file is not an image I can read; send a PNG, JPEG, WebP or GIF.") from None
     except (OSError, SyntaxError, ValueError):
         raise ImageRejected("That image is damaged or truncated; please send it again.") from None
-    return ResultImage(data=data, mime=mime, width=width, height=height)
+    return _Shape(mime, width, height)
 
 
-async def check_input_image(data: bytes, limits: ImageLimits) -> ResultImage:
-    """A user's image: size, format and pixel count checked, fully decoded to be sure it is sound."""
+async def check_input_image(data: bytes, limits: ImageLimits) -> bytes:
+    """A user's image: size, format and pixel count checked, fully decoded to be sure it is sound.
+    Returns the same bytes, now known to be a usable image."""
     if len(data) <= _INLINE_BYTES:
-        return _inspect(data, limits, full_decode=True)
-    return await asyncio.to_thread(_inspect, data, limits, full_decode=True)
+        _inspect(data, limits, full_decode=True)
+    else:
+        await asyncio.to_thread(_inspect, data, limits, full_decode=True)
+    return data
 
 
 async def check_result_image(data: bytes, limits: ImageLimits) -> ResultImage:
@@ -86,8 +101,10 @@ async def check_result_image(data: bytes, limits: ImageLimits) -> ResultImage:
     if not data:
         raise ImageRejected("empty image")
     if len(data) <= (_INLINE_VERIFY_BYTES if sniff_mime(data) == "image/png" else _INLINE_BYTES):
-        return _inspect(data, limits, full_decode=False)
-    return await asyncio.to_thread(_inspect, data, limits, full_decode=False)
+        shape = _inspect(data, limits, full_decode=False)
+    else:
+        shape = await asyncio.to_thread(_inspect, data, limits, full_decode=False)
+    return ResultImage(data, shape.mime, shape.width, shape.height)
 
 
 def _shrink(data: bytes, max_side: int) -> tuple[bytes, str]:

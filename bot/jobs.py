@@ -9,12 +9,15 @@ import logging
 import random
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from bot.admission import admit
+from bot.command import GenerationParams
 from bot.config import Settings
+from bot.failures import CANCELLED, image_failure
 from bot.images import ImageLimits, ImageRejected, check_input_image, check_result_image
 from bot.messages import Action, Delivery, Progress, Reply, Request, ResultImage, ScopeKind
-from bot.parsing import GenerationParams
 from bot.providers.base import ImageJob, ImageProvider, ModelInfo, ProviderError, ProviderProgress
 from bot.providers.catalogue import Catalogue, UnknownModel
 from bot.ratelimit import RateLimiter
@@ -22,11 +25,15 @@ from bot.results import ResultFiles
 from bot.scope_limits import ScopeLimits
 from bot.sizes import format_size
 from bot.store import Store
+from bot.store.jobs import JobKind, JobStatus
 from bot.store.quotas import NewJob, QuotaLimits
+from bot.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
 RESULT_ACTIONS = [Action.REROLL, Action.VARY, Action.EDIT]
+# How long a button pressed at the instant its result arrived waits for that job to commit.
+SETTLE_SECONDS = 10.0
 
 
 class Refused(Exception):
@@ -35,7 +42,7 @@ class Refused(Exception):
 
 @dataclass
 class JobSpec:
-    kind: str  # imagine | edit | vary | reroll
+    kind: JobKind
     params: GenerationParams
     inputs: list[bytes] = field(default_factory=list)
     parent_id: str | None = None
@@ -69,6 +76,7 @@ class JobRunner:
         limiter: RateLimiter,
         results: ResultFiles,
         scope_limits: ScopeLimits,
+        image_limits: ImageLimits,
     ) -> None:
         self._settings = settings
         self._store = store
@@ -77,7 +85,7 @@ class JobRunner:
         self._results = results
         self._scope_limits = scope_limits
         self._running: dict[str, _Running] = {}
-        self.image_limits = ImageLimits(settings.max_input_image_bytes, settings.max_input_megapixels)
+        self._image_limits = image_limits
 
     async def run(self, request: Request, spec: JobSpec, reply: Reply) -> str | None:
         """Run one generation to the end. Returns the job id when images were delivered."""
@@ -87,12 +95,9 @@ class JobRunner:
             await reply.send_error(str(exc))
             return None
         limits = await self._scope_limits.for_scope(request.scope)
-        wait = self._limiter.admit(request.asker, limits.rate_per_minute)
-        if wait is not None:
-            await reply.send_error(
-                f"Slow down a little: {limits.rate_per_minute} requests a minute at most. "
-                f"Try again in {max(1, round(wait))}s."
-            )
+        too_fast = admit(self._limiter, request, limits)
+        if too_fast is not None:
+            await reply.send_error(too_fast)
             return None
         job_id = uuid.uuid4().hex[:16]
         job, model = prepared.job, prepared.model
@@ -139,8 +144,8 @@ class JobRunner:
         model_name = params.model or await self._scope_limits.default_model(request.scope)
         provider, model = self._catalogue.resolve_image_model(model_name)
         caps = model.capabilities
-        inputs = [(await check_input_image(data, self.image_limits)).data for data in spec.inputs]
-        mask = (await check_input_image(spec.mask, self.image_limits)).data if spec.mask else None
+        inputs = [await check_input_image(data, self._image_limits) for data in spec.inputs]
+        mask = await check_input_image(spec.mask, self._image_limits) if spec.mask else None
         if mask is not None and not inputs:
             raise Refused("A mask needs the image it applies to: attach or reply to that image too.")
         if mask is not None and not caps.mask:
@@ -177,7 +182,7 @@ class JobRunner:
         return _Prepared(job, provider, model, notes)
 
     async def _execute(self, job_id: str, prepared: _Prepared, reply: Reply) -> str | None:
-        job, model = prepared.job, prepared.model
+        job = prepared.job
         started = time.monotonic()
         latest = ProviderProgress()
 
@@ -191,46 +196,52 @@ class JobRunner:
         try:
             async with asyncio.timeout(self._settings.provider_deadline_seconds):
                 raw_images = await prepared.provider.generate(job, report)
-            images = [await check_result_image(data, self.image_limits) for data in raw_images]
+            images = [await check_result_image(data, self._image_limits) for data in raw_images]
             if not images:
                 raise ImageRejected("no images")
-            ticker.cancel()
-            # Kept on disk for the buttons, written while the images travel to the user.
-            saving = asyncio.ensure_future(self._save_files(job_id, images, job.images, job.mask))
-            try:
-                await reply.clear_progress()
-                caption = _caption(job, model, prepared.notes)
-                await reply.send_images(Delivery(job_id, images, caption, list(RESULT_ACTIONS)))
-            except BaseException:
-                files, inputs, masks = await saving  # never raises
-                await self._results.delete(files + inputs + masks)  # an undelivered job keeps nothing
-                raise
-            files, inputs, masks = await saving
+            await cancel_and_wait(ticker)
+            kept = await self._deliver(job_id, prepared, images, reply)
         except asyncio.CancelledError:
             running = self._running.get(job_id)
             by_user = running is not None and running.cancelled_by_user
-            await self._store.quotas.refund(job_id, "cancelled", "cancelled" if by_user else "shutdown")
+            await self._store.quotas.refund(job_id, JobStatus.CANCELLED, "cancelled" if by_user else "shutdown")
             if by_user:
+                await cancel_and_wait(ticker)
                 await _quietly(reply.clear_progress())
-                await _quietly(reply.send_error("Cancelled. Nothing was charged."))
+                await _quietly(reply.send_error(CANCELLED))
                 return None
             raise
         except Exception as exc:
-            message = _user_message(exc)
             log.warning(
                 "job %s failed: %s", job_id, exc if isinstance(exc, ProviderError | ImageRejected) else repr(exc)
             )
-            await self._store.quotas.refund(job_id, "failed", str(exc)[:500])
+            await self._store.quotas.refund(job_id, JobStatus.FAILED, str(exc)[:500])
+            await cancel_and_wait(ticker)
             await _quietly(reply.clear_progress())
-            await _quietly(reply.send_error(message))
+            await _quietly(reply.send_error(image_failure(exc)))
             return None
         finally:
-            ticker.cancel()
-        await self._store.quotas.commit(
-            job_id,
-            {"files": files, "inputs": inputs, "masks": masks, "sizes": [f"{i.width}x{i.height}" for i in images]},
-        )
+            # Every exit, shutdown included: no ticker left running, no "Working… / Cancel" left behind.
+            await cancel_and_wait(ticker)
+            await _quietly(reply.clear_progress())
+        await self._store.quotas.commit(job_id, kept)
         return job_id
+
+    async def _deliver(self, job_id: str, prepared: _Prepared, images: list[ResultImage], reply: Reply) -> dict:
+        """Upload the images; returns what the job row keeps (its files, for the buttons)."""
+        job = prepared.job
+        # Kept on disk for the buttons, written while the images travel to the user.
+        saving = asyncio.ensure_future(self._save_files(job_id, images, job.images, job.mask))
+        try:
+            await reply.clear_progress()
+            caption = _caption(job, prepared.model, prepared.notes)
+            await reply.send_images(Delivery(job_id, images, caption, list(RESULT_ACTIONS)))
+        except BaseException:
+            files, inputs, masks = await asyncio.shield(saving)  # never raises
+            await self._results.delete(files + inputs + masks)  # an undelivered job keeps nothing
+            raise
+        files, inputs, masks = await saving
+        return {"files": files, "inputs": inputs, "masks": masks, "sizes": [f"{i.width}x{i.height}" for i in images]}
 
     async def _save_files(
         self, job_id: str, results: list[ResultImage], inputs: list[bytes], mask: bytes | None
@@ -244,7 +255,9 @@ class JobRunner:
             log.warning("job %s: could not keep its images for the buttons: %s", job_id, exc)
             return [], [], []
 
-    async def _tick(self, job_id: str, started: float, latest, reply: Reply) -> None:
+    async def _tick(
+        self, job_id: str, started: float, latest: Callable[[], ProviderProgress], reply: Reply
+    ) -> None:
         """Elapsed time once a second, so a user always sees the job is alive."""
         with contextlib.suppress(Exception):
             while True:
@@ -280,17 +293,16 @@ class JobRunner:
         await asyncio.gather(*pending, return_exceptions=True)
 
     async def _settled(self, job_id: str) -> None:
-        """A button pressed the instant its result arrived: let the job finish committing first."""
+        """A button pressed the instant its result arrived: let the job finish committing first.
+        Waits without taking on the job's outcome, and without hiding our own cancellation."""
         running = self._running.get(job_id)
         if running is not None:
-            with contextlib.suppress(BaseException):
-                async with asyncio.timeout(10):
-                    await asyncio.shield(running.task)
+            await asyncio.wait([running.task], timeout=SETTLE_SECONDS)
 
     async def result_images(self, job_id: str) -> list[bytes] | None:
         await self._settled(job_id)
         record = await self._store.jobs.get(job_id)
-        if record is None or record.status != "done" or not record.result:
+        if record is None or record.status != JobStatus.DONE or not record.result:
             return None
         return await self._results.load(record.result.get("files", []))
 
@@ -328,17 +340,7 @@ def _caption(job: ImageJob, model: ModelInfo, notes: list[str]) -> str:
     return caption
 
 
-def _user_message(exc: Exception) -> str:
-    if isinstance(exc, ProviderError):
-        return exc.user_message
-    if isinstance(exc, ImageRejected):
-        return "The provider sent back an image that could not be read. Nothing was charged; please try again."
-    if isinstance(exc, TimeoutError):
-        return "The image took too long. Nothing was charged; please try again."
-    return "Something went wrong delivering this image. Nothing was charged; please try again."
-
-
-async def _quietly(awaitable) -> None:
+async def _quietly(awaitable: Awaitable[object]) -> None:
     """Tell the user what happened, but never let a failing reply mask the original failure."""
     try:
         await awaitable
@@ -346,4 +348,3 @@ async def _quietly(awaitable) -> None:
         log.warning("could not send a reply: %r", exc)
 
 
-__all__ = ["RESULT_ACTIONS", "JobRunner", "JobSpec", "Refused", "ResultImage", "new_seed"]

@@ -1,4 +1,17 @@
-"""The neutral vocabulary between adapters and the core: who asked, where, what, and how to answer."""
+"""The neutral vocabulary between adapters and the core: who asked, where, what, and how to answer.
+
+Glossary (the same words in code, settings and messages):
+- scope: where quotas and admin settings apply. A *guild* scope is shared by many people: a Discord
+  server or a Telegram group ("server/group" in user-facing text; "guild" in setting names such as
+  `guild_quota`). A *private* scope is one person's own: a Discord DM, a Telegram private chat, the
+  console. Each has a key, `<platform>:<kind>:<id>`.
+- user: a person on a platform; `asker` is that person within one scope (what rate limits count).
+- conversation: the chat history key an adapter picks: a thread, a reply chain, a private chat.
+- command: what someone asked for, typed (bot.command); a request says who, where and with what.
+- job: one image generation (imagine, edit, vary, reroll), a stored row that is charged on reserve,
+  and committed or refunded when it ends.
+- action: a button under a result (reroll, vary, edit, cancel).
+"""
 
 from __future__ import annotations
 
@@ -42,7 +55,6 @@ class Request:
     scope: Scope
     # Conversation history key: a thread, a reply chain, a private chat. Chosen by the adapter.
     conversation: str
-    text: str = ""
     # Raw bytes of images attached to or replied to by the message; the core checks them.
     images: list[bytes] = field(default_factory=list)
     # The adapter vouches that this user administers the scope (checked with the platform).
@@ -119,8 +131,8 @@ class Progress:
 
 
 class Reply:
-    """The port an adapter implements to answer one request. Defaults do nothing, so an adapter
-    overrides only what its platform can show."""
+    """The port an adapter implements to answer one request. `send_text` and `send_images` must be
+    implemented; the others have defaults (errors as text, streams sent whole, progress not shown)."""
 
     async def send_text(self, text: str) -> None:
         raise NotImplementedError

@@ -1,69 +1,111 @@
-"""The text form of commands used by the console and Telegram:
-`/imagine a lighthouse at dusk --size 1024x768 --seed 7`."""
+"""The one parser of the text form, shared by the console and Telegram:
+`/imagine a lighthouse at dusk --size 1024x768 --seed 7` -> Imagine(GenerationParams(...)).
+Plain text (no leading `/command`) is chat."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
+from bot.command import (
+    Ask,
+    Cancel,
+    ChangeSettings,
+    Chat,
+    Command,
+    CommandName,
+    Edit,
+    GenerationParams,
+    Help,
+    Imagine,
+    Invalid,
+    Models,
+    Reset,
+    Usage,
+    command_name,
+)
 from bot.sizes import format_size, nearest_size, parse_ratio, parse_size
 
 FLAGS_HELP = (
     "--size WxH (e.g. 1024x768), --ar W:H (e.g. 16:9, mapped to the nearest allowed size), "
     "--seed N, --model NAME, --no THINGS (what to avoid)"
 )
-_COMMAND = re.compile(r"^/([A-Za-z_]+)(?:@(\w+))?(?:\s+|$)(.*)$", re.DOTALL)
+SETTINGS_USAGE = (
+    "Usage: `/settings` shows them; `/settings user_quota 10`, `/settings guild_quota 100`, "
+    "`/settings rate 3`, `/settings model NAME`; `/settings reset` (or `/settings reset rate`) goes back to defaults."
+)
+# Telegram's command grammar: letters, digits and underscores, optionally addressed `/cmd@SomeBot`.
+_COMMAND = re.compile(r"^/([A-Za-z0-9_]+)(?:@([A-Za-z0-9_]+))?(?=\s|$)(.*)$", re.DOTALL)
 
 
 class UsageError(Exception):
     """The request is malformed; the message says what is valid."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class CommandLine:
-    name: str
-    addressed_to: str | None
+    """A `/command` split from its arguments, before its arguments are parsed."""
+
+    name: str  # lower case, as typed
+    addressed_to: str | None  # the bot named in `/cmd@SomeBot`
     args: str
 
 
 def split_command(line: str) -> CommandLine | None:
+    """`/imagine@OurBot a cat` -> ("imagine", "OurBot", "a cat"); None for text that is no command."""
     match = _COMMAND.match(line.strip())
     if not match:
         return None
     return CommandLine(match.group(1).lower(), match.group(2), match.group(3).strip())
 
 
-@dataclass
-class GenerationParams:
-    prompt: str
-    size: tuple[int, int] | None = None
-    seed: int | None = None
-    model: str | None = None
-    negative_prompt: str | None = None
+def parse_line(line: str, allowed_sizes: list[tuple[int, int]]) -> Command:
+    """A whole line of the text form: a command, or chat when it is none."""
+    command = split_command(line)
+    if command is None:
+        return Chat(line.strip())
+    return parse_command(command, allowed_sizes)
 
-    def to_json(self) -> dict:
-        return {
-            "size": format_size(self.size) if self.size else None,
-            "seed": self.seed,
-            "model": self.model,
-            "negative_prompt": self.negative_prompt,
-        }
 
-    @classmethod
-    def from_json(cls, prompt: str, data: dict) -> GenerationParams:
-        return cls(
-            prompt=prompt,
-            size=parse_size(data["size"]) if data.get("size") else None,
-            seed=data.get("seed"),
-            model=data.get("model"),
-            negative_prompt=data.get("negative_prompt"),
-        )
+def parse_command(command: CommandLine, allowed_sizes: list[tuple[int, int]]) -> Command:
+    """The typed command for a split `/command`; Invalid (saying what is valid) when it is malformed."""
+    name = command_name(command.name)
+    if name is None:
+        return Invalid(f"Unknown command /{command.name}. Try /help.")
+    try:
+        return _PARSERS[name](command.args, allowed_sizes)
+    except UsageError as exc:
+        return Invalid(str(exc))
+
+
+def _settings(args: str, _sizes: list[tuple[int, int]]) -> Command:
+    words = args.split()
+    if len(words) > 2:
+        raise UsageError(SETTINGS_USAGE)
+    return ChangeSettings(*(word.lower() if index == 0 else word for index, word in enumerate(words)))
+
+
+_Sizes = list[tuple[int, int]]
+_PARSERS: dict[CommandName, Callable[[str, _Sizes], Command]] = {
+    CommandName.IMAGINE: lambda args, sizes: Imagine(parse_generation(args, sizes)),
+    CommandName.EDIT: lambda args, sizes: Edit(parse_generation(args, sizes)),
+    CommandName.ASK: lambda args, _: Ask(args),
+    CommandName.CHAT: lambda args, _: Chat(args),
+    CommandName.USAGE: lambda _args, _sizes: Usage(),
+    CommandName.SETTINGS: _settings,
+    CommandName.MODELS: lambda _args, _sizes: Models(),
+    CommandName.CANCEL: lambda _args, _sizes: Cancel(),
+    CommandName.RESET: lambda _args, _sizes: Reset(),
+    CommandName.HELP: lambda _args, _sizes: Help(),
+}
 
 
 def parse_generation(args: str, allowed_sizes: list[tuple[int, int]]) -> GenerationParams:
     """Split a prompt from its flags. Raises UsageError naming what is valid."""
     words: list[str] = []
-    params = GenerationParams(prompt="")
+    options: dict[str, Any] = {}
     tokens = args.split()
     index = 0
     while index < len(tokens):
@@ -82,33 +124,31 @@ def parse_generation(args: str, allowed_sizes: list[tuple[int, int]]) -> Generat
                 index += 1
             if not rest:
                 raise UsageError("--no needs the things to avoid, e.g. --no text, watermark")
-            params.negative_prompt = " ".join(rest)
+            options["negative_prompt"] = " ".join(rest)
             continue
         value = inline or (tokens[index + 1] if index + 1 < len(tokens) else "")
         index += 1 if inline else 2
-        _apply_flag(params, flag, value, allowed_sizes)
-    params.prompt = " ".join(words).strip()
-    return params
+        options.update(_flag_option(flag, value, allowed_sizes))
+    return GenerationParams(prompt=" ".join(words).strip(), **options)
 
 
-def _apply_flag(params: GenerationParams, flag: str, value: str, allowed: list[tuple[int, int]]) -> None:
+def _flag_option(flag: str, value: str, allowed: list[tuple[int, int]]) -> dict[str, Any]:
     if flag not in ("--size", "--ar", "--seed", "--model"):
         raise UsageError(f"Unknown option {flag}. Valid options: {FLAGS_HELP}.")
     if not value or value.startswith("--"):
         raise UsageError(f"{flag} needs a value. Valid options: {FLAGS_HELP}.")
     if flag == "--size":
-        params.size = check_size(value, allowed)
-    elif flag == "--ar":
+        return {"size": check_size(value, allowed)}
+    if flag == "--ar":
         try:
-            params.size = nearest_size(parse_ratio(value), allowed)
+            return {"size": nearest_size(parse_ratio(value), allowed)}
         except ValueError as exc:
             raise UsageError(f"{exc}. Use --ar W:H, e.g. --ar 16:9.") from None
-    elif flag == "--seed":
+    if flag == "--seed":
         if not value.isdigit() or int(value) > 2**32 - 1:
             raise UsageError(f"--seed takes a whole number from 0 to {2**32 - 1}, not '{value}'.")
-        params.seed = int(value)
-    else:
-        params.model = value
+        return {"seed": int(value)}
+    return {"model": value}
 
 
 def check_size(value: str, allowed: list[tuple[int, int]]) -> tuple[int, int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from pathlib import Path
 
 from bot.messages import ResultImage
@@ -12,7 +13,7 @@ class ResultFiles:
     def __init__(self, directory: Path) -> None:
         self._directory = directory
 
-    def _write(self, job_id: str, label: str, images: list[bytes | ResultImage]) -> list[str]:
+    def _write(self, job_id: str, label: str, images: Sequence[bytes | ResultImage]) -> list[str]:
         self._directory.mkdir(parents=True, exist_ok=True)
         names = []
         for index, image in enumerate(images):
@@ -22,7 +23,7 @@ class ResultFiles:
             names.append(name)
         return names
 
-    async def save(self, job_id: str, label: str, images: list[bytes | ResultImage]) -> list[str]:
+    async def save(self, job_id: str, label: str, images: Sequence[bytes | ResultImage]) -> list[str]:
         if not images:
             return []
         return await asyncio.to_thread(self._write, job_id, label, images)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+from bot.core import Atelier
 from bot.messages import Delivery, Progress, Reply, Request, Scope, ScopeKind, User
 
 
@@ -48,7 +49,6 @@ def make_request(
     user_id: str = "u1",
     *,
     guild: str | None = "g1",
-    text: str = "",
     images: list[bytes] | None = None,
     admin: bool = False,
     conversation: str | None = None,
@@ -59,7 +59,11 @@ def make_request(
         user=User(platform, user_id, f"user {user_id}"),
         scope=scope,
         conversation=conversation or f"{scope.key}:main",
-        text=text,
         images=list(images or []),
         is_admin=admin,
     )
+
+
+async def say(core: Atelier, line: str, request: Request, reply: Reply) -> None:
+    """Type one line of the text form, as the console does: the core's parser, then its door."""
+    await core.run(core.parse(line), request, reply)

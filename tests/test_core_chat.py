@@ -6,12 +6,12 @@ from bot.core import Atelier
 from tests.conftest import make_settings
 from tests.fakes.agnes_server import FakeAgnes
 from tests.fakes.images import png_bytes
-from tests.recording import RecordingReply, make_request
+from tests.recording import RecordingReply, make_request, say
 
 
 async def test_chat_streams_in_several_chunks(core: Atelier, fake_agnes: FakeAgnes) -> None:
     reply = RecordingReply()
-    await core.handle_text("/chat describe a lighthouse", make_request(), reply)
+    await say(core, "/chat describe a lighthouse", make_request(), reply)
     [chunks] = reply.streamed
     assert len(chunks) > 3
     assert "".join(chunks) == fake_agnes.chat_reply
@@ -22,13 +22,13 @@ async def test_chat_streams_in_several_chunks(core: Atelier, fake_agnes: FakeAgn
 async def test_history_is_per_conversation_and_survives_restart(tmp_path, fake_agnes: FakeAgnes) -> None:
     settings = make_settings(tmp_path, fake_agnes)
     first = await Atelier.start(settings)
-    await first.handle_text("my name is Ada", make_request(conversation="thread-1"), RecordingReply())
+    await say(first, "my name is Ada", make_request(conversation="thread-1"), RecordingReply())
     await first.close()
 
     second = await Atelier.start(settings)
     try:
-        await second.handle_text("what is my name?", make_request(conversation="thread-1"), RecordingReply())
-        await second.handle_text("what is my name?", make_request(conversation="thread-2"), RecordingReply())
+        await say(second, "what is my name?", make_request(conversation="thread-1"), RecordingReply())
+        await say(second, "what is my name?", make_request(conversation="thread-2"), RecordingReply())
         same, other = (r.body["messages"] for r in fake_agnes.chat_requests()[1:])
         assert [m["role"] for m in same] == ["system", "user", "assistant", "user"]
         assert same[1]["content"] == "my name is Ada"
@@ -43,7 +43,7 @@ async def test_history_is_capped(tmp_path, fake_agnes: FakeAgnes) -> None:
     )
     try:
         for turn in range(5):
-            await core.handle_text(f"message {turn}", make_request(), RecordingReply())
+            await say(core, f"message {turn}", make_request(), RecordingReply())
         last = fake_agnes.chat_requests()[-1].body["messages"]
         assert len(last) == 1 + 4 + 1  # system, two stored turns, the new question
         assert last[1]["content"] == "message 2"
@@ -53,20 +53,20 @@ async def test_history_is_capped(tmp_path, fake_agnes: FakeAgnes) -> None:
 
 async def test_ask_sends_the_image_as_a_vision_block(core: Atelier, fake_agnes: FakeAgnes) -> None:
     reply = RecordingReply()
-    await core.handle_text("/ask what colour is this?", make_request(images=[png_bytes()]), reply)
+    await say(core, "/ask what colour is this?", make_request(images=[png_bytes()]), reply)
     assert reply.errors == []
     user = fake_agnes.chat_requests()[0].body["messages"][-1]
     assert user["content"][0] == {"type": "text", "text": "what colour is this?"}
     assert user["content"][1]["image_url"]["url"].startswith("data:image/png;base64,")
     follow_up = RecordingReply()
-    await core.handle_text("and the shape?", make_request(), follow_up)
+    await say(core, "and the shape?", make_request(), follow_up)
     history = fake_agnes.chat_requests()[1].body["messages"]
     assert history[1]["content"][1]["type"] == "image_url"  # the image stays in the conversation
 
 
 async def test_ask_without_image_explains(core: Atelier, fake_agnes: FakeAgnes) -> None:
     reply = RecordingReply()
-    await core.handle_text("/ask what is this?", make_request(), reply)
+    await say(core, "/ask what is this?", make_request(), reply)
     assert "Attach an image" in reply.errors[0]
     assert fake_agnes.requests == []
 
@@ -74,6 +74,6 @@ async def test_ask_without_image_explains(core: Atelier, fake_agnes: FakeAgnes) 
 async def test_chat_failure_is_plain_and_not_remembered(core: Atelier, fake_agnes: FakeAgnes) -> None:
     fake_agnes.chat_faults = [500]
     reply = RecordingReply()
-    await core.handle_text("hello", make_request(), reply)
+    await say(core, "hello", make_request(), reply)
     assert "chat service failed" in reply.errors[0]
     assert await core.store.conversations.history("test:guild:g1:main") == []

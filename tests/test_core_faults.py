@@ -7,12 +7,12 @@ import pytest
 from bot.core import Atelier
 from tests.conftest import make_settings
 from tests.fakes.agnes_server import FakeAgnes
-from tests.recording import RecordingReply, make_request
+from tests.recording import RecordingReply, make_request, say
 
 
 async def imagine_once(core: Atelier) -> RecordingReply:
     reply = RecordingReply()
-    await core.handle_text("/imagine a lighthouse", make_request(), reply)
+    await say(core, "/imagine a lighthouse", make_request(), reply)
     return reply
 
 
@@ -107,7 +107,7 @@ async def test_failed_delivery_is_refunded(core: Atelier) -> None:
             raise ConnectionError("platform upload failed")
 
     reply = BrokenUpload()
-    await core.handle_text("/imagine a lighthouse", make_request(), reply)
+    await say(core, "/imagine a lighthouse", make_request(), reply)
     assert "Nothing was charged" in reply.errors[0]
     await assert_refunded(core)
     results = core.settings.database_path.parent / "results"

@@ -8,12 +8,12 @@ from bot.core import Atelier
 from bot.images import ImageLimits
 from tests.fakes.agnes_server import FakeAgnes
 from tests.fakes.images import bomb_png, jpeg_bytes, noisy_jpeg, noisy_png
-from tests.recording import RecordingReply, make_request
+from tests.recording import RecordingReply, make_request, say
 
 
 async def run(core: Atelier, line: str, images: list[bytes] | None = None) -> RecordingReply:
     reply = RecordingReply()
-    await core.handle_text(line, make_request(images=images), reply)
+    await say(core, line, make_request(images=images), reply)
     return reply
 
 
@@ -94,7 +94,7 @@ async def test_a_mask_on_a_model_without_masks_is_refused_before_any_call(
     request = make_request(images=[png_bytes()])
     request.mask = png_bytes()
     reply = RecordingReply()
-    await core.handle_text("/edit make the sky pink", request, reply)
+    await say(core, "/edit make the sky pink", request, reply)
     assert "agnes:agnes-image-2.1-flash cannot take a mask" in reply.errors[0]
     assert fake_agnes.requests == []
 

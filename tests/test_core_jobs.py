@@ -10,7 +10,7 @@ from PIL import Image
 from bot.core import Atelier
 from tests.fakes.agnes_server import FakeAgnes
 from tests.fakes.images import png_bytes
-from tests.recording import RecordingReply, make_request
+from tests.recording import RecordingReply, make_request, say
 
 
 async def used(core: Atelier, user: str = "u1", guild: str = "g1") -> tuple[int, int]:
@@ -20,7 +20,7 @@ async def used(core: Atelier, user: str = "u1", guild: str = "g1") -> tuple[int,
 
 async def test_imagine_delivers_a_decodable_png_and_charges_one_image(core: Atelier, fake_agnes: FakeAgnes) -> None:
     reply = RecordingReply()
-    await core.handle_text("/imagine a lighthouse at dusk --size 1024x768 --seed 7", make_request(), reply)
+    await say(core, "/imagine a lighthouse at dusk --size 1024x768 --seed 7", make_request(), reply)
 
     assert reply.errors == []
     [delivery] = reply.deliveries
@@ -40,7 +40,7 @@ async def test_imagine_delivers_a_decodable_png_and_charges_one_image(core: Atel
 async def test_url_answer_is_downloaded_even_when_base64_was_asked(core: Atelier, fake_agnes: FakeAgnes) -> None:
     fake_agnes.output_mode = "url"
     reply = RecordingReply()
-    await core.handle_text("/imagine a red square", make_request(), reply)
+    await say(core, "/imagine a red square", make_request(), reply)
     assert reply.errors == []
     assert reply.deliveries[0].images[0].data == fake_agnes.image
 
@@ -50,7 +50,7 @@ async def test_edit_sends_the_image_as_a_data_uri_and_asks_base64_in_extra_body(
 ) -> None:
     source = png_bytes(32, 32, (10, 200, 10))
     reply = RecordingReply()
-    await core.handle_text("/edit make it snowy", make_request(images=[source]), reply)
+    await say(core, "/edit make it snowy", make_request(images=[source]), reply)
 
     assert reply.errors == []
     [sent] = fake_agnes.image_requests()
@@ -64,7 +64,7 @@ async def test_edit_sends_the_image_as_a_data_uri_and_asks_base64_in_extra_body(
 
 async def test_edit_without_an_image_explains_how(core: Atelier, fake_agnes: FakeAgnes) -> None:
     reply = RecordingReply()
-    await core.handle_text("/edit make it snowy", make_request(), reply)
+    await say(core, "/edit make it snowy", make_request(), reply)
     assert "Reply to an image" in reply.errors[0]
     assert fake_agnes.image_requests() == []
 
@@ -76,7 +76,7 @@ async def test_reroll_and_vary_buttons_find_their_job_after_a_restart(tmp_path, 
     settings = make_settings(tmp_path, fake_agnes)
     first = await Atelier.start(settings)
     reply = RecordingReply()
-    await first.handle_text("/imagine a castle --seed 3", make_request(), reply)
+    await say(first, "/imagine a castle --seed 3", make_request(), reply)
     job_id = reply.deliveries[0].job_id
     await first.close()
 
@@ -134,7 +134,7 @@ async def test_vary_pressed_while_the_result_is_still_being_delivered(core: Atel
     core.store.quotas.commit = held_commit  # type: ignore[method-assign]
     core.runner.result_images = noted_result_images  # type: ignore[method-assign]
     first = PressesVaryOnArrival()
-    imagining = asyncio.ensure_future(core.handle_text("/imagine a castle", make_request(), first))
+    imagining = asyncio.ensure_future(say(core, "/imagine a castle", make_request(), first))
     async with asyncio.timeout(5):
         await pressed.wait()
         committing.set()
@@ -151,7 +151,7 @@ async def test_result_images_past_retention_are_deleted_and_buttons_say_so(
     from bot.results import ResultFiles
 
     reply = RecordingReply()
-    await core.handle_text("/edit make it snowy", make_request(images=[png_bytes()]), reply)
+    await say(core, "/edit make it snowy", make_request(images=[png_bytes()]), reply)
     job_id = reply.deliveries[0].job_id
     results = core.settings.database_path.parent / "results"
     assert sorted(p.name for p in results.iterdir()) == [f"{job_id}-in0", f"{job_id}-out0"]

@@ -7,7 +7,7 @@ import asyncio
 from bot.core import Atelier
 from tests.conftest import make_settings
 from tests.fakes.agnes_server import FakeAgnes
-from tests.recording import RecordingReply, make_request
+from tests.recording import RecordingReply, make_request, say
 
 
 async def test_fifty_concurrent_requests_against_a_quota_of_ten(tmp_path, fake_agnes: FakeAgnes) -> None:
@@ -17,7 +17,7 @@ async def test_fifty_concurrent_requests_against_a_quota_of_ten(tmp_path, fake_a
     core = await Atelier.start(settings)
     fake_agnes.latency = 0.05
     replies = [RecordingReply() for _ in range(50)]
-    await asyncio.gather(*(core.handle_text("/imagine a cat", make_request(), r) for r in replies))
+    await asyncio.gather(*(say(core, "/imagine a cat", make_request(), r) for r in replies))
 
     delivered = [r for r in replies if r.deliveries]
     refused = [r for r in replies if r.errors]
@@ -30,10 +30,10 @@ async def test_fifty_concurrent_requests_against_a_quota_of_ten(tmp_path, fake_a
     restarted = await Atelier.start(settings)
     try:
         usage = RecordingReply()
-        await restarted.handle_text("/usage", make_request(), usage)
+        await say(restarted, "/usage", make_request(), usage)
         assert "you 10/10" in usage.texts[0]
         again = RecordingReply()
-        await restarted.handle_text("/imagine one more", make_request(), again)
+        await say(restarted, "/imagine one more", make_request(), again)
         assert "10 images today" in again.errors[0]
     finally:
         await restarted.close()
@@ -43,12 +43,12 @@ async def test_guild_pool_is_shared_but_private_chats_have_their_own(tmp_path, f
     core = await Atelier.start(make_settings(tmp_path, fake_agnes, quota_images_per_guild_per_day=2))
     try:
         for user in ("a", "b"):
-            await core.handle_text("/imagine x", make_request(user), RecordingReply())
+            await say(core, "/imagine x", make_request(user), RecordingReply())
         third = RecordingReply()
-        await core.handle_text("/imagine x", make_request("c"), third)
+        await say(core, "/imagine x", make_request("c"), third)
         assert "This server has used 2 of its 2" in third.errors[0]
         private = RecordingReply()
-        await core.handle_text("/imagine x", make_request("c", guild=None), private)
+        await say(core, "/imagine x", make_request("c", guild=None), private)
         assert private.errors == [] and len(private.deliveries) == 1
     finally:
         await core.close()
@@ -59,11 +59,11 @@ async def test_rate_limit_per_minute(tmp_path, fake_agnes: FakeAgnes) -> None:
     try:
         replies = [RecordingReply() for _ in range(3)]
         for reply in replies:
-            await core.handle_text("/imagine x", make_request(), reply)
+            await say(core, "/imagine x", make_request(), reply)
         assert [len(r.deliveries) for r in replies] == [1, 1, 0]
         assert "2 requests a minute" in replies[2].errors[0]
         other = RecordingReply()
-        await core.handle_text("/imagine x", make_request("someone-else"), other)
+        await say(core, "/imagine x", make_request("someone-else"), other)
         assert len(other.deliveries) == 1
     finally:
         await core.close()
@@ -71,25 +71,25 @@ async def test_rate_limit_per_minute(tmp_path, fake_agnes: FakeAgnes) -> None:
 
 async def test_admin_settings_override_quota_and_are_refused_to_members(core: Atelier) -> None:
     member = RecordingReply()
-    await core.handle_text("/settings user_quota 1", make_request(), member)
+    await say(core, "/settings user_quota 1", make_request(), member)
     assert "Only this server's admins" in member.errors[0]
 
     admin = RecordingReply()
-    await core.handle_text("/settings user_quota 1", make_request(admin=True), admin)
+    await say(core, "/settings user_quota 1", make_request(admin=True), admin)
     assert admin.texts == ["user_quota is now 1 (images per member per day)."]
     first, second = RecordingReply(), RecordingReply()
-    await core.handle_text("/imagine x", make_request(), first)
-    await core.handle_text("/imagine y", make_request(), second)
+    await say(core, "/imagine x", make_request(), first)
+    await say(core, "/imagine y", make_request(), second)
     assert len(first.deliveries) == 1 and "1 images today" in second.errors[0]
 
     too_high = RecordingReply()
-    await core.handle_text("/settings rate 100000", make_request(admin=True), too_high)
-    assert "from 0 to 60" in too_high.errors[0]
+    await say(core, "/settings rate 100000", make_request(admin=True), too_high)
+    assert too_high.errors == ["rate takes a whole number from 0 to 60 (requests per member per minute)."]
     shown = RecordingReply()
-    await core.handle_text("/settings", make_request(admin=True), shown)
+    await say(core, "/settings", make_request(admin=True), shown)
     assert "user_quota = 1" in shown.texts[0]
     reset = RecordingReply()
-    await core.handle_text("/settings reset", make_request(admin=True), reset)
+    await say(core, "/settings reset", make_request(admin=True), reset)
     assert "user_quota = 20" in reset.texts[0]
 
 
@@ -97,7 +97,7 @@ async def test_private_chat_owner_may_only_lower_limits(tmp_path, fake_agnes: Fa
     core = await Atelier.start(make_settings(tmp_path, fake_agnes))
     try:
         reply = RecordingReply()
-        await core.handle_text("/settings user_quota 50", make_request(guild=None, admin=True), reply)
-        assert "from 0 to 20" in reply.errors[0]
+        await say(core, "/settings user_quota 50", make_request(guild=None, admin=True), reply)
+        assert reply.errors == ["user_quota takes a whole number from 0 to 20 (images per member per day)."]
     finally:
         await core.close()

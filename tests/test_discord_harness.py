@@ -3,7 +3,6 @@ against FakeDiscord (REST + gateway) and FakeAgnes. Also the lifecycle tests: sy
 
 from __future__ import annotations
 
-import asyncio
 import io
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -18,7 +17,13 @@ from adapters.discord.adapter import DiscordAdapter, DiscordStartError
 from bot.core import Atelier
 from tests.conftest import make_settings
 from tests.fakes.agnes_server import FakeAgnes
-from tests.fakes.discord_server import MESSAGE_FLAG_EPHEMERAL, FakeDiscord, FakeInteraction, RecordedRequest
+from tests.fakes.discord_server import (
+    MESSAGE_FLAG_EPHEMERAL,
+    FakeDiscord,
+    FakeInteraction,
+    RecordedRequest,
+    poll_until,
+)
 
 TIMEOUT = 8.0
 T = TypeVar("T")
@@ -108,11 +113,8 @@ async def followup_where(
 
 
 async def eventually(check: Callable[[], Awaitable[T]], timeout: float = TIMEOUT) -> T:
-    """Poll an async check (a database read) until it is truthy, with a deadline."""
-    async with asyncio.timeout(timeout):
-        while not (result := await check()):  # noqa: ASYNC110 (a database read has no event to wait on)
-            await asyncio.sleep(0.01)
-        return result
+    """An async check (a database read: no fake can signal it) once truthy, polled up to a deadline."""
+    return await poll_until(check, timeout, what="a database condition")
 
 
 # ------------------------------------------------------------------------------------------ tests
@@ -183,14 +185,10 @@ async def test_bad_token_is_a_clear_start_error(
 async def test_a_failing_handler_answers_plainly_and_the_client_keeps_going(
     fake_discord: FakeDiscord, bot: Bot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_dispatch = bot.core.dispatch
+    async def broken(request: Any, reply: Any) -> None:
+        raise RuntimeError("database on fire")
 
-    async def broken(name: str, request: Any, reply: Any) -> None:
-        if name == "usage":
-            raise RuntimeError("database on fire")
-        await real_dispatch(name, request, reply)
-
-    monkeypatch.setattr(bot.core, "dispatch", broken)
+    monkeypatch.setattr(bot.core, "usage", broken)
     failed = await fake_discord.dispatch_slash_command("usage")
     error = await ephemeral_followup(fake_discord, failed)
     assert "went wrong" in error.json["content"] and "fire" not in error.json["content"]

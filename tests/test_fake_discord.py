@@ -83,16 +83,12 @@ class Bot:
         @tree.command(name="settings", description="Server settings", guild=guild)
         async def settings(interaction: discord.Interaction) -> None:
             allowed = interaction.permissions.manage_guild
-            await interaction.response.send_message(
-                "Saved" if allowed else "Manage Server required", ephemeral=True
-            )
+            await interaction.response.send_message("Saved" if allowed else "Manage Server required", ephemeral=True)
 
         @tree.command(name="describe", description="Describe an image", guild=guild)
         async def describe(interaction: discord.Interaction, image: discord.Attachment) -> None:
             data = await image.read()  # fetched from the fake CDN
-            await interaction.response.send_message(
-                f"{image.filename}: {len(data)} bytes {image.width}x{image.height}"
-            )
+            await interaction.response.send_message(f"{image.filename}: {len(data)} bytes {image.width}x{image.height}")
 
         @tree.command(name="progress", description="Long job with progress edits", guild=guild)
         async def progress(interaction: discord.Interaction) -> None:
@@ -127,9 +123,7 @@ class Bot:
     async def start(self) -> None:
         self._task = asyncio.create_task(self.client.start(self.fake.token))
         ready = asyncio.create_task(self.client.wait_until_ready())
-        done, _ = await asyncio.wait(
-            {self._task, ready}, timeout=TIMEOUT, return_when=asyncio.FIRST_COMPLETED
-        )
+        done, _ = await asyncio.wait({self._task, ready}, timeout=TIMEOUT, return_when=asyncio.FIRST_COMPLETED)
         if self._task in done:
             ready.cancel()
             self._task.result()  # re-raise the start() failure
@@ -318,9 +312,7 @@ async def test_interaction_errors_match_discord(fake: FakeDiscord, bot: Bot) -> 
     webhook = discord.Webhook.partial(fake.application_id, inter.token, client=bot.client)
     with pytest.raises(discord.NotFound):
         await webhook.fetch_message(123)  # not one of this interaction's messages -> 10008
-    assert (
-        await webhook.fetch_message(fake.original_response(inter)["id"])
-    ).content == "Manage Server required"
+    assert (await webhook.fetch_message(fake.original_response(inter)["id"])).content == "Manage Server required"
 
 
 async def test_resume_replays_missed_events(fake: FakeDiscord, bot: Bot) -> None:
@@ -353,9 +345,7 @@ async def test_bad_token_and_disallowed_intents(fake: FakeDiscord) -> None:
 
 async def test_original_response_edit_followup_delete(fake: FakeDiscord, bot: Bot) -> None:
     inter = await fake.dispatch_slash_command("progress")
-    deleted = await fake.wait_for(
-        lambda r: r.method == "DELETE" and r.params.get("webhook_token") == inter.token
-    )
+    deleted = await fake.wait_for(lambda r: r.method == "DELETE" and r.params.get("webhook_token") == inter.token)
     callback = fake.callback_for(inter)
     assert callback is not None and callback.multipart and callback.files[0].filename == "thumb.png"
     original = fake.original_response(inter)

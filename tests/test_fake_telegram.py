@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import datetime as dtm
 import io
-import time
 from collections.abc import AsyncIterator
 
 import httpx
@@ -326,12 +325,13 @@ async def test_chat_member_chat_and_commands(fake: FakeTelegram, bot: Bot) -> No
 
 
 async def test_long_poll_wakes_on_push_and_honours_offset(fake: FakeTelegram, bot: Bot) -> None:
+    since = fake.mark()
     poll = asyncio.create_task(bot.get_updates(timeout=5))
     await fake.wait_for_long_poll()
-    started = time.monotonic()
     fake.push_message(USER, "hi @AtelierBot see https://example.com #art")
     updates = await poll
-    assert time.monotonic() - started < 1.0
+    answered = await fake.wait_for("getUpdates", since=since)
+    assert answered.long_poll == "woken"  # the push released the parked poll, not its 5 s timeout
     assert [u.message.text for u in updates] == ["hi @AtelierBot see https://example.com #art"]
     assert [e.type for e in updates[0].message.entities] == ["mention", "url", "hashtag"]
     assert await bot.get_updates(offset=updates[-1].update_id + 1, timeout=0) == ()

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from adapters.platforms import build_platforms
+from bot.command import GenerationParams
 from bot.core import Atelier
+from bot.messages import Reply, Request
 from tests.fakes.agnes_server import FakeAgnes
 from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.telegram_server import FakeTelegram
@@ -22,6 +24,14 @@ async def test_telegram_and_discord_share_one_core_and_store(
     discord = {"discord_token": fake_discord.token, "discord_guild_ids": str(fake_discord.guild_id)}
     settings = telegram_settings(tmp_path, fake_agnes, fake_telegram, **discord)
     core = await Atelier.start(settings)
+    entered: list[tuple[str, str]] = []  # /imagine from either platform comes in by the same door
+    imagine = core.imagine
+
+    async def recorded(request: Request, params: GenerationParams, reply: Reply) -> str | None:
+        entered.append((request.scope.platform, params.prompt))
+        return await imagine(request, params, reply)
+
+    core.imagine = recorded  # type: ignore[method-assign]
     platforms = build_platforms(core, settings)
     assert sorted(p.name for p in platforms) == ["discord", "telegram"]
     try:
@@ -32,6 +42,7 @@ async def test_telegram_and_discord_share_one_core_and_store(
         inter = await fake_discord.dispatch_slash_command("imagine", {"prompt": "a harbour"})
         followup = await fake_discord.wait_for_followup(inter, timeout=TIMEOUT)
         assert photo.ok and followup.files
+        assert entered == [("telegram", "a lighthouse"), ("discord", "a harbour")]
     finally:
         for platform in reversed(platforms):
             await platform.stop()

@@ -28,7 +28,7 @@ from tests.conftest import make_settings
 from tests.fakes.apiframe_server import FakeApiframe
 from tests.fakes.images import png_bytes
 from tests.provider_kit import FAST, Seen, upstream
-from tests.recording import RecordingReply, make_request
+from tests.recording import RecordingReply, make_request, say
 
 POLL = 0.01
 LIMITS = {"max_download_bytes": 1_000_000, "download_timeout": 5.0}
@@ -265,7 +265,7 @@ async def usage(core: Atelier) -> tuple[int, int]:
 
 async def test_imagine_through_the_core_delivers_and_charges(core: Atelier, fake: FakeApiframe) -> None:
     reply = RecordingReply()
-    await core.handle_text("/imagine a sunflower field --model apiframe:flux-pro --seed 3", make_request(), reply)
+    await say(core, "/imagine a sunflower field --model apiframe:flux-pro --seed 3", make_request(), reply)
 
     assert reply.errors == []
     [delivery] = reply.deliveries
@@ -281,7 +281,7 @@ async def test_cancel_through_the_core_stops_polling_and_refunds(core: Atelier, 
     fake.outcome = "never"
     reply = RecordingReply()
     running = asyncio.create_task(
-        core.handle_text("/imagine a sunflower field --model apiframe:flux-pro", make_request(), reply)
+        say(core, "/imagine a sunflower field --model apiframe:flux-pro", make_request(), reply)
     )
     await fake.wait_until(lambda: len(fake.calls("/fetch")) >= 2)
     assert await usage(core) == (1, 1)

@@ -150,7 +150,7 @@ async def test_wrong_key_is_an_auth_error(client: httpx.AsyncClient, fake: FakeO
 async def test_chat_through_the_gateway_streams(tmp_path) -> None:
     from bot.core import Atelier
     from tests.conftest import make_settings
-    from tests.recording import RecordingReply, make_request
+    from tests.recording import RecordingReply, make_request, say
 
     fake = await FakeOpenRouter().start()
     settings = make_settings(
@@ -159,7 +159,7 @@ async def test_chat_through_the_gateway_streams(tmp_path) -> None:
     core = await Atelier.start(settings)
     try:
         reply = RecordingReply()
-        await core.handle_text("hello there", make_request(), reply)
+        await say(core, "hello there", make_request(), reply)
         assert reply.errors == []
         [chunks] = reply.streamed
         assert len(chunks) > 1 and "".join(chunks).strip() == fake.reply_text

@@ -19,6 +19,7 @@ from adapters.telegram.reply import TelegramReply
 from adapters.telegram.splitting import split_text
 from bot.core import Atelier
 from bot.messages import Action, Delivery, Progress, ResultImage, action_id
+from bot.parsing import CommandLine
 from tests.fakes.images import png_bytes
 from tests.fakes.telegram_server import FakeTelegram
 from tests.test_telegram_harness import (
@@ -33,17 +34,17 @@ from tests.test_telegram_harness import (
 @pytest.mark.parametrize(
     ("text", "private", "to_bot", "expected"),
     [
-        ("/imagine a cat", False, False, Addressed("/imagine a cat", "imagine")),
-        ("/imagine@AtelierBot a cat", False, False, Addressed("/imagine a cat", "imagine")),
-        ("/Imagine@atelierbot", False, False, Addressed("/imagine", "imagine")),
+        ("/imagine a cat", False, False, Addressed("", CommandLine("imagine", None, "a cat"))),
+        ("/imagine@AtelierBot a cat", False, False, Addressed("", CommandLine("imagine", "AtelierBot", "a cat"))),
+        ("/Imagine@atelierbot", False, False, Addressed("", CommandLine("imagine", "atelierbot", ""))),
         ("/imagine@OtherBot a cat", False, False, None),
         ("/imagine@OtherBot a cat", True, False, None),
         ("/weather", False, False, None),
-        ("/weather", True, False, Addressed("/weather", "weather")),
-        ("/weather@AtelierBot", False, False, Addressed("/weather", "weather")),
+        ("/weather", True, False, Addressed("", CommandLine("weather", None, ""))),
+        ("/weather@AtelierBot", False, False, Addressed("", CommandLine("weather", "AtelierBot", ""))),
         ("hello all", False, False, None),
         ("hello @AtelierBot, how are you?", False, False, Addressed("hello , how are you?")),
-        ("@AtelierBot /imagine a fox", False, False, Addressed("/imagine a fox", "imagine")),
+        ("@AtelierBot /imagine a fox", False, False, Addressed("", CommandLine("imagine", None, "a fox"))),
         ("@AtelierBotx hi", False, False, None),
         ("and then?", False, True, Addressed("and then?")),
         ("just chatting", True, False, Addressed("just chatting")),

@@ -13,8 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from bot.command import Ask, Edit
 from bot.core import Atelier
 from bot.messages import Action, Delivery, Progress, Reply, Request, Scope, ScopeKind, User
+
+# The buttons under a result, as console commands acting on the last one.
+BUTTONS = {"/reroll": Action.REROLL, "/vary": Action.VARY}
 
 
 @dataclass
@@ -110,12 +114,11 @@ class ConsoleAdapter:
         self._stdin = stdin
         self._stdout = stdout
 
-    def _request(self, text: str, images: list[bytes]) -> Request:
+    def _request(self, images: list[bytes]) -> Request:
         return Request(
             user=self._session.user,
             scope=self._session.scope,
             conversation=f"console:{self._session.user.id}",
-            text=text,
             images=images,
             is_admin=True,  # your own private scope; it may only lower the operator's limits
         )
@@ -143,18 +146,19 @@ class ConsoleAdapter:
             return
         images = await _read_files(attached.images)
         mask = (await _read_files([attached.mask]))[0] if attached.mask else None
-        command = text.split(" ", 1)[0].lower()
-        if command in ("/reroll", "/vary"):
-            await self._button(Action(command[1:]), reply)
+        button = BUTTONS.get(text.split(" ", 1)[0].lower())
+        if button is not None:
+            await self._button(button, reply)
             return
-        if not images and command in ("/edit", "/ask") and self._session.last_image is not None:
+        command = self._core.parse(text)
+        if not images and isinstance(command, Edit | Ask) and self._session.last_image is not None:
             images = [self._session.last_image]  # as if replying to the last result
-        request = self._request(text, images)
+        request = self._request(images)
         request.mask = mask
-        await self._core.handle_text(text, request, reply)
+        await self._core.run(command, request, reply)
 
     async def _button(self, action: Action, reply: ConsoleReply) -> None:
         if self._session.last_job is None:
             await reply.send_error("Nothing to work from yet: make an image with /imagine first.")
             return
-        await self._core.action(action, self._session.last_job, self._request("", []), reply)
+        await self._core.action(action, self._session.last_job, self._request([]), reply)

@@ -18,6 +18,7 @@ from adapters.discord.threads import ChatThreads, MessageChat
 from adapters.discord.views import ActionButton
 from bot.config import Settings
 from bot.core import Atelier
+from bot.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +137,7 @@ class DiscordAdapter:
         done, _ = await asyncio.wait({self._task, ready}, timeout=self._ready_timeout, return_when="FIRST_COMPLETED")
         if ready in done:
             return
-        ready.cancel()
+        await cancel_and_wait(ready)
         if self._task in done:
             failure = _explain(self._task.exception())
             await client.close()

@@ -82,23 +82,23 @@ def register_commands(tree: app_commands.CommandTree, handler: AtelierInteractio
 
     @tree.command(name="usage", description="Your images today and the limits here")
     async def usage(interaction: Interaction) -> None:
-        await handler.simple(interaction, "usage")
+        await handler.usage(interaction)
 
     @tree.command(name="models", description="The image models this bot offers")
     async def models(interaction: Interaction) -> None:
-        await handler.simple(interaction, "models")
+        await handler.models(interaction)
 
     @tree.command(name="help", description="What Atelier can do")
     async def help_(interaction: Interaction) -> None:
-        await handler.simple(interaction, "help")
+        await handler.help(interaction)
 
     @tree.command(name="cancel", description="Stop your running image job (nothing is charged)")
     async def cancel(interaction: Interaction) -> None:
-        await handler.simple(interaction, "cancel")
+        await handler.cancel(interaction)
 
     @tree.command(name="reset", description="Forget this chat thread's conversation")
     async def reset(interaction: Interaction) -> None:
-        await handler.simple(interaction, "reset")
+        await handler.reset(interaction)
 
     setting_names = [*KNOBS, "model", "reset"]
 
@@ -113,7 +113,7 @@ def register_commands(tree: app_commands.CommandTree, handler: AtelierInteractio
     @app_commands.autocomplete(value=setting_values)
     @app_commands.default_permissions(manage_guild=True)
     async def settings_(interaction: Interaction, setting: str | None = None, value: str | None = None) -> None:
-        await handler.simple(interaction, "settings", " ".join(part for part in (setting, value) if part))
+        await handler.settings(interaction, setting, value)
 
     @tree.context_menu(name="Edit image")
     async def edit_image(interaction: Interaction, message: Message) -> None:

@@ -8,7 +8,7 @@ import contextlib
 import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import discord
 
@@ -16,20 +16,19 @@ from adapters.discord.inflight import InFlight
 from adapters.discord.reply import ChannelReply, InteractionReply, Pacing
 from adapters.discord.requests import channel_conversation, dm_key, from_interaction, is_thread, thread_key
 from adapters.discord.threads import ChatThreads
-from adapters.discord.uploads import InputRefused, image_attachments, read_image
+from adapters.discord.uploads import image_attachments, read_image
 from adapters.discord.views import InstructionForm, form_id, parse_form_id, submitted_text
-from bot.commands.chat import ask, chat
-from bot.commands.edit import edit_with
-from bot.commands.imagine import imagine_with
+from bot.command import Cancel, ChangeSettings, Command, GenerationParams, Help, Models, Reset, Usage
+from bot.failures import SORRY
+from bot.images import ImageRejected
 from bot.messages import Action, Reply
-from bot.parsing import GenerationParams, UsageError, check_size
+from bot.parsing import UsageError, check_size
 
 if TYPE_CHECKING:
     from bot.core import Atelier
 
 log = logging.getLogger(__name__)
 
-OOPS = "Something went wrong on my side. Nothing was charged; please try again."
 NO_IMAGE = "That message has no image attached. Use this on a message with a PNG, JPEG, WebP or GIF."
 GONE_MESSAGE = "I cannot find that message any more (was it deleted?)."
 
@@ -73,7 +72,7 @@ class AtelierInteractions:
             log.exception("discord %s failed", what)
             if reply is not None:
                 with contextlib.suppress(Exception):
-                    await reply.send_error(OOPS)
+                    await reply.send_error(SORRY)
 
     # -------------------------------------------------------------------------------- images
 
@@ -96,7 +95,7 @@ class AtelierInteractions:
                 await reply.send_error(str(exc))
                 return
             params = GenerationParams(prompt, chosen, seed, model or None, avoid or None)
-            await imagine_with(self.core, from_interaction(interaction), params, reply)
+            await self.core.imagine(from_interaction(interaction), params, reply)
             await reply.finish()
 
     async def edit(
@@ -116,12 +115,12 @@ class AtelierInteractions:
             try:
                 images = [await read_image(each, self._max_input) for each in (image, reference) if each]
                 mask_data = await read_image(mask, self._max_input) if mask else None
-            except InputRefused as exc:
+            except ImageRejected as exc:
                 await reply.send_error(str(exc))
                 return
             request = from_interaction(interaction, images=images)
             request.mask = mask_data
-            await edit_with(self.core, request, GenerationParams(prompt=instruction, model=model or None), reply)
+            await self.core.edit(request, GenerationParams(prompt=instruction, model=model or None), reply)
             await reply.finish()
 
     # ---------------------------------------------------------------------------------- chat
@@ -134,11 +133,11 @@ class AtelierInteractions:
         async with self.guarded("/ask", reply):
             try:
                 data = await read_image(image, self._max_input)
-            except InputRefused as exc:
+            except ImageRejected as exc:
                 await reply.send_error(str(exc))
                 return
             async with self.threads.turn(conversation):
-                await ask(self.core, from_interaction(interaction, conversation, question, [data]), question, reply)
+                await self.core.ask(from_interaction(interaction, conversation, [data]), question, reply)
             await reply.finish()
 
     async def chat(self, interaction: discord.Interaction, message: str) -> None:
@@ -164,7 +163,7 @@ class AtelierInteractions:
                     conversation = f"discord:chat:{interaction.id}"
                     reply.conversation = conversation
             async with self.threads.turn(conversation):
-                await chat(self.core, from_interaction(interaction, conversation, message), message, target)
+                await self.core.chat(from_interaction(interaction, conversation), message, target)
             await reply.finish()
 
     async def _open_thread(
@@ -188,21 +187,39 @@ class AtelierInteractions:
 
     # ----------------------------------------------------------------------- plain commands
 
-    async def simple(self, interaction: discord.Interaction, name: str, args: str = "") -> None:
-        """/usage, /models, /help, /settings, /cancel, /reset: private answers from core.dispatch."""
+    async def usage(self, interaction: discord.Interaction) -> None:
+        await self.simple(interaction, Usage())
+
+    async def models(self, interaction: discord.Interaction) -> None:
+        await self.simple(interaction, Models())
+
+    async def help(self, interaction: discord.Interaction) -> None:
+        await self.simple(interaction, Help())
+
+    async def cancel(self, interaction: discord.Interaction) -> None:
+        await self.simple(interaction, Cancel())
+
+    async def reset(self, interaction: discord.Interaction) -> None:
+        await self.simple(interaction, Reset())
+
+    async def settings(self, interaction: discord.Interaction, setting: str | None, value: str | None) -> None:
+        await self.simple(interaction, ChangeSettings(setting, value))
+
+    async def simple(self, interaction: discord.Interaction, command: Command) -> None:
+        """/usage, /models, /help, /settings, /cancel, /reset: private answers, through the core's door."""
         if not await self.defer(interaction, ephemeral=True):
             return
         reply = self.reply(interaction, ephemeral=True)
-        async with self.guarded(f"/{name}", reply):
-            request = from_interaction(interaction, text=args)
-            if name == "reset":
+        async with self.guarded(type(command).__name__, reply):
+            request = from_interaction(interaction)
+            if isinstance(command, Reset):
                 if interaction.guild is not None and not is_thread(interaction.channel):
                     await reply.send_error("Use /reset inside a chat thread (or in a DM with me).")
                     return
                 if interaction.guild is None:
                     request.conversation = dm_key(interaction.user.id)
-            await self.core.dispatch(name, request, reply)
-            await reply.finish("Cancelling your running job…" if name == "cancel" else "Done.")
+            await self.core.run(command, request, reply)
+            await reply.finish("Cancelling your running job…" if isinstance(command, Cancel) else "Done.")
 
     # ---------------------------------------------------------------------- context menus
 
@@ -273,7 +290,7 @@ class AtelierInteractions:
         """Form submissions, by custom_id (works for forms opened before a restart)."""
         if interaction.type != discord.InteractionType.modal_submit:
             return
-        data = interaction.data or {}
+        data: dict[str, Any] = dict(interaction.data or {})
         parsed = parse_form_id(str(data.get("custom_id", "")))
         if parsed is None:
             return
@@ -289,8 +306,7 @@ class AtelierInteractions:
             return
         reply = self.reply(interaction)
         async with self.guarded("Edit form", reply):
-            request = from_interaction(interaction, text=instruction)
-            await self.core.action(Action.EDIT, job_id, request, reply, instruction=instruction)
+            await self.core.action(Action.EDIT, job_id, from_interaction(interaction), reply, instruction=instruction)
             await reply.finish()
 
     async def _on_message_form(
@@ -311,18 +327,18 @@ class AtelierInteractions:
                 return
             try:
                 data = await read_image(attachments[0], self._max_input)
-            except InputRefused as exc:
+            except ImageRejected as exc:
                 await reply.send_error(str(exc))
                 return
             if kind == "edit":
                 reply = self.reply(interaction, ephemeral=True, reply_to=target)
-                request = from_interaction(interaction, text=text, images=[data])
-                await edit_with(self.core, request, GenerationParams(prompt=text), reply)
+                request = from_interaction(interaction, images=[data])
+                await self.core.edit(request, GenerationParams(prompt=text), reply)
             else:
                 conversation = channel_conversation(interaction.channel, f"discord:ask:{interaction.id}")
                 reply.conversation = conversation
                 async with self.threads.turn(conversation):
-                    await ask(self.core, from_interaction(interaction, conversation, text, [data]), text, reply)
+                    await self.core.ask(from_interaction(interaction, conversation, [data]), text, reply)
             await reply.finish()
 
     async def _form_target(
@@ -331,7 +347,7 @@ class AtelierInteractions:
         remembered = self._forms.pop(custom_id, None)
         if remembered is not None:
             return remembered
-        channel = interaction.channel if interaction.channel_id == channel_id else None
+        channel: object = interaction.channel if interaction.channel_id == channel_id else None
         channel = channel or interaction.client.get_channel(channel_id)
         if not isinstance(channel, discord.abc.Messageable):
             return None

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import discord
 
+from adapters.clock import MONOTONIC, Clock
 from adapters.discord.requests import message_key
 from adapters.discord.stream import PagedStream, split_pages
 from adapters.discord.uploads import result_files, upload_cap
@@ -22,24 +22,34 @@ from bot.store.conversations import ConversationStore
 
 log = logging.getLogger(__name__)
 
+M = TypeVar("M")
 AnyMessage = discord.Message | discord.WebhookMessage | discord.InteractionMessage
 
 
 @dataclass(frozen=True)
 class Pacing:
+    """How often messages are edited (seconds, read on `clock`), and how large uploads may be."""
+
     stream_interval: float = 1.0
     progress_interval: float = 1.0
     progress_delay: float = 1.0
     max_upload: int = 10 * 1024 * 1024
+    clock: Clock = field(default=MONOTONIC, compare=False)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Pacing:
+    def from_settings(cls, settings: Settings, clock: Clock = MONOTONIC) -> Pacing:
         return cls(
-            settings.discord_stream_edit_seconds,
-            settings.discord_progress_edit_seconds,
-            settings.discord_progress_delay_seconds,
-            settings.discord_max_upload_bytes,
+            stream_interval=settings.discord_stream_edit_seconds,
+            progress_interval=settings.discord_progress_edit_seconds,
+            progress_delay=settings.discord_progress_delay_seconds,
+            max_upload=settings.discord_max_upload_bytes,
+            clock=clock,
         )
+
+    def stream(
+        self, post: Callable[[str], Awaitable[M]], edit: Callable[[M, str], Awaitable[object]]
+    ) -> PagedStream[M]:
+        return PagedStream(post, edit, interval=self.stream_interval, clock=self.clock)
 
 
 def _pages(text: str) -> list[str]:
@@ -78,7 +88,7 @@ class InteractionReply(Reply):
         self._thinking = thinking
         self._status: AnyMessage | None = None
         self._status_text = ""
-        self._status_next = 0.0
+        self._status_next = float("-inf")
         self._progress_open = True
         self._lock = asyncio.Lock()
 
@@ -147,13 +157,13 @@ class InteractionReply(Reply):
                 await self._links.link_message(message_key(message.id), conversation=self.conversation)
             return message
 
-        return await PagedStream(post, _edit_text, interval=self._pacing.stream_interval).run(chunks)
+        return await self._pacing.stream(post, _edit_text).run(chunks)
 
     async def progress(self, update: Progress) -> None:
         if not self._progress_open or update.elapsed_seconds < self._pacing.progress_delay:
             return
         text = update.describe()
-        if text == self._status_text or time.monotonic() < self._status_next:
+        if text == self._status_text or self._pacing.clock.now() < self._status_next:
             return
         async with self._lock:
             if not self._progress_open:
@@ -171,7 +181,7 @@ class InteractionReply(Reply):
             except discord.HTTPException as exc:
                 log.debug("could not show progress: %s", exc)
             self._status_text = text
-            self._status_next = time.monotonic() + self._pacing.progress_interval
+            self._status_next = self._pacing.clock.now() + self._pacing.progress_interval
 
     async def clear_progress(self) -> None:
         # The status stays until the result replaces it (or an error removes it).
@@ -266,7 +276,7 @@ class ChannelReply(Reply):
             await self.post(text[:2000])
 
     async def stream_text(self, chunks: AsyncIterator[str]) -> str:
-        return await PagedStream(self.post, _edit_text, interval=self._pacing.stream_interval).run(chunks)
+        return await self._pacing.stream(self.post, _edit_text).run(chunks)
 
     async def send_images(self, delivery: Delivery) -> None:
         files = await result_files(delivery, upload_cap(self._pacing.max_upload, self._guild))

@@ -55,7 +55,7 @@ def channel_conversation(channel: object, fallback: str) -> str:
 
 
 def from_interaction(
-    interaction: discord.Interaction, conversation: str | None = None, text: str = "", images: list[bytes] | None = None
+    interaction: discord.Interaction, conversation: str | None = None, images: list[bytes] | None = None
 ) -> Request:
     guild_id = interaction.guild_id
     if conversation is None:
@@ -64,7 +64,6 @@ def from_interaction(
         user=user_of(interaction.user),
         scope=scope_of(guild_id, interaction.user.id),
         conversation=conversation,
-        text=text,
         images=list(images or []),
         # Checked with Discord: the member's permissions in this channel, sent with the interaction.
         # A DM is the person's own scope, where settings can only lower the operator's limits.
@@ -72,14 +71,13 @@ def from_interaction(
     )
 
 
-def from_message(message: discord.Message, conversation: str, text: str, images: list[bytes]) -> Request:
+def from_message(message: discord.Message, conversation: str, images: list[bytes]) -> Request:
     author = message.author
     is_admin = message.guild is None or (isinstance(author, discord.Member) and author.guild_permissions.manage_guild)
     return Request(
         user=user_of(author),
         scope=scope_of(message.guild.id if message.guild else None, author.id),
         conversation=conversation,
-        text=text,
         images=images,
         is_admin=is_admin,
     )

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Generic, TypeVar
 
 import discord
+
+from adapters.clock import MONOTONIC, Clock
 
 log = logging.getLogger(__name__)
 
@@ -74,15 +75,17 @@ class PagedStream(Generic[M]):
         *,
         interval: float = 1.0,
         limit: int = MESSAGE_LIMIT,
+        clock: Clock = MONOTONIC,
     ) -> None:
         self._post = post
         self._edit = edit
         self._interval = interval
+        self._clock = clock
         self._limit = limit
         self._text = ""
         self._closed = False
         self._wake = asyncio.Event()
-        self._next_at = 0.0
+        self._next_at = float("-inf")
         self._messages: list[M] = []
         self._shown: list[str] = []
 
@@ -119,9 +122,9 @@ class PagedStream(Generic[M]):
             if not self._closed:
                 await self._wake.wait()
             self._wake.clear()
-            delay = self._next_at - time.monotonic()
+            delay = self._next_at - self._clock.now()
             if delay > 0:
-                await asyncio.sleep(delay)
+                await self._clock.sleep(delay)
             text = self._text
             await self._sync(text)
             if self._closed and text == self._text:
@@ -146,4 +149,4 @@ class PagedStream(Generic[M]):
                 break
         if sent:
             # Counted from the end of the request, so two edits never *arrive* less than interval apart.
-            self._next_at = time.monotonic() + self._interval
+            self._next_at = self._clock.now() + self._interval

@@ -20,8 +20,8 @@ import discord
 from adapters.discord.inflight import InFlight
 from adapters.discord.reply import ChannelReply, Pacing
 from adapters.discord.requests import chain_key, dm_key, from_message, message_key, thread_key
-from adapters.discord.uploads import InputRefused, image_attachments, read_images
-from bot.commands.chat import ask, chat
+from adapters.discord.uploads import image_attachments, read_images
+from bot.images import ImageRejected
 
 if TYPE_CHECKING:
     from bot.core import Atelier
@@ -121,15 +121,15 @@ class MessageChat:
         )
         try:
             images = await read_images(attachments, self._core.settings.max_input_image_bytes)
-        except InputRefused as exc:
+        except ImageRejected as exc:
             await reply.send_error(str(exc))
             return
-        request = from_message(message, route.conversation, text, images)
+        request = from_message(message, route.conversation, images)
         async with self._threads.turn(route.conversation), _typing(message.channel):
             if images:
-                await ask(self._core, request, text, reply)
+                await self._core.ask(request, text, reply)
             else:
-                await chat(self._core, request, text, reply)
+                await self._core.chat(request, text, reply)
 
     async def _route(self, message: discord.Message, me: discord.ClientUser) -> Route | None:
         mentioned = any(user.id == me.id for user in message.mentions)
@@ -151,7 +151,7 @@ class MessageChat:
 
 @asynccontextmanager
 async def _typing(channel: discord.abc.Messageable) -> AsyncIterator[None]:
-    """"Atelier is typing…" while the model thinks; a refused typing call never costs the answer."""
+    """Shows "Atelier is typing…" while the model thinks; a refused typing call never costs the answer."""
     indicator: Any = channel.typing()
     try:
         await indicator.__aenter__()

@@ -7,16 +7,12 @@ import io
 
 import discord
 
-from bot.images import fit_within
+from bot.images import ImageRejected, fit_within
 from bot.messages import Delivery
 
 # Discord rejects bot uploads above this in practice, whatever a guild's boost level promises.
 DISCORD_UPLOAD_CAP = 10 * 1024 * 1024
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif")
-
-
-class InputRefused(Exception):
-    """A user's file we will not download; the message is meant for the user."""
 
 
 def upload_cap(configured: int, guild: discord.Guild | None, interaction: discord.Interaction | None = None) -> int:
@@ -54,16 +50,16 @@ def image_attachments(message: discord.Message) -> list[discord.Attachment]:
 async def read_image(attachment: discord.Attachment, max_bytes: int) -> bytes:
     """Refuse before downloading when Discord says the file is too big; the core checks the content."""
     if attachment.size > max_bytes:
-        raise InputRefused(
+        raise ImageRejected(
             f"That image is {attachment.size / 1_048_576:.1f} MB; the limit is {max_bytes / 1_048_576:.0f} MB. "
             "Send a smaller one."
         )
     if not is_image(attachment):
-        raise InputRefused(f"{attachment.filename} is not an image; send a PNG, JPEG, WebP or GIF.")
+        raise ImageRejected(f"{attachment.filename} is not an image; send a PNG, JPEG, WebP or GIF.")
     try:
         return await attachment.read()
     except discord.HTTPException as exc:
-        raise InputRefused("I could not download that image from Discord; please send it again.") from exc
+        raise ImageRejected("I could not download that image from Discord; please send it again.") from exc
 
 
 async def read_images(attachments: list[discord.Attachment], max_bytes: int, limit: int = 4) -> list[bytes]:

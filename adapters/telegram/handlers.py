@@ -16,17 +16,20 @@ from telegram.ext import ContextTypes
 
 from adapters.telegram.addressing import Addressed, address
 from adapters.telegram.admins import AdminCache
-from adapters.telegram.media import InputRefused, download, image_of, input_image
+from adapters.telegram.media import download, image_of, input_image
 from adapters.telegram.outbox import Outbox, Target, message_key
 from adapters.telegram.reply import TelegramReply
+from bot.command import Ask, ChangeSettings, Command, Edit, Reset
+from bot.command import Chat as ChatText  # telegram has a Chat too
 from bot.core import Atelier
+from bot.failures import SORRY
+from bot.images import ImageRejected
 from bot.messages import Action, Reply, Request, Scope, ScopeKind, User, parse_action_id
+from bot.parsing import parse_command
 from bot.redaction import redact
 
 log = logging.getLogger(__name__)
 
-NEEDS_IMAGES = frozenset({"edit", "ask"})
-SORRY = "Something went wrong on my side. Please try again."
 PHOTO_HINT = "Nice picture. Send it with a caption like `/edit make it snowy` or `/ask what is this?`."
 GROUP_RESET = "In a group each reply chain is its own conversation: reply to one of my answers with /reset to clear it."
 CALLBACK_TEXT = {
@@ -114,7 +117,7 @@ class Handlers:
         reply = TelegramReply(self._outbox, target, new_conversation(message.chat, thread_id, message.message_id))
         try:
             await self._handle(message, addressed, replied if to_bot else None, reply)
-        except InputRefused as exc:
+        except ImageRejected as exc:
             await reply.send_error(str(exc))
         except Exception as exc:
             log.error("telegram: a message failed: %s", redact(repr(exc), self._secrets))
@@ -131,34 +134,39 @@ class Handlers:
             )
         conversation = reply.conversation = linked_conversation or reply.conversation
         request = Request(user_of(message.from_user), scope_of(message.chat, message.from_user), conversation)
-        if linked_job is not None and linked_conversation is None and addressed.command in (None, "edit"):
+        command = self._command_of(message, addressed)
+        if linked_job is not None and linked_conversation is None and isinstance(command, ChatText | Edit):
             # The answer to our "what should I change?" prompt (linked to its job only).
-            instruction = addressed.text.removeprefix("/edit").strip()
+            instruction = command.text if isinstance(command, ChatText) else command.params.prompt
             await self._core.action(Action.EDIT, linked_job, request, reply, instruction=instruction)
             return
-        await self._run(message, addressed, request, reply, linked_conversation is not None)
+        await self._run(message, command, request, reply, linked_conversation is not None)
+
+    def _command_of(self, message: Message, addressed: Addressed) -> Command:
+        """The typed command: parsed by the core's one parser; a photo with a plain caption is a question."""
+        if addressed.command is not None:
+            return parse_command(addressed.command, self._core.settings.size_allow_list)
+        if addressed.text and image_of(message) is not None:
+            return Ask(addressed.text)
+        return ChatText(addressed.text)
 
     async def _run(
-        self, message: Message, addressed: Addressed, request: Request, reply: TelegramReply, continued: bool
+        self, message: Message, command: Command, request: Request, reply: TelegramReply, continued: bool
     ) -> None:
-        command, line = addressed.command, addressed.text
-        own_image = image_of(message)
-        if command is None and not line:
-            if own_image is not None and is_private(message.chat):
+        if isinstance(command, ChatText) and not command.text:
+            if image_of(message) is not None and is_private(message.chat):
                 await reply.send_text(PHOTO_HINT)
             return
-        if command == "reset" and not is_private(message.chat) and not continued:
+        if isinstance(command, Reset) and not is_private(message.chat) and not continued:
             await reply.send_text(GROUP_RESET)
             return
-        if command == "settings":
+        if isinstance(command, ChangeSettings):
             request.is_admin = await self._is_admin(message)
-        if command in NEEDS_IMAGES or (command is None and own_image is not None):
+        if isinstance(command, Edit | Ask):
             image = input_image(message)
             if image is not None:
                 request.images = [await download(self._outbox.bot, image)]
-            if command is None:
-                line = f"/ask {line}"  # a photo with a question in its caption
-        await self._core.handle_text(line, request, reply)
+        await self._core.run(command, request, reply)
 
     async def _is_admin(self, message: Message) -> bool:
         if is_private(message.chat):

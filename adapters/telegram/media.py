@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from telegram import Bot, Message
 from telegram.error import TelegramError
 
+from bot.images import ImageRejected
 from bot.messages import ResultImage
 
 MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024  # what a bot may download from Telegram
@@ -15,10 +16,6 @@ MAX_PHOTO_BYTES = 10 * 1024 * 1024
 MAX_PHOTO_SIDES = 10_000  # width + height
 MAX_PHOTO_RATIO = 20
 MAX_CAPTION = 1024
-
-
-class InputRefused(Exception):
-    """An input image we cannot use; the message is for the user."""
 
 
 @dataclass(frozen=True)
@@ -53,14 +50,14 @@ async def download(bot: Bot, image: InputImage) -> bytes:
         data = bytes(await file.download_as_bytearray())
     except TelegramError as exc:
         # Never repeat the error text: the file URL (and so the token) may be in it.
-        raise InputRefused("I could not download that image from Telegram. Please send it again.") from exc
+        raise ImageRejected("I could not download that image from Telegram. Please send it again.") from exc
     _check_size(len(data))
     return data
 
 
 def _check_size(size: int | None) -> None:
     if size is not None and size > MAX_DOWNLOAD_BYTES:
-        raise InputRefused(
+        raise ImageRejected(
             f"That file is {size / 1_048_576:.1f} MB; Telegram lets bots download files up to "
             f"{MAX_DOWNLOAD_BYTES // 1_048_576} MB. Please send a smaller image."
         )

@@ -1,5 +1,5 @@
 """What every reply shares: the bot, the links from sent messages to conversations and jobs, the
-per-chat pacers, and background tasks the adapter waits for when it stops."""
+per-chat pacers and the clock they read, and background tasks the adapter waits for when it stops."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 
 from telegram import Bot, Message, ReplyParameters
 
+from adapters.clock import MONOTONIC, Clock
 from adapters.telegram.pacing import EditPacer, PacerPool
 from bot.config import Settings
 from bot.store.conversations import ConversationStore
@@ -44,6 +45,7 @@ class Outbox:
     bot: Bot
     links: ConversationStore
     settings: Settings
+    clock: Clock = MONOTONIC  # what status, stream and flood-control waits read; tests drive their own
     pacers: PacerPool = field(default_factory=PacerPool)
     tasks: set[asyncio.Task] = field(default_factory=set)
 
@@ -53,7 +55,7 @@ class Outbox:
             if target.group
             else self.settings.telegram_stream_edit_seconds_private
         )
-        return self.pacers.get(target.chat_id, interval)
+        return self.pacers.get(target.chat_id, interval, self.clock)
 
     async def link(self, message: Message, *, conversation: str | None = None, job_id: str | None = None) -> None:
         """Remember which conversation or job a message we sent belongs to (survives restarts)."""

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
+from typing import TypeVar
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputMediaDocument, InputMediaPhoto, Message
 
@@ -15,6 +16,7 @@ from adapters.telegram.status import JobStatus
 from adapters.telegram.stream import StreamedAnswer
 from bot.messages import Action, Delivery, Progress, Reply, ResultImage, action_id
 
+T = TypeVar("T")
 BUTTON_LABELS = {Action.REROLL: "🎲 Reroll", Action.VARY: "✨ Vary", Action.EDIT: "✏️ Edit"}
 ALBUM_SIZE = 10
 
@@ -42,6 +44,10 @@ class TelegramReply(Reply):
     def _bot(self) -> Bot:
         return self._outbox.bot
 
+    async def _call(self, call: Callable[[], Awaitable[T]], what: str) -> T:
+        """A Bot API call that waits out flood control on the outbox's clock."""
+        return await with_retry(call, what, clock=self._outbox.clock)
+
     def _send_args(self) -> dict:
         args = self._target.send_args(reply=not self._replied)
         self._replied = True
@@ -50,7 +56,7 @@ class TelegramReply(Reply):
     async def send_text(self, text: str) -> None:
         for piece in split_text(text) or ["…"]:
             args = self._send_args()
-            message = await with_retry(partial(self._bot.send_message, text=piece, **args), "sendMessage")
+            message = await self._call(partial(self._bot.send_message, text=piece, **args), "sendMessage")
             await self._outbox.link(message, conversation=self.conversation)
 
     async def stream_text(self, chunks: AsyncIterator[str]) -> str:
@@ -81,7 +87,7 @@ class TelegramReply(Reply):
             if keyboard is not None:  # albums cannot carry buttons: they go on a small follow-up
                 args = self._target.send_args(reply=False)
                 sent.append(
-                    await with_retry(
+                    await self._call(
                         lambda: self._bot.send_message(text="Your images ↑", reply_markup=keyboard, **args),
                         "sendMessage",
                     )
@@ -93,13 +99,13 @@ class TelegramReply(Reply):
         args = self._send_args()
         name = f"atelier.{image.extension}"
         if fits_as_photo(image):
-            return await with_retry(
+            return await self._call(
                 lambda: self._bot.send_photo(
                     photo=image.data, caption=caption, reply_markup=keyboard, filename=name, **args
                 ),
                 "sendPhoto",
             )
-        return await with_retry(
+        return await self._call(
             lambda: self._bot.send_document(
                 document=image.data, caption=caption, reply_markup=keyboard, filename=name, **args
             ),
@@ -124,5 +130,5 @@ class TelegramReply(Reply):
                 for index, image in enumerate(batch)
             ]
             args = self._send_args()
-            sent.extend(await with_retry(partial(self._bot.send_media_group, media=media, **args), "sendMediaGroup"))
+            sent.extend(await self._call(partial(self._bot.send_media_group, media=media, **args), "sendMediaGroup"))
         return sent

@@ -4,14 +4,13 @@ message with the elapsed time and a Cancel button, edited at a humane pace and r
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import time
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message
 from telegram.constants import ChatAction
 from telegram.error import RetryAfter, TelegramError
 
+from adapters.clock import sleep_unless
 from adapters.telegram.outbox import Outbox, Target
 from adapters.telegram.pacing import retry_after_seconds
 from bot.messages import Action, Progress, action_id
@@ -52,12 +51,12 @@ class JobStatus:
             self._outbox.spawn(message.delete(), "deleting a status message")
 
     async def _run(self) -> None:
-        settings = self._outbox.settings
-        started = time.monotonic()
+        settings, clock = self._outbox.settings, self._outbox.clock
+        started = clock.now()
         next_action = started
         show_at = started + settings.telegram_progress_delay_seconds
         while not self._stop.is_set():
-            now = time.monotonic()
+            now = clock.now()
             try:
                 if now >= next_action:
                     next_action = now + settings.telegram_chat_action_seconds
@@ -67,15 +66,13 @@ class JobStatus:
                 if now >= show_at and not self._stop.is_set():
                     show_at = now + settings.telegram_progress_edit_seconds  # also if the call fails
                     await self._show()
-                    show_at = time.monotonic() + settings.telegram_progress_edit_seconds
+                    show_at = clock.now() + settings.telegram_progress_edit_seconds
             except RetryAfter as exc:
                 wait = retry_after_seconds(exc)
                 next_action, show_at = max(next_action, now + wait), max(show_at, now + wait)
             except TelegramError as exc:
                 log.info("telegram: status update failed: %s", type(exc).__name__)
-            wake = min(next_action, show_at) - time.monotonic()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), max(wake, 0.0))
+            await sleep_unless(clock, self._stop, min(next_action, show_at) - clock.now())
 
     async def _show(self) -> None:
         if self._latest is None:

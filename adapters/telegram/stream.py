@@ -73,7 +73,7 @@ class StreamedAnswer:
                 await self._outbox.bot.send_chat_action(
                     self._target.chat_id, ChatAction.TYPING, message_thread_id=self._target.thread_id
                 )
-                await asyncio.sleep(self._outbox.settings.telegram_chat_action_seconds)
+                await self._outbox.clock.sleep(self._outbox.settings.telegram_chat_action_seconds)
 
     async def _flush(self) -> None:
         text = self._text
@@ -93,7 +93,8 @@ class StreamedAnswer:
                     text=text, **self._target.send_args(reply=self._quote and not self._sent_any)
                 ),
                 "sendMessage",
-                self._pacer,
+                clock=self._outbox.clock,
+                pacer=self._pacer,
             )
             self._sent_any = True
             self._pacer.mark()
@@ -101,7 +102,9 @@ class StreamedAnswer:
         else:
             message = self._message
             try:
-                await with_retry(lambda: message.edit_text(text), "editMessageText", self._pacer)
+                await with_retry(
+                    lambda: message.edit_text(text), "editMessageText", clock=self._outbox.clock, pacer=self._pacer
+                )
             except BadRequest as exc:
                 if "not modified" not in str(exc).lower():
                     # Someone deleted the message we were editing: carry on in a new one.

@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from bot.messages import Reply
 from bot.parsing import FLAGS_HELP
-
-if TYPE_CHECKING:
-    from bot.core import Atelier
+from bot.providers.catalogue import Catalogue
 
 HELP = f"""Atelier makes and edits images and answers questions about them.
 /imagine <prompt> - make an image. Options: {FLAGS_HELP}
@@ -18,19 +13,15 @@ HELP = f"""Atelier makes and edits images and answers questions about them.
 /usage - your images today and the limits here
 /models - the image models this bot offers
 /cancel - stop your running image job (nothing is charged)
+/reset - forget this conversation
 /settings - admins: quotas, rate limit and default model for this server or group
 Buttons under each image: Reroll (same prompt again), Vary (a variation of it), Edit (change it)."""
 
 
-async def help_command(reply: Reply) -> None:
-    await reply.send_text(HELP)
-
-
-async def models_command(core: Atelier, reply: Reply) -> None:
-    models = core.catalogue.image_models()
+def models_text(catalogue: Catalogue) -> str:
+    models = catalogue.image_models()
     if not models:
-        await reply.send_text("No image models are configured on this bot.")
-        return
+        return "No image models are configured on this bot."
     lines = ["Image models here (use --model NAME):"]
     lines += [f"{m.qualified}: {m.capabilities.describe()}" for m in models]
-    await reply.send_text("\n".join(lines))
+    return "\n".join(lines)

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
 
 from bot.messages import Reply, Request, ScopeKind
-
-if TYPE_CHECKING:
-    from bot.core import Atelier
+from bot.scope_limits import ScopeLimits
+from bot.store.quotas import QuotaStore
 
 
 def _until_midnight_utc(now: float) -> str:
@@ -16,9 +14,9 @@ def _until_midnight_utc(now: float) -> str:
     return f"{left // 3600}h {left % 3600 // 60}m"
 
 
-async def usage(core: Atelier, request: Request, reply: Reply) -> None:
-    limits = await core.scope_limits.for_scope(request.scope)
-    used = await core.store.quotas.usage(request.scope.key, request.user.key)
+async def usage(scope_limits: ScopeLimits, quotas: QuotaStore, request: Request, reply: Reply) -> None:
+    limits = await scope_limits.for_scope(request.scope)
+    used = await quotas.usage(request.scope.key, request.user.key)
     lines = [f"Images today: you {used.user_used}/{limits.images_per_user}"]
     if request.scope.kind == ScopeKind.GUILD:
         lines.append(f"Whole server/group: {used.scope_used}/{limits.images_per_scope}")

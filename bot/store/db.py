@@ -1,7 +1,8 @@
-"""The SQLite connection: WAL, a versioned schema migrated at start, and serialised write transactions."""
+"""The SQLite connection: WAL, a versioned schema migrated at start, and every write one autocommit statement."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import aiosqlite
@@ -80,13 +81,58 @@ MIGRATIONS: list[str] = [
         job_id TEXT
     ) WITHOUT ROWID;
     """,
+    # 2: a job row carries the keys of the counters it charges, built once in Python (quotas.py), so the
+    # triggers no longer spell the key format; a refund also gives back exactly what was charged.
+    """
+    ALTER TABLE jobs ADD COLUMN user_counter TEXT;
+    ALTER TABLE jobs ADD COLUMN scope_counter TEXT;   -- NULL: no shared pool charged
+    -- Rows from before this migration were charged under the keys migration 1's triggers built.
+    UPDATE jobs SET user_counter = 'user:' || scope_key || ':' || user_key,
+        scope_counter = CASE WHEN scope_limit IS NOT NULL THEN 'scope:' || scope_key END;
+    DROP TRIGGER jobs_reserve;
+    DROP TRIGGER jobs_refund;
+    CREATE TRIGGER jobs_reserve AFTER INSERT ON jobs WHEN NEW.status = 'running'
+    BEGIN
+        SELECT RAISE(ABORT, 'a running job needs the keys of the counters it charges')
+            WHERE NEW.user_counter IS NULL OR (NEW.scope_limit IS NOT NULL AND NEW.scope_counter IS NULL);
+        INSERT INTO usage(counter, day, used) VALUES (NEW.user_counter, NEW.day, NEW.images)
+            ON CONFLICT(counter, day) DO UPDATE SET used = used + excluded.used;
+        SELECT RAISE(ABORT, 'quota:user') WHERE NEW.user_limit <
+            (SELECT used FROM usage WHERE counter = NEW.user_counter AND day = NEW.day);
+        INSERT INTO usage(counter, day, used) SELECT NEW.scope_counter, NEW.day, NEW.images
+            WHERE NEW.scope_counter IS NOT NULL
+            ON CONFLICT(counter, day) DO UPDATE SET used = used + excluded.used;
+        SELECT RAISE(ABORT, 'quota:scope') WHERE NEW.scope_limit <
+            (SELECT used FROM usage WHERE counter = NEW.scope_counter AND day = NEW.day);
+    END;
+    CREATE TRIGGER jobs_refund AFTER UPDATE OF status ON jobs
+        WHEN OLD.status = 'running' AND NEW.status IN ('failed', 'cancelled')
+    BEGIN
+        UPDATE usage SET used = MAX(0, used - OLD.images)
+            WHERE counter IN (OLD.user_counter, OLD.scope_counter) AND day = OLD.day;
+    END;
+    """,
 ]
+
+
+def _statements(script: str) -> list[str]:
+    """A migration's statements, one by one: a trigger's body holds semicolons, and sqlite3 knows where it ends."""
+    statements, pending = [], ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            statements.append(pending.strip())
+            pending = ""
+    if any(line.strip() and not line.strip().startswith("--") for line in pending.splitlines()):
+        raise ValueError(f"unterminated statement in a migration: {pending.strip()[:80]}")
+    return statements
 
 
 class Database:
     """One connection in autocommit mode. Every write is a single statement, atomic on its own (quota
     accounting rides on triggers), so no transaction is ever left open for another coroutine to
-    stumble into, and concurrent writes queue on aiosqlite's thread without a lock of ours."""
+    stumble into, and concurrent writes queue on aiosqlite's thread without a lock of ours. Other
+    processes on the same file wait for SQLite's write lock (busy_timeout)."""
 
     def __init__(self, connection: aiosqlite.Connection) -> None:
         self.connection = connection
@@ -100,16 +146,32 @@ class Database:
         await connection.execute("PRAGMA journal_mode=WAL")
         await connection.execute("PRAGMA synchronous=NORMAL")
         await connection.execute("PRAGMA busy_timeout=5000")
-        await connection.execute("PRAGMA foreign_keys=ON")
         database = cls(connection)
         await database.migrate()
         return database
 
     async def migrate(self) -> None:
-        version = (await self.fetchall("PRAGMA user_version"))[0][0]
-        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            # executescript, because triggers hold semicolons; the script carries its own transaction.
-            await self.connection.executescript(f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version={number};\nCOMMIT;")
+        """Apply the migrations this file lacks, in one write transaction. The version is read again
+        inside it, so two processes starting on one file never apply a migration twice."""
+        if await self._schema_version() == len(MIGRATIONS):
+            return  # the usual start: no write lock taken
+        # Statement by statement: executescript would commit the transaction that holds the lock.
+        await self.connection.execute("BEGIN IMMEDIATE")
+        try:
+            version = await self._schema_version()
+            if version > len(MIGRATIONS):
+                raise RuntimeError(f"the database has schema {version}; this Atelier knows up to {len(MIGRATIONS)}")
+            for script in MIGRATIONS[version:]:
+                for statement in _statements(script):
+                    await self.connection.execute(statement)
+            await self.connection.execute(f"PRAGMA user_version={len(MIGRATIONS)}")
+        except BaseException:
+            await self.connection.execute("ROLLBACK")
+            raise
+        await self.connection.execute("COMMIT")
+
+    async def _schema_version(self) -> int:
+        return int((await self.fetchall("PRAGMA user_version"))[0][0])
 
     async def execute(self, sql: str, params: tuple = ()) -> aiosqlite.Cursor:
         return await self.connection.execute(sql, params)

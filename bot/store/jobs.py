@@ -5,17 +5,48 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from bot.store.db import Database
-from bot.store.quotas import NewJob
+
+
+class JobKind(StrEnum):
+    IMAGINE = "imagine"
+    EDIT = "edit"
+    VARY = "vary"
+    REROLL = "reroll"
+
+
+class JobStatus(StrEnum):
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """A job as asked for, before it is reserved (QuotaStore.reserve stores it)."""
+
+    id: str
+    kind: JobKind
+    user_key: str
+    user_name: str
+    scope_key: str
+    conversation: str
+    prompt: str
+    params: dict
+    provider: str
+    images: int
+    parent_id: str | None = None
 
 
 @dataclass(frozen=True)
 class JobRecord(NewJob):
     """A stored job: what was asked (NewJob) and what came of it."""
 
-    status: str = "running"
+    status: JobStatus = JobStatus.RUNNING
     result: dict[str, Any] | None = None
     created_at: float = 0.0
 
@@ -34,7 +65,7 @@ class JobStore:
             return None
         return JobRecord(
             id=row["id"],
-            kind=row["kind"],
+            kind=JobKind(row["kind"]),
             user_key=row["user_key"],
             user_name=row["user_name"],
             scope_key=row["scope_key"],
@@ -43,7 +74,7 @@ class JobStore:
             params=json.loads(row["params"]),
             provider=row["provider"],
             images=row["images"],
-            status=row["status"],
+            status=JobStatus(row["status"]),
             result=json.loads(row["result"]) if row["result"] else None,
             parent_id=row["parent_id"],
             created_at=row["created_at"],
@@ -52,10 +83,11 @@ class JobStore:
     async def expired_result_files(self, older_than_days: int) -> list[tuple[str, list[str]]]:
         """Finished jobs past retention that still keep image files: (job id, file names)."""
         cutoff = time.time() - older_than_days * 86400
+        # The LIKE is a cheap pre-filter; the JSON decides.
         rows = await self._db.fetchall(
-            "SELECT id, result FROM jobs WHERE status = 'done' AND finished_at < ? "
+            "SELECT id, result FROM jobs WHERE status = ? AND finished_at < ? "
             "AND (result LIKE '%files%' OR result LIKE '%inputs%' OR result LIKE '%masks%')",
-            (cutoff,),
+            (JobStatus.DONE, cutoff),
         )
         expired = []
         for row in rows:

@@ -1,5 +1,6 @@
 """Daily image quotas. Charging and refunding happen in the database's own triggers (see db.py), so a
-reservation is one atomic statement: inserting the running job row."""
+reservation is one atomic statement: inserting the running job row, which carries the keys of the
+counters it charges (built here, and only here)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from bot.store.db import Database
+from bot.store.jobs import JobStatus, NewJob
+
+__all__ = ["NewJob", "QuotaLimits", "QuotaStore", "Refusal", "Usage", "scope_counter", "user_counter", "utc_day"]
+
+# The statuses whose closing gives a running job's images back (the refund trigger's list).
+REFUNDED = frozenset({JobStatus.FAILED, JobStatus.CANCELLED})
 
 
 def utc_day(now: float | None = None) -> str:
@@ -32,21 +39,6 @@ class QuotaLimits:
 
 
 @dataclass(frozen=True)
-class NewJob:
-    id: str
-    kind: str
-    user_key: str
-    user_name: str
-    scope_key: str
-    conversation: str
-    prompt: str
-    params: dict
-    provider: str
-    images: int
-    parent_id: str | None = None
-
-
-@dataclass(frozen=True)
 class Refusal:
     message: str
 
@@ -63,15 +55,17 @@ class QuotaStore:
 
     async def reserve(self, job: NewJob, limits: QuotaLimits) -> Refusal | None:
         """Store the job as running and charge it, or return a Refusal (nothing stored or charged)."""
+        shared = scope_counter(job.scope_key) if limits.per_scope is not None else None
         try:
             await self._db.execute(
                 "INSERT INTO jobs(id, kind, user_key, user_name, scope_key, conversation, prompt, params, "
-                "provider, images, day, status, user_limit, scope_limit, parent_id, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?)",
+                "provider, images, day, status, user_limit, scope_limit, user_counter, scope_counter, "
+                "parent_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     job.id, job.kind, job.user_key, job.user_name, job.scope_key, job.conversation,
-                    job.prompt, json.dumps(job.params), job.provider, job.images, utc_day(),
-                    limits.per_user, limits.per_scope, job.parent_id, time.time(),
+                    job.prompt, json.dumps(job.params), job.provider, job.images, utc_day(), JobStatus.RUNNING,
+                    limits.per_user, limits.per_scope, user_counter(job.scope_key, job.user_key), shared,
+                    job.parent_id, time.time(),
                 ),
             )  # fmt: skip
         except sqlite3.IntegrityError as exc:
@@ -90,25 +84,28 @@ class QuotaStore:
         return None
 
     async def commit(self, job_id: str, result: dict) -> None:
+        """Close a running job as done; its images stay charged. A no-op for a job that is not running."""
         await self._db.execute(
-            "UPDATE jobs SET status = 'done', result = ?, finished_at = ? WHERE id = ? AND status = 'running'",
-            (json.dumps(result), time.time(), job_id),
+            "UPDATE jobs SET status = ?, result = ?, finished_at = ? WHERE id = ? AND status = ?",
+            (JobStatus.DONE, json.dumps(result), time.time(), job_id, JobStatus.RUNNING),
         )
 
-    async def refund(self, job_id: str, status: str, reason: str) -> bool:
+    async def refund(self, job_id: str, status: JobStatus, reason: str) -> bool:
         """Close a running job as failed or cancelled, which gives its images back (trigger).
         A no-op, returning False, for a job that is not running."""
+        if status not in REFUNDED:
+            raise ValueError(f"a refund closes a job as failed or cancelled, not {status!r}")
         cursor = await self._db.execute(
-            "UPDATE jobs SET status = ?, result = ?, finished_at = ? WHERE id = ? AND status = 'running'",
-            (status, json.dumps({"error": reason}), time.time(), job_id),
+            "UPDATE jobs SET status = ?, result = ?, finished_at = ? WHERE id = ? AND status = ?",
+            (status, json.dumps({"error": reason}), time.time(), job_id, JobStatus.RUNNING),
         )
         return cursor.rowcount > 0
 
     async def refund_abandoned(self) -> int:
         """At start: jobs left running by a crash are failed and refunded. Returns how many."""
         cursor = await self._db.execute(
-            "UPDATE jobs SET status = 'failed', result = ?, finished_at = ? WHERE status = 'running'",
-            (json.dumps({"error": "interrupted by a restart"}), time.time()),
+            "UPDATE jobs SET status = ?, result = ?, finished_at = ? WHERE status = ?",
+            (JobStatus.FAILED, json.dumps({"error": "interrupted by a restart"}), time.time(), JobStatus.RUNNING),
         )
         return cursor.rowcount
 

@@ -1,0 +1,134 @@
+"""The typed commands an adapter hands the core: one dataclass per command, built by the text parser
+(console, Telegram) or from a platform's own options (Discord slash commands). The core dispatches on
+the type, so nothing is ever turned back into a text line to be parsed twice."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from bot.sizes import format_size, parse_size
+
+
+class CommandName(StrEnum):
+    """Every command the bot has, as users type it (`/imagine`) and platforms register it."""
+
+    IMAGINE = "imagine"
+    EDIT = "edit"
+    ASK = "ask"
+    CHAT = "chat"
+    USAGE = "usage"
+    SETTINGS = "settings"
+    MODELS = "models"
+    CANCEL = "cancel"
+    RESET = "reset"
+    HELP = "help"
+
+
+# Other names people type for a command (Telegram opens every private chat with /start).
+ALIASES = {"start": CommandName.HELP}
+
+
+def command_name(word: str) -> CommandName | None:
+    """The command a typed name means, or None when the bot has no such command."""
+    word = word.lower()
+    if word in ALIASES:
+        return ALIASES[word]
+    try:
+        return CommandName(word)
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """A prompt with its options, as /imagine and /edit take them."""
+
+    prompt: str
+    size: tuple[int, int] | None = None
+    seed: int | None = None
+    model: str | None = None
+    negative_prompt: str | None = None
+
+    def to_json(self) -> dict:
+        return {
+            "size": format_size(self.size) if self.size else None,
+            "seed": self.seed,
+            "model": self.model,
+            "negative_prompt": self.negative_prompt,
+        }
+
+    @classmethod
+    def from_json(cls, prompt: str, data: dict) -> GenerationParams:
+        return cls(
+            prompt=prompt,
+            size=parse_size(data["size"]) if data.get("size") else None,
+            seed=data.get("seed"),
+            model=data.get("model"),
+            negative_prompt=data.get("negative_prompt"),
+        )
+
+
+@dataclass(frozen=True)
+class Imagine:
+    params: GenerationParams
+
+
+@dataclass(frozen=True)
+class Edit:
+    """Changes the request's attached or replied-to image(s), with the request's mask if any."""
+
+    params: GenerationParams
+
+
+@dataclass(frozen=True)
+class Ask:
+    question: str  # empty: describe the image
+
+
+@dataclass(frozen=True)
+class Chat:
+    text: str
+
+
+@dataclass(frozen=True)
+class Usage:
+    pass
+
+
+@dataclass(frozen=True)
+class ChangeSettings:
+    """`setting` None shows them all; "reset" goes back to the defaults (`value` names one, or all)."""
+
+    setting: str | None = None
+    value: str | None = None
+
+
+@dataclass(frozen=True)
+class Models:
+    pass
+
+
+@dataclass(frozen=True)
+class Cancel:
+    pass
+
+
+@dataclass(frozen=True)
+class Reset:
+    """Forget the request's conversation."""
+
+
+@dataclass(frozen=True)
+class Help:
+    pass
+
+
+@dataclass(frozen=True)
+class Invalid:
+    """A command that could not be parsed; `reason` tells the user what is valid."""
+
+    reason: str
+
+
+Command = Imagine | Edit | Ask | Chat | Usage | ChangeSettings | Models | Cancel | Reset | Help | Invalid
