@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import re
 
+from bot.commands.settings import NOT_ADMIN
 from bot.core import Atelier
 from tests.conftest import make_settings
 from tests.fakes.agnes_server import FakeAgnes
@@ -72,7 +74,7 @@ async def test_rate_limit_per_minute(tmp_path, fake_agnes: FakeAgnes) -> None:
 async def test_admin_settings_override_quota_and_are_refused_to_members(core: Atelier) -> None:
     member = RecordingReply()
     await say(core, "/settings user_quota 1", make_request(), member)
-    assert "Only this server's admins" in member.errors[0]
+    assert member.errors == [NOT_ADMIN]
 
     admin = RecordingReply()
     await say(core, "/settings user_quota 1", make_request(admin=True), admin)
@@ -84,7 +86,8 @@ async def test_admin_settings_override_quota_and_are_refused_to_members(core: At
 
     too_high = RecordingReply()
     await say(core, "/settings rate 100000", make_request(admin=True), too_high)
-    assert too_high.errors == ["rate takes a whole number from 0 to 60 (requests per member per minute)."]
+    # Word boundaries: the ceiling is 60 (ten times the default 6), not 6, 600 or 6,000.
+    assert len(too_high.errors) == 1 and re.search(r"\bfrom 0 to 60\b", too_high.errors[0])
     shown = RecordingReply()
     await say(core, "/settings", make_request(admin=True), shown)
     assert "user_quota = 1" in shown.texts[0]
@@ -98,6 +101,6 @@ async def test_private_chat_owner_may_only_lower_limits(tmp_path, fake_agnes: Fa
     try:
         reply = RecordingReply()
         await say(core, "/settings user_quota 50", make_request(guild=None, admin=True), reply)
-        assert reply.errors == ["user_quota takes a whole number from 0 to 20 (images per member per day)."]
+        assert len(reply.errors) == 1 and re.search(r"\bfrom 0 to 20\b", reply.errors[0])
     finally:
         await core.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.messages import Action, action_id
+from tests.fake_clock import FakeClock
 from tests.fakes.agnes_server import FakeAgnes
 from tests.fakes.images import jpeg_bytes, noisy_png, png_bytes
 from tests.fakes.telegram_server import FakeTelegram
@@ -79,24 +81,24 @@ async def test_edit_replying_to_a_photo_sends_a_data_uri_and_never_the_token(
 
 async def test_ask_streams_with_paced_edits(tmp_path: Path, fake_agnes: FakeAgnes, fake_telegram: FakeTelegram) -> None:
     fake_agnes.chat_reply = " ".join(f"word{i}" for i in range(150))
-    fake_agnes.chat_chunk, fake_agnes.latency = 20, 0.02
-    pace = 0.3
+    fake_agnes.chat_chunk, fake_agnes.latency = 20, 0.002
+    pace, clock = 0.25, FakeClock()
     async with running_bot(tmp_path, fake_agnes, fake_telegram, telegram_stream_edit_seconds_private=pace) as tg:
+        tg.adapter.outbox.clock = clock
         fake = tg.fake
         original = fake.push_message(USER, photo_file_id=fake.add_file(png_bytes()))
         question = fake.push_message(USER, "/ask what is in it?", reply_to=original["message"])
         first = await fake.wait_for("sendMessage", says("word0"))
-        await fake.wait_for("editMessageText", says("word149"), timeout=10)
+        async with clock.autojump():  # every wait for the chat's pace passes at once
+            await fake.wait_for("editMessageText", says("word149"), timeout=10)
 
     assert replied_to(first) == question["message"]["message_id"]
     assert text_of(first).strip() and "word149" not in text_of(first)  # sent on the first text, not at the end
     edits = fake.calls("editMessageText")
     assert all(e.params["message_id"] == first.result["message_id"] for e in edits)
-    gaps = [b.ts - a.ts for a, b in zip([first, *edits], edits, strict=False)]
-    assert all(gap >= pace for gap in gaps), gaps
-    stream_seconds = edits[-1].ts - first.ts
-    print(f"{len(edits)} edits over {stream_seconds:.2f}s, gaps {[round(g, 3) for g in gaps]}")
-    assert 1 <= len(edits) <= stream_seconds / pace + 1
+    shown_at = [clock.at(call.ts) for call in [first, *edits]]
+    gaps = [b - a for a, b in itertools.pairwise(shown_at)]
+    assert len(edits) >= 2 and all(gap >= pace for gap in gaps), gaps  # paced on the clock, however fast the text
     assert fake.message(USER, first.result["message_id"])["text"] == fake_agnes.chat_reply
     vision = fake_agnes.chat_requests()[0].body["messages"][-1]["content"]
     assert any(part.get("type") == "image_url" for part in vision)
@@ -205,12 +207,16 @@ async def test_quota_and_provider_failures_answer_in_the_same_topic(
 
 async def test_flood_control_is_waited_out(tg: RunningBot, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PTB_TIMEDELTA", "1")  # RetryAfter.retry_after as a timedelta, PTB's future default
-    tg.fake.fail_next("sendPhoto", retry_after=1)
+    clock = tg.adapter.outbox.clock = FakeClock()
+    tg.fake.fail_next("sendPhoto", retry_after=7)
     tg.fake.push_message(USER, "/imagine a patient cat")
-    photo = await tg.fake.wait_for("sendPhoto", lambda c: c.ok, timeout=10)
-    refused = tg.fake.calls("sendPhoto")[0]
+    refused = await tg.fake.wait_for("sendPhoto")
     assert refused.status == 429
-    assert photo.ts - refused.ts >= 1.0
+    assert await clock.sleeping(lambda remaining: remaining == 7.0)  # the wait Telegram asked for
+    assert clock.advance(6.5) == 0 and len(tg.fake.calls("sendPhoto")) == 1  # nothing tried before it is over
+    clock.advance(0.5)
+    photo = await tg.fake.wait_for("sendPhoto", lambda c: c.ok, timeout=10)
+    assert clock.at(photo.ts) - clock.at(refused.ts) == 7.0
     assert uploaded_image(photo).format == "PNG"
 
 

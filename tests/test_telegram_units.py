@@ -14,12 +14,13 @@ from telegram.error import RetryAfter
 from adapters.telegram.addressing import Addressed, address
 from adapters.telegram.media import fits_as_photo, trim_caption, utf16_len
 from adapters.telegram.outbox import Outbox, Target, message_key
-from adapters.telegram.pacing import EditPacer, retry_after_seconds
+from adapters.telegram.pacing import EditPacer, retry_after_seconds, with_retry
 from adapters.telegram.reply import TelegramReply
 from adapters.telegram.splitting import split_text
 from bot.core import Atelier
 from bot.messages import Action, Delivery, Progress, ResultImage, action_id
 from bot.parsing import CommandLine
+from tests.fake_clock import FakeClock
 from tests.fakes.images import png_bytes
 from tests.fakes.telegram_server import FakeTelegram
 from tests.test_telegram_harness import (
@@ -89,26 +90,39 @@ def test_retry_after_in_both_forms(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 async def test_pacer_spaces_turns_from_the_end_of_the_previous_call() -> None:
-    pacer = EditPacer(0.1)
-    loop = asyncio.get_running_loop()
+    clock = FakeClock()
+    pacer = EditPacer(0.25, clock)
     starts: list[float] = []
 
     async def edit() -> None:
         async with pacer.turn():
-            starts.append(loop.time())
-            await asyncio.sleep(0.02)
+            starts.append(clock.now())
+            await clock.sleep(0.125)  # the call itself takes a while
 
-    await asyncio.gather(*(edit() for _ in range(4)))
-    assert all(b - a >= 0.12 for a, b in itertools.pairwise(starts))
+    async with clock.autojump():
+        await asyncio.gather(*(edit() for _ in range(4)))
+    assert [b - a for a, b in itertools.pairwise(starts)] == [0.375] * 3
+    pacer.hold(2.0)  # flood control: the next turn waits that long, not the pace
+    async with clock.autojump():
+        await edit()
+    assert starts[-1] - starts[-2] == 0.125 + 2.0
+
+
+PACE = 0.25  # the status message's edit interval in these tests (exact in binary, as are the clock's steps)
 
 
 @pytest.fixture
-async def outbox(core: Atelier, fake_telegram: FakeTelegram) -> AsyncIterator[Outbox]:
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def outbox(core: Atelier, fake_telegram: FakeTelegram, clock: FakeClock) -> AsyncIterator[Outbox]:
     fake_telegram.add_chat(USER)
     fake_telegram.add_chat(GROUP)
-    settings = core.settings.model_copy(update=FAST | {"telegram_progress_edit_seconds": 0.3})
+    settings = core.settings.model_copy(update=FAST | {"telegram_progress_edit_seconds": PACE})
     async with Bot(fake_telegram.token, base_url=fake_telegram.base_url) as bot:
-        yield Outbox(bot, core.store.conversations, settings)
+        yield Outbox(bot, core.store.conversations, settings, clock=clock)
 
 
 async def test_several_images_go_as_an_album_with_buttons_on_a_follow_up(
@@ -128,20 +142,57 @@ async def test_several_images_go_as_an_album_with_buttons_on_a_follow_up(
         assert linked == ("telegram:1001", "job1")
 
 
-async def test_status_message_is_edited_at_its_pace_and_removed(outbox: Outbox, fake_telegram: FakeTelegram) -> None:
+async def test_status_message_is_edited_at_its_pace_and_removed(
+    outbox: Outbox, fake_telegram: FakeTelegram, clock: FakeClock
+) -> None:
     reply = TelegramReply(outbox, Target(GROUP, None, None, group=True), "c")
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    for tick in range(40):  # a progress report every 25 ms, each with new text
-        await reply.progress(Progress("job9", tick, percent=tick * 2))
-        await asyncio.sleep(0.025)
+    reports = iter(Progress("job9", tick, percent=tick) for tick in range(100))
+    await reply.progress(next(reports))
+    status = await fake_telegram.wait_for("sendMessage")  # at once: no delay in these settings
+    assert await clock.sleeping() == PACE  # and then it waits for its pace
+    for _ in range(8):  # four reports in every eighth of a second, each with new text, for one second
+        for _ in range(4):
+            latest = next(reports)
+            await reply.progress(latest)
+        if clock.advance(PACE / 2):
+            await clock.sleeping()  # it woke, showed the latest report, and waits again
     await reply.clear_progress()
     deleted = await fake_telegram.wait_for("deleteMessage")
 
-    status = fake_telegram.calls("sendMessage")[0]
     edits = fake_telegram.calls("editMessageText")
+    shown_at = [clock.at(call.ts) for call in [status, *edits]]
+    assert [b - a for a, b in itertools.pairwise(shown_at)] == [PACE] * 4  # one edit per pace, no more
+    assert edits[-1].params["text"] == latest.describe()
     assert buttons(status) == [action_id(Action.CANCEL, "job9")]
-    assert 1 <= len(edits) <= (loop.time() - started) / 0.3 + 1
-    assert all(b.ts - a.ts >= 0.3 for a, b in zip([status, *edits], edits, strict=False))
     assert deleted.params["message_id"] == status.result["message_id"]
     assert [c.params["action"] for c in fake_telegram.calls("sendChatAction")] == ["upload_photo"]
+
+
+async def test_flood_control_is_waited_out_on_the_clock_and_holds_the_chat(
+    clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PTB_TIMEDELTA", "1")
+    pacer = EditPacer(PACE, clock)
+    attempts: list[float] = []
+    turns: list[float] = []
+
+    async def flooded() -> str:
+        attempts.append(clock.now())
+        if len(attempts) == 1:
+            raise RetryAfter(dtm.timedelta(seconds=3))
+        return "sent"
+
+    async def another_edit_in_the_chat() -> None:
+        async with pacer.turn():
+            turns.append(clock.now())
+
+    retrying = asyncio.create_task(with_retry(flooded, "editMessageText", clock=clock, pacer=pacer))
+    assert await clock.sleeping() == 3.0 and len(attempts) == 1
+    other = asyncio.create_task(another_edit_in_the_chat())
+    await clock.sleeping(count=2)
+    assert clock.pending() == [3.0, 3.0]  # the other edit waits for the flood wait, not for the pace
+    assert clock.advance(2.5) == 0  # not a moment early
+    assert clock.advance(0.5) == 2
+    assert await retrying == "sent"
+    await other
+    assert attempts[1] - attempts[0] == 3.0 and turns == [attempts[1]]

@@ -10,6 +10,7 @@ import logging
 import discord
 from discord import app_commands
 
+from adapters.clock import MONOTONIC, Clock
 from adapters.discord.commands import register_commands
 from adapters.discord.inflight import InFlight
 from adapters.discord.interactions import AtelierInteractions
@@ -110,8 +111,10 @@ class DiscordAdapter:
         guild_ready_timeout: float = 2.0,
         ready_timeout: float = 60.0,
         drain_seconds: float = 20.0,
+        clock: Clock = MONOTONIC,  # what message-edit pacing reads
     ) -> None:
         self._core = core
+        self._clock = clock
         self._settings = settings
         self._drain_seconds = drain_seconds
         self._guild_ready_timeout = guild_ready_timeout
@@ -120,7 +123,7 @@ class DiscordAdapter:
         self._task: asyncio.Task[None] | None = None
 
     def _build_client(self) -> AtelierClient:
-        pacing = Pacing.from_settings(self._settings)
+        pacing = Pacing.from_settings(self._settings, self._clock)
         threads = ChatThreads(self._core)
         in_flight = InFlight()
         handler = AtelierInteractions(self._core, threads, pacing, in_flight)

@@ -163,10 +163,11 @@ class InteractionReply(Reply):
         if not self._progress_open or update.elapsed_seconds < self._pacing.progress_delay:
             return
         text = update.describe()
-        if text == self._status_text or self._pacing.clock.now() < self._status_next:
+        if not self._status_due(text):
             return
         async with self._lock:
-            if not self._progress_open:
+            # Checked again: another update may have been shown while this one waited for the lock.
+            if not self._progress_open or not self._status_due(text):
                 return
             try:
                 if self._status is not None:
@@ -182,6 +183,10 @@ class InteractionReply(Reply):
                 log.debug("could not show progress: %s", exc)
             self._status_text = text
             self._status_next = self._pacing.clock.now() + self._pacing.progress_interval
+
+    def _status_due(self, text: str) -> bool:
+        """New text, and the status was last shown at least `progress_interval` ago."""
+        return text != self._status_text and self._pacing.clock.now() >= self._status_next
 
     async def clear_progress(self) -> None:
         # The status stays until the result replaces it (or an error removes it).

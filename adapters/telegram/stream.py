@@ -67,7 +67,7 @@ class StreamedAnswer:
         return self._text
 
     async def _typing(self) -> None:
-        """ "typing…" until the first words are shown (the chat action lasts about five seconds)."""
+        """Shows "typing…" until the first words appear (the chat action lasts about five seconds)."""
         with contextlib.suppress(TelegramError):
             while not self._sent_any:
                 await self._outbox.bot.send_chat_action(

@@ -14,7 +14,7 @@ HELP = f"""Atelier makes and edits images and answers questions about them.
 /models - the image models this bot offers
 /cancel - stop your running image job (nothing is charged)
 /reset - forget this conversation
-/settings - admins: quotas, rate limit and default model for this server or group
+/settings - admins: quotas, rate limit and default model for this server/group
 Buttons under each image: Reroll (same prompt again), Vary (a variation of it), Edit (change it)."""
 
 

@@ -59,7 +59,7 @@ class SettingsCommand:
             await reply.send_error(f"No setting called '{name}'. {SETTINGS_USAGE}")
             return
         if knob.name == "guild_quota" and request.scope.kind != ScopeKind.GUILD:
-            await reply.send_error("guild_quota only applies in a server or group.")
+            await reply.send_error("guild_quota only applies in a server/group, not in a private chat.")
             return
         ceiling = self._limits.ceiling(knob, request.scope)
         if not value.isdigit() or int(value) > ceiling:

@@ -147,7 +147,11 @@ class Database:
         await connection.execute("PRAGMA synchronous=NORMAL")
         await connection.execute("PRAGMA busy_timeout=5000")
         database = cls(connection)
-        await database.migrate()
+        try:
+            await database.migrate()
+        except BaseException:
+            await connection.close()
+            raise
         return database
 
     async def migrate(self) -> None:
