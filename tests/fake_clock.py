@@ -3,8 +3,9 @@ checked in the clock's own time, fast, and never against the wall clock.
 
 `sleep()` returns once the clock has been advanced to its deadline. `advance()` moves time by hand;
 inside `autojump()` time jumps to the next deadline whenever someone sleeps, so waits cost no real
-time. Fakes stamp what they record with time.monotonic(): `at(stamp)` reads such a stamp in this
-clock's time."""
+time; with a `step`, every reading moves time on by that much (for code that only compares readings).
+Fakes stamp what they record with time.monotonic(): `at(stamp)` reads such a stamp in this clock's
+time."""
 
 from __future__ import annotations
 
@@ -23,8 +24,9 @@ class _Sleeper:
 
 
 class FakeClock:
-    def __init__(self, start: float = 1000.0) -> None:
+    def __init__(self, start: float = 1000.0, *, step: float = 0.0) -> None:
         self._now = start
+        self.step = step
         self._sleepers: list[_Sleeper] = []
         self._changed = asyncio.Event()
         self._real: list[float] = [time.monotonic()]  # when each reading began, in real time
@@ -32,7 +34,10 @@ class FakeClock:
         self.sleeps: list[float] = []  # every duration asked for, in order
 
     def now(self) -> float:
-        return self._now
+        reading = self._now
+        if self.step:
+            self.advance(self.step)
+        return reading
 
     async def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import httpx
 
 from bot.providers.base import ProviderProgress
-from bot.providers.http import RetryPolicy, Upstream
+from bot.providers.retry import RetryPolicy
+from bot.providers.upstream import Upstream
 
 FAST = RetryPolicy(max_retries=2, deadline_seconds=5.0, base_delay=0.01, max_delay=0.05)
 

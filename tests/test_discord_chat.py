@@ -8,8 +8,9 @@ from typing import Any
 
 from adapters.discord.requests import message_key, thread_key
 from adapters.discord.stream import split_pages
-from bot.providers.http import data_uri
+from bot.providers.encoding import data_uri
 from tests import test_discord_harness as harness
+from tests.fake_clock import FakeClock
 from tests.fakes.agnes_server import FakeAgnes
 from tests.fakes.discord_server import CallbackType, FakeDiscord
 from tests.test_discord_harness import (
@@ -20,6 +21,7 @@ from tests.test_discord_harness import (
     png_of,
     running,
 )
+from tests.test_discord_imagine import running_on
 
 # Fixtures shared with the harness module.
 fake_discord = harness.fake_discord
@@ -48,13 +50,12 @@ def final_text(fake: FakeDiscord, message_ids: list[int]) -> list[str]:
 
 
 async def test_ask_streams_with_paced_edits_split_at_2000(
-    fake_discord: FakeDiscord, fake_agnes: FakeAgnes, bot: Bot
+    tmp_path: Path, fake_discord: FakeDiscord, fake_agnes: FakeAgnes
 ) -> None:
-    answer = long_answer()
-    fake_agnes.chat_reply, fake_agnes.chat_chunk, fake_agnes.latency = answer, 150, 0.08
-    fake_discord.inject_rate_limit("PATCH", WEBHOOK_EDIT, retry_after=0.2)  # discord.py waits it out
+    answer, pace, clock = long_answer(), 1.0, FakeClock()
+    fake_agnes.chat_reply, fake_agnes.chat_chunk, fake_agnes.latency = answer, 150, 0.002
+    fake_discord.inject_rate_limit("PATCH", WEBHOOK_EDIT, retry_after=0.05)  # discord.py waits it out
     photo = fake_discord.add_attachment(png_of(), "chart.png")
-    inter = await fake_discord.dispatch_slash_command("ask", {"question": "what is this?", "image": photo})
 
     def done() -> list[int] | None:
         ids = [r.message_id for r in fake_discord.followups(inter) if r.message_id]
@@ -62,14 +63,20 @@ async def test_ask_streams_with_paced_edits_split_at_2000(
             return ids
         return None
 
-    message_ids = await fake_discord.wait_until(done, 15, what="the whole answer")
+    async with (
+        running_on(clock, tmp_path, fake_agnes, fake_discord, discord_stream_edit_seconds=pace),
+        clock.autojump(),  # every wait for the next edit passes at once
+    ):
+        inter = await fake_discord.dispatch_slash_command("ask", {"question": "what is this?", "image": photo})
+        message_ids = await fake_discord.wait_until(done, 15, what="the whole answer")
     assert len(message_ids) == 2  # 3,400 characters: two messages
     assert all(len(text) <= 2000 for text in final_text(fake_discord, message_ids))
     total_edits = 0
     for message_id in message_ids:
-        times = [r.timestamp for r in fake_discord.edits_of(message_id)]
-        total_edits += len(times)
-        assert all(b - a >= 1.0 for a, b in itertools.pairwise(times)), times
+        shown_at = [clock.at(r.timestamp) for r in fake_discord.edits_of(message_id)]
+        total_edits += len(shown_at)
+        gaps = [b - a for a, b in itertools.pairwise(shown_at)]
+        assert all(gap >= pace for gap in gaps), gaps  # paced on the clock, however fast the text came
     assert total_edits >= 3  # it streamed, not one final message
     assert any(r.status == 429 for r in fake_discord.requests)
     question = fake_agnes.chat_requests()[0].body["messages"][-1]

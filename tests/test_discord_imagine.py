@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+from adapters.discord.adapter import DiscordAdapter
+from bot.core import Atelier
 from bot.messages import Action, action_id
 from tests import test_discord_harness as harness
+from tests.conftest import make_settings
+from tests.fake_clock import FakeClock
+from tests.fakes.a1111_server import FakeA1111
 from tests.fakes.agnes_server import FakeAgnes, Recorded
 from tests.fakes.discord_server import CallbackType, FakeDiscord, Permission
 from tests.fakes.images import noisy_png
@@ -25,6 +35,31 @@ from tests.test_discord_harness import (
 # Fixtures shared with the harness module.
 fake_discord = harness.fake_discord
 bot = harness.bot
+
+
+@asynccontextmanager
+async def running_on(
+    clock: FakeClock, tmp_path: Path, agnes: FakeAgnes, fake: FakeDiscord, **overrides: Any
+) -> AsyncIterator[Bot]:
+    """The harness's `running`, with message-edit pacing read from `clock`."""
+    values: dict[str, Any] = {"discord_token": fake.token, "discord_guild_ids": str(fake.guild_id)}
+    settings = make_settings(tmp_path, agnes, **(values | overrides))
+    core = await Atelier.start(settings)
+    adapter = DiscordAdapter(core, settings, guild_ready_timeout=0.05, clock=clock)
+    try:
+        await adapter.start()
+        yield Bot(core, adapter)
+    finally:
+        await adapter.stop()
+        await core.close(drain_seconds=2.0)
+
+
+@pytest.fixture
+async def fake_a1111() -> AsyncIterator[FakeA1111]:
+    """A provider that reports progress: fifty distinct percentages, read as fast as it can."""
+    server = await FakeA1111(progress=[step / 50 for step in range(50)]).start()
+    yield server
+    await server.stop()
 
 
 def job_of(payload: dict) -> str:
@@ -110,22 +145,27 @@ async def test_vary_button_and_edit_button_modal(fake_discord: FakeDiscord, fake
 
 
 async def test_status_shows_elapsed_time_with_cancel_then_the_result_replaces_it(
-    tmp_path: Path, fake_discord: FakeDiscord, fake_agnes: FakeAgnes
+    tmp_path: Path, fake_discord: FakeDiscord, fake_a1111: FakeA1111, fake_agnes: FakeAgnes
 ) -> None:
-    fake_agnes.latency = 1.6
-    async with running(tmp_path, fake_agnes, fake_discord, discord_progress_delay_seconds=0.0):
+    pace = 1.0
+    clock = FakeClock(step=pace / 8)  # time moves on by an eighth of the pace whenever pacing reads it
+    a1111 = {"a1111_base_url": fake_a1111.base_url, "a1111_progress_seconds": 0.002, "image_model": "a1111:default"}
+    async with running_on(clock, tmp_path, fake_agnes, fake_discord, discord_progress_delay_seconds=0.0, **a1111):
         inter = await fake_discord.dispatch_slash_command("imagine", {"prompt": "slow painting"})
         result = await fake_discord.wait_for(
             lambda r: r.method == "PATCH" and inter.token in r.path and bool(r.files), TIMEOUT
         )
     original = fake_discord.original_response(inter)
     assert original is not None and int(original["id"]) == result.message_id
-    edits = fake_discord.edits_of(result.message_id)
-    statuses = [e for e in edits if not e.files]
-    assert statuses and "s" in statuses[0].json["content"] and "🎨" in statuses[0].json["content"]
+    statuses = [e for e in fake_discord.edits_of(result.message_id) if not e.files]
+    assert "s" in statuses[0].json["content"] and "🎨" in statuses[0].json["content"]
     assert button_ids(statuses[0].json) == [action_id(Action.CANCEL, job_of(result.json))]
-    gaps = [b.timestamp - a.timestamp for a, b in itertools.pairwise(statuses)]
-    assert all(gap >= 0.9 for gap in gaps)
+    # Fifty reports with new text came in, each read the clock; the status showed one per pace.
+    assert len(fake_a1111.calls("/sdapi/v1/progress")) >= 50
+    shown_at = [clock.at(s.timestamp) for s in statuses]
+    gaps = [b - a for a, b in itertools.pairwise(shown_at)]
+    assert len(statuses) >= 2 and all(gap >= pace for gap in gaps), gaps
+    assert "%" in statuses[-1].json["content"]
     # The result replaced the status: image, caption and the three result buttons.
     assert original["attachments"] and len(button_ids(original)) == 3
     assert not fake_discord.followups(inter)

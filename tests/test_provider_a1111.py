@@ -13,7 +13,9 @@ from PIL import Image
 
 from bot.providers.a1111 import A1111Images
 from bot.providers.base import AuthError, ImageJob, ProviderError, UpstreamTimeout
-from bot.providers.http import RetryPolicy
+from bot.providers.clock import MONOTONIC, Clock
+from bot.providers.retry import RetryPolicy
+from tests.fake_clock import FakeClock
 from tests.fakes.a1111_server import FakeA1111
 from tests.fakes.images import png_bytes
 from tests.provider_kit import FAST, Seen, upstream
@@ -28,9 +30,16 @@ async def fake() -> AsyncIterator[FakeA1111]:
     await server.stop()
 
 
-def provider(client: httpx.AsyncClient, fake: FakeA1111, policy: RetryPolicy = FAST, **options: object) -> A1111Images:
+def provider(
+    client: httpx.AsyncClient,
+    fake: FakeA1111,
+    policy: RetryPolicy = FAST,
+    clock: Clock = MONOTONIC,
+    **options: object,
+) -> A1111Images:
     values: dict[str, object] = {"progress_interval": TICK}
-    return A1111Images(upstream(client, policy), fake.base_url, **(values | options))  # type: ignore[arg-type]
+    caps = upstream(client, policy, clock=clock)  # type: ignore[arg-type]
+    return A1111Images(caps, fake.base_url, **(values | options))  # type: ignore[arg-type]
 
 
 def job(**overrides: object) -> ImageJob:
@@ -97,9 +106,12 @@ async def test_503_with_retry_after_then_success(client: httpx.AsyncClient, fake
     fake.faults = [503]
     fake.progress = []
     slow_backoff = RetryPolicy(max_retries=2, deadline_seconds=120.0, base_delay=60.0, max_delay=60.0)
-    async with asyncio.timeout(5):
-        [image] = await provider(client, fake, slow_backoff).generate(job(), Seen())
+    clock = FakeClock()
+    async with clock.autojump():
+        [image] = await provider(client, fake, slow_backoff, clock).generate(job(), Seen())
     assert_png(image)
+    # Retry-After: 0 honoured, not the 60 s backoff; the rest are the progress reader's intervals.
+    assert [wait for wait in clock.sleeps if wait != TICK] == [0.0]
 
 
 async def test_hanging_server_times_out(fake: FakeA1111) -> None:
@@ -113,12 +125,16 @@ async def test_cancel_interrupts_the_generation_and_stops_progress_reads(
     client: httpx.AsyncClient, fake: FakeA1111
 ) -> None:
     fake.faults = ["hang"]
-    running = asyncio.create_task(provider(client, fake).generate(job(), Seen()))
-    await fake.wait_until(lambda: len(fake.calls("/sdapi/v1/progress")) >= 2)
+    clock = FakeClock()
+    running = asyncio.create_task(provider(client, fake, clock=clock).generate(job(), Seen()))
+    for _ in range(2):  # end two of the progress reader's intervals, each time until it sleeps again
+        clock.advance(await clock.sleeping())
+    await clock.sleeping()
+    assert len(fake.calls("/sdapi/v1/progress")) == 2  # asleep between reads: nothing in flight
     running.cancel()
     with pytest.raises(asyncio.CancelledError):
         await running
     assert len(fake.calls("/sdapi/v1/interrupt")) == 1
-    reads = len(fake.calls("/sdapi/v1/progress"))
-    await asyncio.sleep(TICK * 10)  # several intervals: observing that nothing more arrives
-    assert len(fake.calls("/sdapi/v1/progress")) == reads
+    # generate() awaited its progress reader before returning: nobody is left waiting to read again.
+    assert clock.pending() == [] and clock.advance(60.0) == 0
+    assert len(fake.calls("/sdapi/v1/progress")) == 2

@@ -23,8 +23,11 @@ from bot.providers.base import (
     TaskExpired,
     UpstreamTimeout,
 )
-from bot.providers.http import RetryPolicy
+from bot.providers.clock import MONOTONIC, Clock
+from bot.providers.registry import build_catalogue, build_http_client
+from bot.providers.retry import RetryPolicy
 from tests.conftest import make_settings
+from tests.fake_clock import FakeClock
 from tests.fakes.apiframe_server import FakeApiframe
 from tests.fakes.images import png_bytes
 from tests.provider_kit import FAST, Seen, upstream
@@ -51,14 +54,27 @@ async def receiver() -> AsyncIterator[ApiframeWebhooks]:
 
 
 def provider(
-    client: httpx.AsyncClient, fake: FakeApiframe, policy: RetryPolicy = FAST, **options: object
+    client: httpx.AsyncClient,
+    fake: FakeApiframe,
+    policy: RetryPolicy = FAST,
+    clock: Clock = MONOTONIC,
+    **options: object,
 ) -> ApiframeImages:
     values: dict[str, object] = {
         "models": ["flux-pro", "flux-pro-1.1-ultra"],
         "poll_initial": POLL,
         "poll_max": POLL * 3,
     }
-    return ApiframeImages(upstream(client, policy, **LIMITS), fake.base_url, fake.api_key, **(values | options))  # type: ignore[arg-type]
+    caps = upstream(client, policy, clock=clock, **LIMITS)  # type: ignore[arg-type]
+    return ApiframeImages(caps, fake.base_url, fake.api_key, **(values | options))  # type: ignore[arg-type]
+
+
+async def let_polls_through(clock: FakeClock, intervals: int) -> None:
+    """End the poller's wait `intervals` times, each time until it sleeps again: it is then between two
+    polls, with nothing in flight."""
+    for _ in range(intervals):
+        clock.advance(await clock.sleeping())
+    await clock.sleeping()
 
 
 def job(**overrides: object) -> ImageJob:
@@ -170,10 +186,12 @@ async def test_429_with_retry_after_is_honoured_then_succeeds(client: httpx.Asyn
     fake.retry_after = "0"
     fake.progress = []
     slow_backoff = RetryPolicy(max_retries=2, deadline_seconds=120.0, base_delay=60.0, max_delay=60.0)
-    async with asyncio.timeout(5):
-        [image] = await provider(client, fake, slow_backoff).generate(job(), Seen())
+    clock = FakeClock()
+    async with clock.autojump():
+        [image] = await provider(client, fake, slow_backoff, clock).generate(job(), Seen())
     assert_png(image)
     assert len(fake.calls("/flux-imagine")) == 2
+    assert clock.sleeps == [0.0, POLL]  # Retry-After: 0 honoured, not the 60 s backoff; then one poll interval
 
 
 async def test_hanging_fetch_times_out_within_the_deadline(fake: FakeApiframe) -> None:
@@ -187,28 +205,31 @@ async def test_hanging_fetch_times_out_within_the_deadline(fake: FakeApiframe) -
 
 async def test_cancel_mid_poll_stops_fetching(client: httpx.AsyncClient, fake: FakeApiframe) -> None:
     fake.outcome = "never"
-    running = asyncio.create_task(provider(client, fake).generate(job(), Seen()))
-    await fake.wait_until(lambda: len(fake.calls("/fetch")) >= 3)
+    clock = FakeClock()
+    running = asyncio.create_task(provider(client, fake, clock=clock).generate(job(), Seen()))
+    await let_polls_through(clock, 3)
+    assert len(fake.calls("/fetch")) == 3  # one per interval
     running.cancel()
     with pytest.raises(asyncio.CancelledError):
         await running
-    fetched = len(fake.calls("/fetch"))
-    await asyncio.sleep(POLL * 10)  # several poll intervals: observing that nothing more arrives
-    assert len(fake.calls("/fetch")) == fetched
+    # The polling lived in generate(), which has returned: nobody is left waiting to poll again.
+    assert clock.pending() == [] and clock.advance(60.0) == 0
+    assert len(fake.calls("/fetch")) == 3
 
 
 async def test_webhook_delivers_result_without_waiting_for_polls(
     client: httpx.AsyncClient, fake: FakeApiframe, receiver: ApiframeWebhooks
 ) -> None:
     seen = Seen()
-    apiframe = provider(client, fake, webhooks=receiver, webhook_poll_interval=60.0)
-    async with asyncio.timeout(5):
-        [image] = await apiframe.generate(job(), seen)
+    clock = FakeClock()  # never advanced: the fallback poll's 60 s never pass
+    apiframe = provider(client, fake, clock=clock, webhooks=receiver, webhook_poll_interval=60.0)
+    [image] = await apiframe.generate(job(), seen)
     assert_png(image)
     [submit] = fake.calls("/flux-imagine")
     assert submit.body["webhook_url"] == receiver.url
     assert submit.body["webhook_secret"] == "s3cret"
-    assert fake.calls("/fetch") == []  # with a 60 s fallback interval, only the webhook could have finished it
+    assert fake.calls("/fetch") == []  # with time standing still, only the webhook could have finished it
+    assert clock.pending() == []  # the fallback poll's wait ended with the job
     assert seen.percents == [30.0, 70.0]
     assert set(fake.webhook_statuses) == {200}
 
@@ -244,7 +265,13 @@ async def test_receiver_checks_the_secret_and_buffers_early_results(receiver: Ap
 
 
 @pytest.fixture
-async def core(tmp_path: Path, fake: FakeApiframe) -> AsyncIterator[Atelier]:
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def core(tmp_path: Path, fake: FakeApiframe, clock: FakeClock) -> AsyncIterator[Atelier]:
+    """The core over the registry's providers, their polling on `clock`."""
     settings = make_settings(
         tmp_path,
         None,
@@ -253,9 +280,10 @@ async def core(tmp_path: Path, fake: FakeApiframe) -> AsyncIterator[Atelier]:
         apiframe_poll_seconds=POLL,
         apiframe_poll_max_seconds=POLL * 3,
     )
-    atelier = await Atelier.start(settings)
-    yield atelier
-    await atelier.close()
+    async with build_http_client(settings) as http:
+        atelier = await Atelier.start(settings, build_catalogue(settings, http, clock))
+        yield atelier
+        await atelier.close()
 
 
 async def usage(core: Atelier) -> tuple[int, int]:
@@ -263,9 +291,12 @@ async def usage(core: Atelier) -> tuple[int, int]:
     return used.user_used, used.scope_used
 
 
-async def test_imagine_through_the_core_delivers_and_charges(core: Atelier, fake: FakeApiframe) -> None:
+async def test_imagine_through_the_core_delivers_and_charges(
+    core: Atelier, fake: FakeApiframe, clock: FakeClock
+) -> None:
     reply = RecordingReply()
-    await say(core, "/imagine a sunflower field --model apiframe:flux-pro --seed 3", make_request(), reply)
+    async with clock.autojump():
+        await say(core, "/imagine a sunflower field --model apiframe:flux-pro --seed 3", make_request(), reply)
 
     assert reply.errors == []
     [delivery] = reply.deliveries
@@ -277,13 +308,16 @@ async def test_imagine_through_the_core_delivers_and_charges(core: Atelier, fake
     assert await usage(core) == (1, 1)
 
 
-async def test_cancel_through_the_core_stops_polling_and_refunds(core: Atelier, fake: FakeApiframe) -> None:
+async def test_cancel_through_the_core_stops_polling_and_refunds(
+    core: Atelier, fake: FakeApiframe, clock: FakeClock
+) -> None:
     fake.outcome = "never"
     reply = RecordingReply()
     running = asyncio.create_task(
         say(core, "/imagine a sunflower field --model apiframe:flux-pro", make_request(), reply)
     )
-    await fake.wait_until(lambda: len(fake.calls("/fetch")) >= 2)
+    await let_polls_through(clock, 2)
+    assert len(fake.calls("/fetch")) == 2
     assert await usage(core) == (1, 1)
     assert core.runner.cancel_for("test:guild:g1", "test:u1") == 1
     async with asyncio.timeout(5):
@@ -291,6 +325,6 @@ async def test_cancel_through_the_core_stops_polling_and_refunds(core: Atelier, 
     assert reply.deliveries == []
     assert any("Cancelled" in error for error in reply.errors)
     assert await usage(core) == (0, 0)
-    fetched = len(fake.calls("/fetch"))
-    await asyncio.sleep(POLL * 10)  # several poll intervals: observing that nothing more arrives
-    assert len(fake.calls("/fetch")) == fetched
+    # The job has ended and its poller with it: nobody is left waiting to poll again.
+    assert clock.pending() == [] and clock.advance(60.0) == 0
+    assert len(fake.calls("/fetch")) == 2

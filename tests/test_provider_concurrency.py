@@ -77,11 +77,12 @@ async def test_waiters_run_in_order_and_see_their_place_move_up() -> None:
     inner = Gated()
     limited = ConcurrencyLimited(inner, 1)
     seen = {name: Seen() for name in "abc"}
-    tasks = {}
-    for name in "abc":
-        tasks[name] = asyncio.create_task(limited.generate(job(name), seen[name]))
-        await asyncio.sleep(0)  # let each one take its place before the next arrives
+    tasks = {"a": asyncio.create_task(limited.generate(job("a"), seen["a"]))}
     await inner.wait_started(1)
+    # Each arrives once the one before has taken its place.
+    tasks["b"] = asyncio.create_task(limited.generate(job("b"), seen["b"]))
+    await seen["b"].wait_for_position(1)
+    tasks["c"] = asyncio.create_task(limited.generate(job("c"), seen["c"]))
     await seen["c"].wait_for_position(2)
     assert seen["a"].updates == []  # ran at once: never queued
     assert seen["b"].positions == [1]
@@ -128,9 +129,11 @@ async def test_cancel_while_queued_leaves_the_queue_cleanly() -> None:
 async def test_cancel_just_after_being_handed_the_slot_passes_it_on() -> None:
     limiter = FairLimiter(1)
     await limiter.acquire()
-    waiter = asyncio.create_task(limiter.acquire())
-    next_in_line = asyncio.create_task(limiter.acquire())
-    await asyncio.sleep(0)
+    seen_waiter, seen_next = Seen(), Seen()
+    waiter = asyncio.create_task(limiter.acquire(seen_waiter))
+    await seen_waiter.wait_for_position(1)
+    next_in_line = asyncio.create_task(limiter.acquire(seen_next))
+    await seen_next.wait_for_position(2)
     limiter.release()  # hands the slot to `waiter`...
     waiter.cancel()  # ...which is cancelled before it runs again
     with pytest.raises(asyncio.CancelledError):

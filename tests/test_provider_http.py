@@ -1,4 +1,5 @@
-"""The shared HTTP layer: lifting big base64 values out of JSON answers must read exactly as json does."""
+"""The shared HTTP layer: lifting big base64 values out of JSON answers must read exactly as json does;
+Retry-After in both its forms."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import httpx
 import pytest
 
 from bot.providers.base import ProviderError
-from bot.providers.http import parse_json
+from bot.providers.json_lift import parse_json
+from bot.providers.retry import retry_after_seconds
 
 
 def as_text(node: Any) -> Any:
@@ -41,3 +43,16 @@ def test_lifted_parse_reads_like_json(raw: bytes) -> None:
 def test_malformed_answer_is_a_provider_error() -> None:
     with pytest.raises(ProviderError):
         parse_json(httpx.Response(200, content=b'{"data": [{"b64_json": "QUJD"}'), lift="b64_json")
+
+
+def test_retry_after_reads_seconds_and_http_dates() -> None:
+    new_year = 1_767_225_600.0  # Thu, 01 Jan 2026 00:00:00 GMT
+
+    def wait(value: str) -> float | None:
+        return retry_after_seconds(httpx.Response(429, headers={"Retry-After": value}), wall_time=lambda: new_year)
+
+    assert wait("3") == 3.0
+    assert wait("Thu, 01 Jan 2026 00:00:05 GMT") == 5.0
+    assert wait("Wed, 31 Dec 2025 23:59:00 GMT") == 0.0  # already past: no wait
+    assert wait("soon") is None
+    assert retry_after_seconds(httpx.Response(429)) is None

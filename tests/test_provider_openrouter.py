@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import io
 from collections.abc import AsyncIterator
@@ -12,8 +11,10 @@ import pytest
 from PIL import Image
 
 from bot.providers.base import AuthError, ContentRefused, ImageJob, ProviderError, ProviderProgress, UpstreamTimeout
-from bot.providers.http import RetryPolicy
+from bot.providers.clock import MONOTONIC, Clock
 from bot.providers.openrouter import OpenRouterImages
+from bot.providers.retry import RetryPolicy
+from tests.fake_clock import FakeClock
 from tests.fakes.images import png_bytes
 from tests.fakes.openrouter_server import FakeOpenRouter
 from tests.provider_kit import FAST, upstream
@@ -26,9 +27,11 @@ async def fake() -> AsyncIterator[FakeOpenRouter]:
     await server.stop()
 
 
-def provider(client: httpx.AsyncClient, fake: FakeOpenRouter, policy: RetryPolicy = FAST) -> OpenRouterImages:
+def provider(
+    client: httpx.AsyncClient, fake: FakeOpenRouter, policy: RetryPolicy = FAST, clock: Clock = MONOTONIC
+) -> OpenRouterImages:
     return OpenRouterImages(
-        upstream(client, policy, max_download_bytes=1_000_000, download_timeout=5.0),
+        upstream(client, policy, max_download_bytes=1_000_000, download_timeout=5.0, clock=clock),  # type: ignore[arg-type]
         fake.base_url,
         fake.api_key,
         models=["google/gemini-2.0-flash"],
@@ -121,14 +124,15 @@ async def test_error_object_in_a_200_answer_is_a_provider_error(
 
 
 async def test_429_with_retry_after_is_honoured_then_succeeds(client: httpx.AsyncClient, fake: FakeOpenRouter) -> None:
-    # Without Retry-After the backoff would be 60 s and the test would time out: Retry-After: 0 wins.
     fake.faults = [429]
     fake.retry_after = "0"
     slow_backoff = RetryPolicy(max_retries=2, deadline_seconds=120.0, base_delay=60.0, max_delay=60.0)
-    async with asyncio.timeout(5):
-        [image] = await provider(client, fake, slow_backoff).generate(job(), ignore)
+    clock = FakeClock()
+    async with clock.autojump():
+        [image] = await provider(client, fake, slow_backoff, clock).generate(job(), ignore)
     assert_png(image)
     assert len(fake.requests) == 2
+    assert clock.sleeps == [0.0]  # Retry-After: 0 wins over the 60 s backoff
 
 
 async def test_a_hanging_gateway_times_out(fake: FakeOpenRouter) -> None:

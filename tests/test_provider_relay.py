@@ -19,8 +19,10 @@ from bot.providers.base import (
     TaskExpired,
     UpstreamTimeout,
 )
-from bot.providers.http import RetryPolicy
+from bot.providers.clock import MONOTONIC, Clock
 from bot.providers.relay import RelayImages
+from bot.providers.retry import RetryPolicy
+from tests.fake_clock import FakeClock
 from tests.fakes.images import jpeg_bytes, png_bytes
 from tests.fakes.relay_server import FakeRelay
 from tests.provider_kit import FAST, Seen, upstream
@@ -35,9 +37,15 @@ async def fake() -> AsyncIterator[FakeRelay]:
     await server.stop()
 
 
-def provider(client: httpx.AsyncClient, fake: FakeRelay, policy: RetryPolicy = FAST, **options: object) -> RelayImages:
+def provider(
+    client: httpx.AsyncClient,
+    fake: FakeRelay,
+    policy: RetryPolicy = FAST,
+    clock: Clock = MONOTONIC,
+    **options: object,
+) -> RelayImages:
     values: dict[str, object] = {"poll_wait": 1, "poll_interval": POLL}
-    caps = upstream(client, policy, max_download_bytes=1_000_000, download_timeout=5.0)
+    caps = upstream(client, policy, max_download_bytes=1_000_000, download_timeout=5.0, clock=clock)  # type: ignore[arg-type]
     return RelayImages(caps, fake.base_url, fake.api_key, **(values | options))  # type: ignore[arg-type]
 
 
@@ -184,9 +192,12 @@ async def test_rate_limited_submit_honours_retry_after_and_keeps_the_idempotency
     fake.submit_faults = ["RATE_LIMITED"]
     fake.retry_after = "0"
     slow_backoff = RetryPolicy(max_retries=2, deadline_seconds=120.0, base_delay=60.0, max_delay=60.0)
-    async with asyncio.timeout(5):
-        [image] = await provider(client, fake, slow_backoff).generate(job(), Seen())
+    clock = FakeClock()
+    async with clock.autojump():
+        [image] = await provider(client, fake, slow_backoff, clock).generate(job(), Seen())
     assert_png(image)
+    assert clock.sleeps[0] == 0.0  # Retry-After: 0 honoured, not the 60 s backoff (then the poll intervals)
+    assert set(clock.sleeps[1:]) == {POLL}
     first, second = fake.submits()
     assert first.headers["Idempotency-Key"] == second.headers["Idempotency-Key"] == "atelier-job-1"
 
@@ -220,18 +231,25 @@ async def test_task_that_never_finishes_times_out_within_the_deadline(
     client: httpx.AsyncClient, fake: FakeRelay
 ) -> None:
     fake.outcome = "never"
+    clock = FakeClock()
     with pytest.raises(UpstreamTimeout):
-        async with asyncio.timeout(5):
-            await provider(client, fake, RetryPolicy(0, 0.3, 0.01, 0.05)).generate(job(), Seen())
+        async with clock.autojump():
+            await provider(client, fake, RetryPolicy(0, 0.3, 0.01, 0.05), clock).generate(job(), Seen())
+    assert sum(clock.sleeps) == pytest.approx(0.3)  # polled every interval up to the deadline, then gave up
+    assert abs(len(fake.polls()) - 0.3 / POLL) <= 1  # one poll per interval (the last one cut to what was left)
 
 
 async def test_cancel_mid_poll_stops_polling(client: httpx.AsyncClient, fake: FakeRelay) -> None:
     fake.outcome = "never"
-    running = asyncio.create_task(provider(client, fake).generate(job(), Seen()))
-    await fake.wait_until(lambda: len(fake.polls()) >= 3)
+    clock = FakeClock()
+    running = asyncio.create_task(provider(client, fake, clock=clock).generate(job(), Seen()))
+    for _ in range(2):  # the first poll goes at once; end two intervals, each time until it sleeps again
+        clock.advance(await clock.sleeping())
+    await clock.sleeping()
+    assert len(fake.polls()) == 3  # asleep between polls: nothing in flight
     running.cancel()
     with pytest.raises(asyncio.CancelledError):
         await running
-    polled = len(fake.polls())
-    await asyncio.sleep(POLL * 10)  # several poll intervals: observing that nothing more arrives
-    assert len(fake.polls()) == polled
+    # The polling lived in generate(), which has returned: nobody is left waiting to poll again.
+    assert clock.pending() == [] and clock.advance(60.0) == 0
+    assert len(fake.polls()) == 3

@@ -91,6 +91,7 @@ async def test_ask_streams_with_paced_edits(tmp_path: Path, fake_agnes: FakeAgne
         first = await fake.wait_for("sendMessage", says("word0"))
         async with clock.autojump():  # every wait for the chat's pace passes at once
             await fake.wait_for("editMessageText", says("word149"), timeout=10)
+            await tg.idle()
 
     assert replied_to(first) == question["message"]["message_id"]
     assert text_of(first).strip() and "word149" not in text_of(first)  # sent on the first text, not at the end

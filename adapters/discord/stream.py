@@ -86,6 +86,7 @@ class PagedStream(Generic[M]):
         self._closed = False
         self._wake = asyncio.Event()
         self._next_at = float("-inf")
+        self._synced: str | None = None  # the text last shown in full
         self._messages: list[M] = []
         self._shown: list[str] = []
 
@@ -122,16 +123,20 @@ class PagedStream(Generic[M]):
             if not self._closed:
                 await self._wake.wait()
             self._wake.clear()
+            if self._closed and self._text == self._synced:
+                return  # all shown already: no need to wait for another turn
             delay = self._next_at - self._clock.now()
             if delay > 0:
                 await self._clock.sleep(delay)
             text = self._text
-            await self._sync(text)
+            if await self._sync(text):
+                self._synced = text
             if self._closed and text == self._text:
                 return
 
-    async def _sync(self, text: str) -> None:
-        sent = False
+    async def _sync(self, text: str) -> bool:
+        """Show `text`; False when Discord refused part of it."""
+        sent, whole = False, True
         for index, page in enumerate(split_pages(text, self._limit)):
             try:
                 if index < len(self._messages):
@@ -146,7 +151,9 @@ class PagedStream(Generic[M]):
             except discord.HTTPException as exc:
                 # discord.py already waited out any 429; anything else is retried on the next round.
                 log.warning("could not show streamed text: %s %s", exc.status, exc.text[:200])
+                whole = False
                 break
         if sent:
             # Counted from the end of the request, so two edits never *arrive* less than interval apart.
             self._next_at = self._clock.now() + self._interval
+        return whole

@@ -28,6 +28,7 @@ class StreamedAnswer:
         self._start = 0  # where the current message's text begins in the whole answer
         self._message: Message | None = None
         self._shown = ""
+        self._flushed = ""  # the whole answer as last shown
         self._sent_any = False
         self._quote = quote  # the first message replies to the user's
 
@@ -41,7 +42,9 @@ class StreamedAnswer:
         try:
             while True:
                 await self._changed.wait()
-                if self._sent_any:
+                if self._text == self._flushed:
+                    self._changed.clear()  # e.g. the stream ended: nothing new to show, no turn to wait for
+                elif self._sent_any:
                     async with self._pacer.turn():
                         self._changed.clear()
                         await self._flush()
@@ -54,8 +57,7 @@ class StreamedAnswer:
         finally:
             typing.cancel()
             reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await reader
+            await asyncio.gather(reader, typing, return_exceptions=True)
 
     async def _read(self, chunks: AsyncIterator[str]) -> str:
         try:
@@ -83,6 +85,7 @@ class StreamedAnswer:
             self._message, self._shown = None, ""
             self._start = skip_space(text, end)
         await self._show(text[self._start :])
+        self._flushed = text
 
     async def _show(self, text: str) -> None:
         if not text.strip() or text == self._shown:

@@ -13,7 +13,7 @@ from bot.images import ImageLimits, ImageRejected, check_input_image, shrink_for
 from bot.messages import Reply, Request
 from bot.providers.base import ChatMessage, ProviderError
 from bot.providers.catalogue import Catalogue, UnknownModel
-from bot.providers.http import data_uri
+from bot.providers.encoding import data_uri
 from bot.ratelimit import RateLimiter
 from bot.scope_limits import ScopeLimits
 from bot.store.conversations import ConversationStore

@@ -21,7 +21,9 @@ from bot.providers.base import (
     ProgressCallback,
     ProviderProgress,
 )
-from bot.providers.http import Upstream, decode_base64, parse_json
+from bot.providers.encoding import decode_base64
+from bot.providers.json_lift import parse_json
+from bot.providers.upstream import Upstream
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +110,7 @@ class A1111Images:
         url = self._base + "/sdapi/v1/progress"
         last: float | None = None
         while True:
-            await asyncio.sleep(self._progress_interval)
+            await self._upstream.clock.sleep(self._progress_interval)
             try:
                 response = await self._upstream.client.get(
                     url, params={"skip_current_image": "true"}, headers=self._headers, timeout=5.0

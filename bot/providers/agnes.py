@@ -6,7 +6,9 @@ from typing import Any
 
 from bot.images import sniff_mime
 from bot.providers.base import BadResult, Capabilities, ImageJob, ModelInfo, ProgressCallback
-from bot.providers.http import Upstream, data_uri, decode_base64, parse_json
+from bot.providers.encoding import data_uri, decode_base64
+from bot.providers.json_lift import parse_json
+from bot.providers.upstream import Upstream
 from bot.sizes import format_size
 
 AGNES_IMAGE_CAPABILITIES = Capabilities(text_to_image=True, image_to_image=True, max_input_images=4)

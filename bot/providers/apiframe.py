@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-import time
 from typing import Any
 
 import httpx
@@ -26,14 +25,12 @@ from bot.providers.base import (
     ProviderProgress,
     TaskExpired,
     UpstreamTimeout,
+    because,
 )
-from bot.providers.http import (
-    RETRYABLE_STATUSES,
-    Upstream,
-    error_for,
-    error_text,
-    parse_json,
-)
+from bot.providers.http_errors import error_for, error_text
+from bot.providers.json_lift import parse_json
+from bot.providers.retry import RETRYABLE_STATUSES
+from bot.providers.upstream import Upstream
 from bot.sizes import nearest_ratio
 
 log = logging.getLogger(__name__)
@@ -126,7 +123,7 @@ class ApiframeImages:
         return body
 
     async def generate(self, job: ImageJob, progress: ProgressCallback) -> list[bytes]:
-        started = time.monotonic()
+        deadline = self._upstream.deadline()
         webhooks = await self._webhooks_ready()
         response = await self._upstream.send(
             "POST", self._submit_url, headers=self._headers, json_body=self.build_body(job, webhooks)
@@ -138,7 +135,6 @@ class ApiframeImages:
         task_id = str(task_id)
         updates = webhooks.watch(task_id) if webhooks is not None else None
         try:
-            deadline = started + self._upstream.policy.deadline_seconds
             url = await self._wait_for_result(task_id, updates, progress, deadline)
         finally:
             if webhooks is not None:
@@ -165,25 +161,21 @@ class ApiframeImages:
         deadline: float,
     ) -> str:
         """Poll /fetch with a growing interval (slower while webhooks also deliver) until the image URL."""
+        clock = self._upstream.clock
         interval = self._webhook_poll_interval if updates is not None else self._poll_initial
         failures = 0
         last: ProviderProgress | None = None
         while True:
-            remaining = deadline - time.monotonic()
+            remaining = deadline - clock.now()
             if remaining <= 0:
                 raise UpstreamTimeout(f"APIFRAME task {task_id} did not finish before the deadline")
             body: dict[str, Any] | None = None
             from_webhook = False
             if updates is not None:
-                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that races a result.
-                try:
-                    async with asyncio.timeout(min(interval, remaining)):
-                        body = await updates.get()
-                    from_webhook = True
-                except TimeoutError:
-                    body = None
+                body = await self._next_webhook(updates, min(interval, remaining))
+                from_webhook = body is not None
             else:
-                await asyncio.sleep(min(interval, remaining))
+                await clock.sleep(min(interval, remaining))
                 interval = min(self._poll_max, interval * 1.5)
             if body is None:
                 body = await self._fetch(task_id, deadline)
@@ -201,9 +193,24 @@ class ApiframeImages:
                 last = update
                 await progress(update)
 
+    async def _next_webhook(self, updates: asyncio.Queue[dict[str, Any]], seconds: float) -> dict[str, Any] | None:
+        """The next webhook body, or None when `seconds` pass on the clock first (time for a poll)."""
+        arrival = asyncio.ensure_future(updates.get())
+        interval = asyncio.ensure_future(self._upstream.clock.sleep(seconds))
+        try:
+            await asyncio.wait((arrival, interval), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            pending = [task for task in (arrival, interval) if not task.done()]
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending)
+        # A body that arrived is taken even when the interval ended at the same moment: it is not lost.
+        return arrival.result() if arrival.done() and not arrival.cancelled() else None
+
     async def _fetch(self, task_id: str, deadline: float) -> dict[str, Any] | None:
         """One poll. None means a transient fault (timeout, connection, 5xx, 429) worth another try."""
-        remaining = max(0.01, deadline - time.monotonic())
+        remaining = max(0.01, deadline - self._upstream.clock.now())
         try:
             async with asyncio.timeout(remaining):
                 response = await self._upstream.client.post(
@@ -247,8 +254,7 @@ def _interpret_pending(body: dict[str, Any], task_id: str, *, from_webhook: bool
         if any(hint in reason.lower() for hint in _REFUSAL_HINTS):
             raise ContentRefused(f"APIFRAME task {task_id} refused: {reason}")
         raise ProviderError(
-            f"APIFRAME task {task_id} failed: {reason}",
-            f"APIFRAME could not make this image: {reason[:200]}. Nothing was charged; please try again.",
+            f"APIFRAME task {task_id} failed: {reason}", because("APIFRAME could not make this image", reason)
         )
     if status in ("finished", "completed", "done") and not from_webhook:
         raise BadResult(f"APIFRAME task {task_id} finished without an image_url: {str(body)[:200]}")

@@ -94,33 +94,39 @@ class ChatMessage:
         return {"role": self.role, "content": blocks}
 
 
-class ImageProvider(Protocol):
+class Provider(Protocol):
+    """What every upstream shares, images or chat: a name and a way to let go of its resources."""
+
     name: str
 
+    async def aclose(self) -> None: ...
+
+
+class ImageProvider(Provider, Protocol):
     def models(self) -> list[ModelInfo]: ...
 
     async def generate(self, job: ImageJob, progress: ProgressCallback) -> list[bytes]: ...
 
-    async def aclose(self) -> None: ...
 
-
-class ChatProvider(Protocol):
-    name: str
-
+class ChatProvider(Provider, Protocol):
     def stream_chat(self, messages: list[ChatMessage], model: str) -> AsyncIterator[str]: ...
-
-    async def aclose(self) -> None: ...
 
 
 class ProviderError(Exception):
-    """An upstream failure; `user_message` is safe and plain enough to show a user."""
+    """An upstream failure. `user_message` is one or two plain sentences a user can read, naming neither
+    the kind of service nor charging: the core adds those and the ending (bot/failures.py)."""
 
-    user_message = "The image service failed. Nothing was charged; please try again."
+    user_message = "The provider failed."
 
     def __init__(self, detail: str = "", user_message: str | None = None) -> None:
         super().__init__(detail or self.user_message)
         if user_message:
             self.user_message = user_message
+
+
+def because(lead: str, reason: str, limit: int = 200) -> str:
+    """`lead: reason.` as one sentence, however the provider's reason ends."""
+    return f"{lead}: {reason[:limit].strip().rstrip('.!?;:')}."
 
 
 class AuthError(ProviderError):
@@ -136,16 +142,16 @@ class ContentRefused(ProviderError):
 
 
 class Overloaded(ProviderError):
-    user_message = "The provider is busy right now. Nothing was charged; please try again in a minute."
+    user_message = "The provider is busy right now."
 
 
 class UpstreamTimeout(ProviderError):
-    user_message = "The provider took too long to answer. Nothing was charged; please try again."
+    user_message = "The provider took too long to answer."
 
 
 class BadResult(ProviderError):
-    user_message = "The provider sent back something that is not a usable image. Nothing was charged."
+    user_message = "The provider sent back something that is not a usable image."
 
 
 class TaskExpired(ProviderError):
-    user_message = "The provider lost track of this job (it expired). Nothing was charged; please retry."
+    user_message = "The provider lost track of this job (it expired)."

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bot.providers.base import ChatProvider, ImageProvider, ModelInfo
+from bot.providers.base import ChatProvider, ImageProvider, ModelInfo, Provider
 
 
 class UnknownModel(Exception):
@@ -69,5 +69,6 @@ class Catalogue:
         return next(iter(self.chat_providers.values())), name
 
     async def aclose(self) -> None:
-        for provider in [*self.image_providers.values(), *self.chat_providers.values()]:
+        providers: list[Provider] = [*self.image_providers.values(), *self.chat_providers.values()]
+        for provider in providers:
             await provider.aclose()

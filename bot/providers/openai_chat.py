@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from bot.providers.base import ChatMessage, ProviderError, UpstreamTimeout
-from bot.providers.http import error_for
+from bot.providers.http_errors import error_for
 
 
 class OpenAIChat:

@@ -17,8 +17,11 @@ from bot.providers.base import (
     ModelInfo,
     ProgressCallback,
     ProviderError,
+    because,
 )
-from bot.providers.http import Upstream, data_uri, parse_json
+from bot.providers.encoding import data_uri
+from bot.providers.json_lift import parse_json
+from bot.providers.upstream import Upstream
 from bot.sizes import nearest_ratio
 
 # The aspect ratio table in seed 002 (1:1 1024x1024, 16:9 1344x768, 9:16 768x1344, 4:3 1184x864, 3:2 1248x832).
@@ -95,7 +98,9 @@ def _first_message(body: Any) -> tuple[dict[str, Any], str | None]:
         if error:
             # OpenRouter can answer 200 with an error object when the upstream model failed.
             detail = error.get("message", error) if isinstance(error, dict) else error
-            raise ProviderError(f"gateway error: {str(error)[:300]}", f"The image service failed: {str(detail)[:200]}")
+            raise ProviderError(
+                f"gateway error: {str(error)[:300]}", because("The provider's model failed", str(detail))
+            )
         raise BadResult(f"no choices in answer: {str(body)[:200]}")
     choice = choices[0] if isinstance(choices[0], dict) else {}
     message = choice.get("message")

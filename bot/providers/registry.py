@@ -12,11 +12,13 @@ from bot.providers.apiframe import ApiframeImages
 from bot.providers.apiframe_webhook import ApiframeWebhooks
 from bot.providers.base import ImageProvider
 from bot.providers.catalogue import Catalogue
+from bot.providers.clock import MONOTONIC, Clock
 from bot.providers.concurrency import ConcurrencyLimited
-from bot.providers.http import RetryPolicy, Upstream
 from bot.providers.openai_chat import OpenAIChat
 from bot.providers.openrouter import OpenRouterImages
 from bot.providers.relay import RelayImages
+from bot.providers.retry import RetryPolicy
+from bot.providers.upstream import Upstream
 
 
 def build_http_client(settings: Settings) -> httpx.AsyncClient:
@@ -44,14 +46,19 @@ def _agnes_model(settings: Settings) -> str:
     return model
 
 
-def build_catalogue(settings: Settings, client: httpx.AsyncClient) -> Catalogue:
+def build_catalogue(settings: Settings, client: httpx.AsyncClient, clock: Clock = MONOTONIC) -> Catalogue:
+    """The providers `settings` configure, over `client`; their backoff, polling and deadlines read `clock`."""
     catalogue = Catalogue()
 
     def add(provider: ImageProvider, max_concurrency: int) -> None:
         catalogue.add_images(ConcurrencyLimited(provider, max_concurrency))
 
     upstream = Upstream(
-        client, retry_policy(settings), settings.max_result_download_bytes, settings.provider_timeout_seconds
+        client,
+        retry_policy(settings),
+        settings.max_result_download_bytes,
+        settings.provider_timeout_seconds,
+        clock,
     )
     if settings.agnes_api_key is not None:
         key = settings.agnes_api_key.get_secret_value()

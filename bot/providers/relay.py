@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -28,14 +27,13 @@ from bot.providers.base import (
     ProviderProgress,
     TaskExpired,
     UpstreamTimeout,
+    because,
 )
-from bot.providers.http import (
-    RETRYABLE_STATUSES,
-    Upstream,
-    decode_base64,
-    error_for,
-    parse_json,
-)
+from bot.providers.encoding import decode_base64
+from bot.providers.http_errors import error_for
+from bot.providers.json_lift import parse_json
+from bot.providers.retry import RETRYABLE_STATUSES
+from bot.providers.upstream import Upstream
 from bot.sizes import format_size, nearest_ratio
 
 log = logging.getLogger(__name__)
@@ -180,7 +178,7 @@ class RelayImages:
         return path, body
 
     async def generate(self, job: ImageJob, progress: ProgressCallback) -> list[bytes]:
-        started = time.monotonic()
+        deadline = self._upstream.deadline()
         path, body = self.route(job)
         headers = {**self._headers, "Idempotency-Key": job.idempotency_key or f"atelier-{uuid.uuid4().hex}"}
         response = await self._upstream.send("POST", self._base + path, headers=headers, json_body=body)
@@ -192,15 +190,16 @@ class RelayImages:
         task_id = answer.get("task_id") or answer.get("task_address") or answer.get("id")
         if not task_id:
             raise BadResult(f"Relay answered with neither images nor a task id: {str(answer)[:200]}")
-        result = await self._wait_for_task(str(task_id), progress, started + self._upstream.policy.deadline_seconds)
+        result = await self._wait_for_task(str(task_id), progress, deadline)
         return await self._read_images(result)
 
     async def _wait_for_task(self, task_id: str, progress: ProgressCallback, deadline: float) -> Any:
         url = f"{self._base}/v2/tasks/{task_id}"
+        clock = self._upstream.clock
         failures = 0
         last: ProviderProgress | None = None
         while True:
-            remaining = deadline - time.monotonic()
+            remaining = deadline - clock.now()
             if remaining <= 0:
                 raise UpstreamTimeout(f"Relay task {task_id} did not finish before the deadline")
             wait = max(1, min(self._poll_wait, int(remaining)))
@@ -209,7 +208,7 @@ class RelayImages:
                 failures += 1
                 if failures > _MAX_POLL_FAILURES:
                     raise UpstreamTimeout(f"Relay task {task_id}: polling kept failing")
-                await asyncio.sleep(min(self._poll_interval * 2**failures, max(0.0, deadline - time.monotonic())))
+                await clock.sleep(min(self._poll_interval * 2**failures, max(0.0, deadline - clock.now())))
                 continue
             failures = 0
             status = str(task.get("status") or "").lower()
@@ -221,7 +220,7 @@ class RelayImages:
             if update != last:
                 last = update
                 await progress(update)
-            await asyncio.sleep(min(self._poll_interval, max(0.0, deadline - time.monotonic())))
+            await clock.sleep(min(self._poll_interval, max(0.0, deadline - clock.now())))
 
     async def _poll(self, url: str, wait: int, remaining: float) -> dict[str, Any] | None:
         """One long-poll. None means a transient fault worth another try."""
@@ -287,4 +286,4 @@ def _task_failure(task_id: str, task: dict[str, Any]) -> ProviderError:
         return ContentRefused(detail)
     if upper in ("CAPACITY_EXHAUSTED", "RATE_LIMITED"):
         return Overloaded(detail)
-    return ProviderError(detail, f"Relay could not make this image: {message[:200]}. Nothing was charged.")
+    return ProviderError(detail, because("Relay could not make this image", message))

@@ -40,6 +40,7 @@ class FakeAgnes(LoopbackFake):
         self._runner: web.AppRunner | None = None
         self.port = 0
         self._changed = asyncio.Event()
+        self._release = asyncio.Event()
         self._results: dict[str, bytes] = {}
         self._encoded: tuple[bytes | None, bytes] = (None, b"")
 
@@ -47,6 +48,9 @@ class FakeAgnes(LoopbackFake):
         router.add_post("/v1/images/generations", self._images)
         router.add_post("/v1/chat/completions", self._chat)
         router.add_get("/results/{name}", self._result)
+
+    def release(self) -> None:
+        self._release.set()
 
     def image_requests(self) -> list[Recorded]:
         return [r for r in self.requests if r.path.endswith("/images/generations")]
@@ -81,7 +85,7 @@ class FakeAgnes(LoopbackFake):
             headers = {"Retry-After": self.retry_after} if fault == 429 else {}
             return web.json_response({"error": {"message": f"fake failure {fault}"}}, status=fault, headers=headers)
         if fault == "timeout":
-            await asyncio.sleep(3600)
+            await self._release.wait()  # no answer until the fake stops
         if fault == "malformed":
             return web.Response(text="{not json", content_type="application/json")
         if fault == "refusal":

@@ -18,6 +18,7 @@ class Recorded:
     headers: dict[str, str]
     body: Any
     query: dict[str, str] = field(default_factory=dict)
+    at: float = 0.0  # the loop's time when recorded, for fakes that stamp it
 
 
 async def record(request: web.Request) -> Recorded:

@@ -44,7 +44,7 @@ class FakeOpenRouter(LoopbackFake):
     def release(self) -> None:
         self._release.set()
 
-    async def _chat(self, request: web.Request) -> web.Response:
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
         recorded = await record(request)
         self.requests.append(recorded)
         self._changed.set()

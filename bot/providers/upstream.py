@@ -1,0 +1,54 @@
+"""The Upstream bundle: everything a provider needs to talk to its service."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from bot.providers.clock import MONOTONIC, Clock
+from bot.providers.downloads import download
+from bot.providers.retry import RetryPolicy, send_with_retry
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """The shared HTTP client, the retry policy for its API calls, the caps on fetching result URLs, and
+    the clock every backoff, poll interval and deadline reads (a FakeClock in tests)."""
+
+    client: httpx.AsyncClient
+    policy: RetryPolicy
+    max_download_bytes: int = 50 * 1024 * 1024
+    download_timeout: float = 120.0
+    clock: Clock = MONOTONIC
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        json_body: Any = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> httpx.Response:
+        """send_with_retry through this client under this policy and clock."""
+        return await send_with_retry(
+            self.client,
+            method,
+            url,
+            self.policy,
+            headers=headers,
+            json_body=json_body,
+            params=params,
+            clock=self.clock,
+        )
+
+    async def download(self, url: str) -> bytes:
+        """download through this client within this upstream's size and time caps."""
+        return await download(self.client, url, max_bytes=self.max_download_bytes, timeout=self.download_timeout)
+
+    def deadline(self) -> float:
+        """When a job started now must be done by, on this upstream's clock."""
+        return self.clock.now() + self.policy.deadline_seconds
