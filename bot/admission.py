@@ -14,6 +14,5 @@ def admit(limiter: RateLimiter, request: Request, limits: Limits) -> str | None:
     if wait is None:
         return None
     return (
-        f"Slow down a little: {limits.rate_per_minute} requests a minute at most. "
-        f"Try again in {max(1, round(wait))}s."
+        f"Slow down a little: {limits.rate_per_minute} requests a minute at most. Try again in {max(1, round(wait))}s."
     )

@@ -255,9 +255,7 @@ class JobRunner:
             log.warning("job %s: could not keep its images for the buttons: %s", job_id, exc)
             return [], [], []
 
-    async def _tick(
-        self, job_id: str, started: float, latest: Callable[[], ProviderProgress], reply: Reply
-    ) -> None:
+    async def _tick(self, job_id: str, started: float, latest: Callable[[], ProviderProgress], reply: Reply) -> None:
         """Elapsed time once a second, so a user always sees the job is alive."""
         with contextlib.suppress(Exception):
             while True:
@@ -346,5 +344,3 @@ async def _quietly(awaitable: Awaitable[object]) -> None:
         await awaitable
     except Exception as exc:
         log.warning("could not send a reply: %r", exc)
-
-

@@ -1,4 +1,4 @@
-"""A clock for tests (adapters.clock.Clock): time moves only when the test moves it, so pacing is
+"""A clock for tests (bot.clock.Clock): time moves only when the test moves it, so pacing is
 checked in the clock's own time, fast, and never against the wall clock.
 
 `sleep()` returns once the clock has been advanced to its deadline. `advance()` moves time by hand;

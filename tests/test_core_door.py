@@ -20,6 +20,18 @@ from tests.recording import RecordingReply, make_request, say
 SIZES = [(1024, 1024), (1024, 768)]
 
 
+class WatchingReply(RecordingReply):
+    """Records, and says when the job's first progress update arrived (the job is running)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started = asyncio.Event()
+
+    async def progress(self, update: Progress) -> None:
+        await super().progress(update)
+        self.started.set()
+
+
 @pytest.mark.parametrize(
     ("line", "expected"),
     [
@@ -60,17 +72,10 @@ async def test_a_button_whose_caller_is_cancelled_starts_nothing(core: Atelier, 
     """A Reroll pressed while its job still runs waits for that job; cancelling the press must stop it
     there (before, the wait swallowed the cancellation and the press went on to start a new job)."""
     fake_agnes.faults = ["timeout"]  # the first job hangs upstream
-    started = asyncio.Event()
-
-    class Watching(RecordingReply):
-        async def progress(self, update: Progress) -> None:
-            await super().progress(update)
-            started.set()
-
-    first = Watching()
+    first = WatchingReply()
     running = asyncio.ensure_future(say(core, "/imagine a castle", make_request(), first))
     async with asyncio.timeout(5):
-        await started.wait()
+        await first.started.wait()
     job_id = first.progress_updates[0].job_id
     with pytest.raises(TimeoutError):
         async with asyncio.timeout(0.2):  # the caller gives up while the press waits on the job
@@ -91,17 +96,10 @@ async def test_shutdown_clears_progress_refunds_and_leaves_no_task_behind(
 ) -> None:
     fake_agnes.faults = ["timeout"]
     core = await Atelier.start(make_settings(tmp_path, fake_agnes))
-    started = asyncio.Event()
-
-    class Watching(RecordingReply):
-        async def progress(self, update: Progress) -> None:
-            await super().progress(update)
-            started.set()
-
-    reply = Watching()
+    reply = WatchingReply()
     running = asyncio.ensure_future(say(core, "/imagine a lighthouse", make_request(), reply))
     async with asyncio.timeout(5):
-        await started.wait()
+        await reply.started.wait()
     assert _tasks_running("_tick") and _tasks_running("_prune_periodically")
     await core.close(drain_seconds=0)
     await asyncio.wait([running])

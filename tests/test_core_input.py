@@ -86,9 +86,7 @@ async def test_a_truncated_jpeg_result_is_refused_and_refunded(core: Atelier, fa
     assert usage.user_used == 0
 
 
-async def test_a_mask_on_a_model_without_masks_is_refused_before_any_call(
-    core: Atelier, fake_agnes: FakeAgnes
-) -> None:
+async def test_a_mask_on_a_model_without_masks_is_refused_before_any_call(core: Atelier, fake_agnes: FakeAgnes) -> None:
     from tests.fakes.images import png_bytes
 
     request = make_request(images=[png_bytes()])

@@ -21,7 +21,6 @@ from tests.test_discord_harness import (
     png_of,
     running,
 )
-from tests.test_discord_imagine import running_on
 
 # Fixtures shared with the harness module.
 fake_discord = harness.fake_discord
@@ -64,7 +63,7 @@ async def test_ask_streams_with_paced_edits_split_at_2000(
         return None
 
     async with (
-        running_on(clock, tmp_path, fake_agnes, fake_discord, discord_stream_edit_seconds=pace),
+        running(tmp_path, fake_agnes, fake_discord, clock=clock, discord_stream_edit_seconds=pace),
         clock.autojump(),  # every wait for the next edit passes at once
     ):
         inter = await fake_discord.dispatch_slash_command("ask", {"question": "what is this?", "image": photo})

@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from adapters.discord.adapter import DiscordAdapter, DiscordStartError
+from bot.clock import MONOTONIC, Clock
 from bot.core import Atelier
 from tests.conftest import make_settings
 from tests.fakes.agnes_server import FakeAgnes
@@ -53,11 +54,14 @@ class Bot:
 
 
 @asynccontextmanager
-async def running(tmp_path: Path, agnes: FakeAgnes, fake: FakeDiscord, **overrides: Any) -> AsyncIterator[Bot]:
+async def running(
+    tmp_path: Path, agnes: FakeAgnes, fake: FakeDiscord, *, clock: Clock = MONOTONIC, **overrides: Any
+) -> AsyncIterator[Bot]:
+    """Atelier on the fake Discord; message-edit pacing reads `clock`."""
     values: dict[str, Any] = {"discord_token": fake.token, "discord_guild_ids": str(fake.guild_id)}
     settings = make_settings(tmp_path, agnes, **(values | overrides))
     core = await Atelier.start(settings)
-    adapter = DiscordAdapter(core, settings, guild_ready_timeout=0.05)
+    adapter = DiscordAdapter(core, settings, guild_ready_timeout=0.05, clock=clock)
     try:
         await adapter.start()
         yield Bot(core, adapter)

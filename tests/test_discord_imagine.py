@@ -4,17 +4,12 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from adapters.discord.adapter import DiscordAdapter
-from bot.core import Atelier
 from bot.messages import Action, action_id
 from tests import test_discord_harness as harness
-from tests.conftest import make_settings
 from tests.fake_clock import FakeClock
 from tests.fakes.a1111_server import FakeA1111
 from tests.fakes.agnes_server import FakeAgnes, Recorded
@@ -35,23 +30,6 @@ from tests.test_discord_harness import (
 # Fixtures shared with the harness module.
 fake_discord = harness.fake_discord
 bot = harness.bot
-
-
-@asynccontextmanager
-async def running_on(
-    clock: FakeClock, tmp_path: Path, agnes: FakeAgnes, fake: FakeDiscord, **overrides: Any
-) -> AsyncIterator[Bot]:
-    """The harness's `running`, with message-edit pacing read from `clock`."""
-    values: dict[str, Any] = {"discord_token": fake.token, "discord_guild_ids": str(fake.guild_id)}
-    settings = make_settings(tmp_path, agnes, **(values | overrides))
-    core = await Atelier.start(settings)
-    adapter = DiscordAdapter(core, settings, guild_ready_timeout=0.05, clock=clock)
-    try:
-        await adapter.start()
-        yield Bot(core, adapter)
-    finally:
-        await adapter.stop()
-        await core.close(drain_seconds=2.0)
 
 
 @pytest.fixture
@@ -150,7 +128,7 @@ async def test_status_shows_elapsed_time_with_cancel_then_the_result_replaces_it
     pace = 1.0
     clock = FakeClock(step=pace / 8)  # time moves on by an eighth of the pace whenever pacing reads it
     a1111 = {"a1111_base_url": fake_a1111.base_url, "a1111_progress_seconds": 0.002, "image_model": "a1111:default"}
-    async with running_on(clock, tmp_path, fake_agnes, fake_discord, discord_progress_delay_seconds=0.0, **a1111):
+    async with running(tmp_path, fake_agnes, fake_discord, clock=clock, discord_progress_delay_seconds=0.0, **a1111):
         inter = await fake_discord.dispatch_slash_command("imagine", {"prompt": "slow painting"})
         result = await fake_discord.wait_for(
             lambda r: r.method == "PATCH" and inter.token in r.path and bool(r.files), TIMEOUT

@@ -11,9 +11,9 @@ import httpx
 import pytest
 from PIL import Image
 
+from bot.clock import MONOTONIC, Clock
 from bot.providers.a1111 import A1111Images
 from bot.providers.base import AuthError, ImageJob, ProviderError, UpstreamTimeout
-from bot.providers.clock import MONOTONIC, Clock
 from bot.providers.retry import RetryPolicy
 from tests.fake_clock import FakeClock
 from tests.fakes.a1111_server import FakeA1111

@@ -12,6 +12,7 @@ import httpx
 import pytest
 from PIL import Image
 
+from bot.clock import MONOTONIC, Clock
 from bot.core import Atelier
 from bot.providers.apiframe import ApiframeImages, fit_size, parse_percentage
 from bot.providers.apiframe_webhook import ApiframeWebhooks
@@ -23,7 +24,6 @@ from bot.providers.base import (
     TaskExpired,
     UpstreamTimeout,
 )
-from bot.providers.clock import MONOTONIC, Clock
 from bot.providers.registry import build_catalogue, build_http_client
 from bot.providers.retry import RetryPolicy
 from tests.conftest import make_settings

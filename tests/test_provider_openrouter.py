@@ -10,8 +10,8 @@ import httpx
 import pytest
 from PIL import Image
 
+from bot.clock import MONOTONIC, Clock
 from bot.providers.base import AuthError, ContentRefused, ImageJob, ProviderError, ProviderProgress, UpstreamTimeout
-from bot.providers.clock import MONOTONIC, Clock
 from bot.providers.openrouter import OpenRouterImages
 from bot.providers.retry import RetryPolicy
 from tests.fake_clock import FakeClock

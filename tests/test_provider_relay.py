@@ -11,6 +11,7 @@ import httpx
 import pytest
 from PIL import Image
 
+from bot.clock import MONOTONIC, Clock
 from bot.providers.base import (
     ContentRefused,
     ImageJob,
@@ -19,7 +20,6 @@ from bot.providers.base import (
     TaskExpired,
     UpstreamTimeout,
 )
-from bot.providers.clock import MONOTONIC, Clock
 from bot.providers.relay import RelayImages
 from bot.providers.retry import RetryPolicy
 from tests.fake_clock import FakeClock

@@ -10,13 +10,13 @@ import logging
 import discord
 from discord import app_commands
 
-from adapters.clock import MONOTONIC, Clock
 from adapters.discord.commands import register_commands
 from adapters.discord.inflight import InFlight
 from adapters.discord.interactions import AtelierInteractions
 from adapters.discord.reply import Pacing
 from adapters.discord.threads import ChatThreads, MessageChat
 from adapters.discord.views import ActionButton
+from bot.clock import MONOTONIC, Clock
 from bot.config import Settings
 from bot.core import Atelier
 from bot.tasks import cancel_and_wait

@@ -6,6 +6,7 @@ from __future__ import annotations
 from discord import Attachment, Interaction, Message, app_commands
 
 from adapters.discord.interactions import AtelierInteractions
+from bot.command import Cancel, ChangeSettings, Help, Models, Reset, Usage
 from bot.config import Settings
 from bot.scope_limits import KNOBS
 from bot.sizes import format_size
@@ -82,23 +83,23 @@ def register_commands(tree: app_commands.CommandTree, handler: AtelierInteractio
 
     @tree.command(name="usage", description="Your images today and the limits here")
     async def usage(interaction: Interaction) -> None:
-        await handler.usage(interaction)
+        await handler.simple(interaction, Usage())
 
     @tree.command(name="models", description="The image models this bot offers")
     async def models(interaction: Interaction) -> None:
-        await handler.models(interaction)
+        await handler.simple(interaction, Models())
 
     @tree.command(name="help", description="What Atelier can do")
     async def help_(interaction: Interaction) -> None:
-        await handler.help(interaction)
+        await handler.simple(interaction, Help())
 
     @tree.command(name="cancel", description="Stop your running image job (nothing is charged)")
     async def cancel(interaction: Interaction) -> None:
-        await handler.cancel(interaction)
+        await handler.simple(interaction, Cancel())
 
     @tree.command(name="reset", description="Forget this chat thread's conversation")
     async def reset(interaction: Interaction) -> None:
-        await handler.reset(interaction)
+        await handler.simple(interaction, Reset())
 
     setting_names = [*KNOBS, "model", "reset"]
 
@@ -113,7 +114,7 @@ def register_commands(tree: app_commands.CommandTree, handler: AtelierInteractio
     @app_commands.autocomplete(value=setting_values)
     @app_commands.default_permissions(manage_guild=True)
     async def settings_(interaction: Interaction, setting: str | None = None, value: str | None = None) -> None:
-        await handler.settings(interaction, setting, value)
+        await handler.simple(interaction, ChangeSettings(setting, value))
 
     @tree.context_menu(name="Edit image")
     async def edit_image(interaction: Interaction, message: Message) -> None:

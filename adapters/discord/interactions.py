@@ -18,7 +18,7 @@ from adapters.discord.requests import channel_conversation, dm_key, from_interac
 from adapters.discord.threads import ChatThreads
 from adapters.discord.uploads import image_attachments, read_image
 from adapters.discord.views import InstructionForm, form_id, parse_form_id, submitted_text
-from bot.command import Cancel, ChangeSettings, Command, GenerationParams, Help, Models, Reset, Usage
+from bot.command import Cancel, Command, GenerationParams, Reset
 from bot.failures import SORRY
 from bot.images import ImageRejected
 from bot.messages import Action, Reply
@@ -186,24 +186,6 @@ class AtelierInteractions:
         return thread
 
     # ----------------------------------------------------------------------- plain commands
-
-    async def usage(self, interaction: discord.Interaction) -> None:
-        await self.simple(interaction, Usage())
-
-    async def models(self, interaction: discord.Interaction) -> None:
-        await self.simple(interaction, Models())
-
-    async def help(self, interaction: discord.Interaction) -> None:
-        await self.simple(interaction, Help())
-
-    async def cancel(self, interaction: discord.Interaction) -> None:
-        await self.simple(interaction, Cancel())
-
-    async def reset(self, interaction: discord.Interaction) -> None:
-        await self.simple(interaction, Reset())
-
-    async def settings(self, interaction: discord.Interaction, setting: str | None, value: str | None) -> None:
-        await self.simple(interaction, ChangeSettings(setting, value))
 
     async def simple(self, interaction: discord.Interaction, command: Command) -> None:
         """/usage, /models, /help, /settings, /cancel, /reset: private answers, through the core's door."""

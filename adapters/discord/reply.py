@@ -11,11 +11,11 @@ from typing import Any, TypeVar
 
 import discord
 
-from adapters.clock import MONOTONIC, Clock
 from adapters.discord.requests import message_key
 from adapters.discord.stream import PagedStream, split_pages
 from adapters.discord.uploads import result_files, upload_cap
 from adapters.discord.views import buttons_view, status_view
+from bot.clock import MONOTONIC, Clock
 from bot.config import Settings
 from bot.messages import Delivery, Progress, Reply
 from bot.store.conversations import ConversationStore

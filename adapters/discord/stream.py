@@ -11,7 +11,7 @@ from typing import Generic, TypeVar
 
 import discord
 
-from adapters.clock import MONOTONIC, Clock
+from bot.clock import MONOTONIC, Clock
 
 log = logging.getLogger(__name__)
 

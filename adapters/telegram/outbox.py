@@ -11,8 +11,8 @@ from typing import Any
 
 from telegram import Bot, Message, ReplyParameters
 
-from adapters.clock import MONOTONIC, Clock
 from adapters.telegram.pacing import EditPacer, PacerPool
+from bot.clock import MONOTONIC, Clock
 from bot.config import Settings
 from bot.store.conversations import ConversationStore
 

@@ -16,7 +16,7 @@ from typing import TypeVar
 
 from telegram.error import RetryAfter
 
-from adapters.clock import MONOTONIC, Clock
+from bot.clock import MONOTONIC, Clock
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

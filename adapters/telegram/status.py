@@ -10,9 +10,9 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message
 from telegram.constants import ChatAction
 from telegram.error import RetryAfter, TelegramError
 
-from adapters.clock import sleep_unless
 from adapters.telegram.outbox import Outbox, Target
 from adapters.telegram.pacing import retry_after_seconds
+from bot.clock import sleep_unless
 from bot.messages import Action, Progress, action_id
 
 log = logging.getLogger(__name__)

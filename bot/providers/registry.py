@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 from httpx_aiohttp import AiohttpTransport
 
+from bot.clock import MONOTONIC, Clock
 from bot.config import Settings
 from bot.providers.a1111 import A1111Images
 from bot.providers.agnes import AgnesImages
@@ -12,7 +13,6 @@ from bot.providers.apiframe import ApiframeImages
 from bot.providers.apiframe_webhook import ApiframeWebhooks
 from bot.providers.base import ImageProvider
 from bot.providers.catalogue import Catalogue
-from bot.providers.clock import MONOTONIC, Clock
 from bot.providers.concurrency import ConcurrencyLimited
 from bot.providers.openai_chat import OpenAIChat
 from bot.providers.openrouter import OpenRouterImages

@@ -13,8 +13,8 @@ from typing import Any
 
 import httpx
 
+from bot.clock import MONOTONIC, Clock
 from bot.providers.base import Overloaded, ProviderError, UpstreamTimeout
-from bot.providers.clock import MONOTONIC, Clock
 from bot.providers.downloads import read_answer
 from bot.providers.http_errors import error_for
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from bot.providers.clock import MONOTONIC, Clock
+from bot.clock import MONOTONIC, Clock
 from bot.providers.downloads import download
 from bot.providers.retry import RetryPolicy, send_with_retry
 

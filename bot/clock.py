@@ -1,5 +1,6 @@
-"""Time as a dependency: message-edit pacing and flood-control waits read a `Clock`, so tests can drive
-time instead of waiting for it. The default is the monotonic clock and `asyncio.sleep`."""
+"""Time as a dependency: retry backoff, Retry-After waits, poll intervals, deadlines, message-edit pacing
+and flood-control waits read a `Clock`, so tests drive time instead of waiting for it
+(tests/fake_clock.py). The default is the monotonic clock and `asyncio.sleep`."""
 
 from __future__ import annotations
 
