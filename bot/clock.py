@@ -8,6 +8,8 @@ import asyncio
 import time
 from typing import Protocol
 
+from bot.tasks import cancel_and_wait
+
 
 class Clock(Protocol):
     def now(self) -> float:
@@ -37,6 +39,4 @@ async def sleep_unless(clock: Clock, event: asyncio.Event, seconds: float) -> No
     try:
         await asyncio.wait({sleeper, waiter}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for task in (sleeper, waiter):
-            task.cancel()
-        await asyncio.gather(sleeper, waiter, return_exceptions=True)
+        await cancel_and_wait(sleeper, waiter)

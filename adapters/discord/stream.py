@@ -12,6 +12,7 @@ from typing import Generic, TypeVar
 import discord
 
 from bot.clock import MONOTONIC, Clock
+from bot.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ class PagedStream(Generic[M]):
                 self._text += chunk
                 self._wake.set()
         except asyncio.CancelledError:
-            sender.cancel()
+            await cancel_and_wait(sender)
             raise
         except BaseException:
             await self._finish(sender)  # show what did arrive, then let the caller report the failure
@@ -115,7 +116,7 @@ class PagedStream(Generic[M]):
         try:
             await asyncio.shield(sender)
         except asyncio.CancelledError:
-            sender.cancel()
+            await cancel_and_wait(sender)
             raise
 
     async def _send_loop(self) -> None:
