@@ -9,10 +9,16 @@ import logging
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.config import Settings, SettingsError, load_settings
 from bot.core import Atelier
-from bot.redaction import configure_logging
+from bot.preflight import catalogue_problem, database_problem
+from bot.redaction import configure_logging, redact, secrets_of
+from bot.tasks import cancel_and_wait
+
+if TYPE_CHECKING:
+    from adapters.platforms import Platform
 
 log = logging.getLogger("atelier")
 
@@ -34,21 +40,30 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"atelier: {exc}", file=sys.stderr)
         return 2
+    problem = database_problem(settings)  # before the event loop: these checks block
+    if problem:
+        print(f"atelier: {problem}", file=sys.stderr)
+        return 2
     command = args.command or "run"
     try:
         if command == "console":
-            configure_logging(settings, logging.WARNING)
+            from adapters.console.logs import configure_console_logging
+
+            configure_console_logging(settings)  # to a file: log lines never interleave with the transcript
             return asyncio.run(run_console(settings, args.out, args.model))
         configure_logging(settings)
         return asyncio.run(run_bots(settings))
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # the last resort: one line, never a traceback (the log has the detail)
+        log.debug("stopped by an unexpected error", exc_info=True)
+        print(f"atelier: stopped: {redact(str(exc), secrets_of(settings)) or type(exc).__name__}", file=sys.stderr)
+        return 1
 
 
-def _missing_provider(core: Atelier) -> str | None:
-    if core.catalogue.image_models() or core.catalogue.chat_providers:
-        return None
-    return "No provider is configured: set AGNES_API_KEY (or another provider's settings, see README)."
+def _missing_provider(core: Atelier, image_model_source: str = "Setting IMAGE_MODEL") -> str | None:
+    """Why this core cannot serve: no provider, or an IMAGE_MODEL / CHAT_MODEL no provider offers."""
+    return catalogue_problem(core.settings, core.catalogue, image_model_source)
 
 
 async def run_console(settings: Settings, out_dir: Path, model: str | None) -> int:
@@ -58,18 +73,18 @@ async def run_console(settings: Settings, out_dir: Path, model: str | None) -> i
         settings = settings.model_copy(update={"image_model": model})
     core = await Atelier.start(settings)
     try:
-        problem = _missing_provider(core)
+        problem = _missing_provider(core, "--model" if model else "Setting IMAGE_MODEL")
         if problem:
             print(f"atelier: {problem}", file=sys.stderr)
             return 2
-        await ConsoleAdapter(core, out_dir).run()
-        return 0
+        return await ConsoleAdapter(core, out_dir).run()
     finally:
         await core.close()
 
 
 async def run_bots(settings: Settings) -> int:
-    from adapters.platforms import build_platforms
+    """The wiring: core, webhook receivers, platforms; on SIGTERM/SIGINT they stop in order (see shut_down)."""
+    from adapters.platforms import build_platforms, shut_down
     from bot.providers.registry import webhook_receivers
 
     if settings.telegram_token is None and settings.discord_token is None:
@@ -88,26 +103,43 @@ async def run_bots(settings: Settings) -> int:
             loop.add_signal_handler(signum, stop.set)
     platforms = build_platforms(core, settings)
     receivers = webhook_receivers(core.catalogue)
-    started = []
+    started: list[Platform] = []
     try:
         for receiver in receivers:
             await receiver.start()
         for platform in platforms:
-            try:
-                await platform.start()
-            except Exception as exc:  # a wrong token, an unreachable platform: one clear line
-                print(f"atelier: could not start {platform.name}: {exc}", file=sys.stderr)
+            failure = await _start(platform, stop, settings)
+            if failure is not None:  # a wrong token, an unreachable platform: one clear line, and we stop
+                print(f"atelier: could not start {platform.name}: {failure}", file=sys.stderr)
                 return 1
+            if stop.is_set():
+                return 0
             started.append(platform)
             log.info("%s adapter started", platform.name)
         await stop.wait()
-        log.info("stopping: letting running jobs finish")
+        log.info("stopping: no new requests; letting running jobs finish")
     finally:
-        for platform in reversed(started):
-            with contextlib.suppress(Exception):
-                await platform.stop()
+        await shut_down(core, started, settings.shutdown_grace_seconds)
         for receiver in receivers:
             with contextlib.suppress(Exception):
                 await receiver.stop()
-        await core.close(drain_seconds=20.0)
+        await core.close(drain_seconds=0.0)
     return 0
+
+
+async def _start(platform: Platform, stop: asyncio.Event, settings: Settings) -> str | None:
+    """Start one platform, unless a signal comes first. Returns why it could not start, if it could not."""
+    starting = asyncio.ensure_future(platform.start())
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        await cancel_and_wait(stopping)
+    if not starting.done():  # a signal while connecting
+        await cancel_and_wait(starting)
+        return None
+    exc = starting.exception()
+    if exc is None:
+        return None
+    log.debug("%s did not start", platform.name, exc_info=exc)
+    return redact(str(exc), secrets_of(settings)) or type(exc).__name__

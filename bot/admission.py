@@ -1,18 +1,51 @@
-"""Admission: the per-member rate limit in force in a scope, checked before anything is charged or sent
-upstream. One refusal text for every command that calls a provider."""
+"""Admission: the limits in force in a scope, checked before anything is charged or sent upstream.
+One refusal text per kind of request; the rate limiter decides whether a refusal is said or dropped."""
 
 from __future__ import annotations
 
-from bot.messages import Request
-from bot.ratelimit import RateLimiter
+from bot.messages import Reply, Request, ScopeKind
+from bot.ratelimit import RateLimiter, Refusal
 from bot.scope_limits import Limits
 
+IMAGES_OFF = "Image generation is turned off here (the daily image quota is 0)."
 
-def admit(limiter: RateLimiter, request: Request, limits: Limits) -> str | None:
-    """Count this request against the asker's rate; None when admitted, else what to tell them."""
-    wait = limiter.admit(request.asker, limits.rate_per_minute)
-    if wait is None:
-        return None
-    return (
-        f"Slow down a little: {limits.rate_per_minute} requests a minute at most. Try again in {max(1, round(wait))}s."
-    )
+
+def describe_rate(per_minute: int, what: str = "requests") -> str:
+    """How a rate limit reads in /settings and /usage: 0 means no per-minute limit."""
+    return f"{per_minute} {what} per minute" if per_minute > 0 else "off (no per-minute limit)"
+
+
+def images_turned_off(request: Request, limits: Limits) -> bool:
+    """A quota of 0 switches image generation off for the member (user_quota) or the whole group (guild_quota)."""
+    return limits.images_per_user == 0 or (request.scope.kind == ScopeKind.GUILD and limits.images_per_scope == 0)
+
+
+async def admit(limiter: RateLimiter, request: Request, limits: Limits, reply: Reply) -> bool:
+    """An image request: True when admitted (and counted against the asker's rate); otherwise the asker is
+    told why, or, for a repeat refusal within the same minute, nothing is sent at all."""
+    if images_turned_off(request, limits):
+        await reply.send_error(IMAGES_OFF)
+        return False
+    refusal = limiter.admit(request.asker, limits.rate_per_minute)
+    return await _admitted(refusal, limits.rate_per_minute, "requests", reply)
+
+
+async def admit_chat(limiter: RateLimiter, request: Request, per_minute: int, reply: Reply) -> bool:
+    """A chat line or `/ask`: its own limit, so talking never uses up the image rate (or the reverse)."""
+    refusal = limiter.admit(chat_key(request), per_minute)
+    return await _admitted(refusal, per_minute, "messages", reply)
+
+
+def chat_key(request: Request) -> str:
+    return f"chat|{request.asker}"
+
+
+async def _admitted(refusal: Refusal | None, per_minute: int, what: str, reply: Reply) -> bool:
+    if refusal is None:
+        return True
+    if refusal.tell:
+        await reply.send_error(
+            f"Slow down a little: {per_minute} {what} a minute at most. "
+            f"Try again in {max(1, round(refusal.retry_in))}s."
+        )
+    return False

@@ -10,6 +10,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.clock import Clock
 from bot.command import (
     Ask,
     Cancel,
@@ -32,8 +33,11 @@ from bot.commands.help import HELP, models_text
 from bot.commands.settings import SettingsCommand
 from bot.commands.usage import usage
 from bot.config import Settings
+from bot.conversation_images import ConversationImages
+from bot.housekeeping import prune, prune_results
 from bot.images import ImageLimits
 from bot.jobs import JobRunner, JobSpec
+from bot.lease import WALL, Lease
 from bot.messages import Action, Reply, Request
 from bot.parsing import parse_line
 from bot.providers.catalogue import Catalogue
@@ -42,7 +46,8 @@ from bot.ratelimit import RateLimiter
 from bot.results import ResultFiles
 from bot.scope_limits import ScopeLimits
 from bot.store import Store
-from bot.store.jobs import JobKind
+from bot.store.jobs import InterruptedJob, JobKind
+from bot.store.retention import Retention, prune_rows
 from bot.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -83,23 +88,31 @@ class Atelier:
         }
 
     @classmethod
-    async def start(cls, settings: Settings, catalogue: Catalogue | None = None) -> Atelier:
-        """Open the store, refund jobs a crash left running, and build the configured providers.
-        Whatever was opened is closed again if a later step fails."""
+    async def start(
+        cls, settings: Settings, catalogue: Catalogue | None = None, *, lease_clock: Clock | None = None
+    ) -> Atelier:
+        """Open the store, take this process's lease and refund the jobs of processes whose lease expired,
+        and build the configured providers. Whatever was opened is closed again if a later step fails.
+        `lease_clock` (a wall clock by default) is what heartbeats and lease expiry read."""
         async with AsyncExitStack() as stack:
             store = await Store.open(settings.database_path, history_messages=settings.chat_history_turns * 2)
             stack.push_async_callback(store.close)
-            refunded = await store.quotas.refund_abandoned()
-            if refunded:
-                log.warning("refunded %d job(s) interrupted by the last shutdown", refunded)
+            # Only jobs whose process is gone are refunded: another process on this file keeps its own.
+            lease = Lease(store, lease_clock or WALL)
+            await lease.acquire()
+            stack.push_async_callback(lease.release)
+            heartbeat = asyncio.create_task(lease.keep())
+            stack.push_async_callback(cancel_and_wait, heartbeat)
             if catalogue is None:
                 http = build_http_client(settings)
                 stack.push_async_callback(http.aclose)
                 catalogue = build_catalogue(settings, http)
             stack.push_async_callback(catalogue.aclose)
             results = ResultFiles(settings.database_path.parent / "results")
+            retention = Retention(settings.result_retention_days, settings.chat_history_retention_days)
             await prune_results(store, results, settings.result_retention_days)
-            housekeeping = asyncio.create_task(_prune_periodically(store, results, settings.result_retention_days))
+            await prune_rows(store.db, retention)
+            housekeeping = asyncio.create_task(_prune_periodically(store, results, retention))
             stack.push_async_callback(cancel_and_wait, housekeeping)
             core = cls._wire(settings, store, catalogue, results, stack.pop_all())
         return core
@@ -112,14 +125,17 @@ class Atelier:
         image_limits = ImageLimits.from_settings(settings)
         scope_limits = ScopeLimits(settings, store.settings)
         runner = JobRunner(settings, store, catalogue, limiter, results, scope_limits, image_limits)
-        chat = ChatCommands(settings, catalogue, store.conversations, limiter, scope_limits, image_limits)
+        pictures = ConversationImages(results)
+        chat = ChatCommands(settings, catalogue, store.conversations, limiter, image_limits, pictures)
         return cls(
             settings=settings,
             store=store,
             catalogue=catalogue,
             runner=runner,
             _chat=chat,
-            _settings_command=SettingsCommand(scope_limits, store.settings, catalogue),
+            _settings_command=SettingsCommand(
+                scope_limits, store.settings, catalogue, settings.rate_limit_chat_per_user_per_minute
+            ),
             _buttons=Buttons(runner, store.jobs),
             _scope_limits=scope_limits,
             _resources=resources,
@@ -183,21 +199,33 @@ class Atelier:
         """A button under a result. Returns the new job's id when one delivered."""
         return await self._buttons.press(action, job_id, request, reply, instruction)
 
+    # ------------------------------------------------------------------- interrupted jobs
 
-async def prune_results(store: Store, results: ResultFiles, days: int) -> int:
-    """Delete image files kept for buttons past their retention. Returns how many jobs lost theirs."""
-    expired = await store.jobs.expired_result_files(days)
-    if expired:
-        await results.delete([name for _, names in expired for name in names])
-        await store.jobs.forget_result_files([job_id for job_id, _ in expired])
-    return len(expired)
+    async def note_status(self, job_id: str, ref: str) -> None:
+        """An adapter posted a running job's status message: `ref` is its own JSON naming it, so after a
+        crash that message can be edited to say what happened (see `interrupted`)."""
+        await self.store.jobs.note_status(job_id, ref)
+
+    async def interrupted(self, platform: str) -> list[InterruptedJob]:
+        """Jobs on this platform that a dead process left running, refunded since, their users not yet
+        told. An adapter, once connected, tells each user and then calls `mark_told`."""
+        return await self.store.jobs.interrupted(platform)
+
+    async def mark_told(self, job_id: str) -> bool:
+        """Claim the telling of one interrupted job; False when another process has already claimed it."""
+        return await self.store.jobs.mark_told(job_id)
+
+    async def button_refusal(self, job_id: str, request: Request) -> str | None:
+        """Why this job's buttons cannot be used here (another chat's job, or gone), or None. For an
+        adapter that asks something (the Edit instruction) before calling `action`."""
+        return await self._buttons.refusal(job_id, request)
 
 
-async def _prune_periodically(store: Store, results: ResultFiles, days: int) -> None:
-    """A bot that runs for weeks must not fill its disk between restarts."""
+async def _prune_periodically(store: Store, results: ResultFiles, retention: Retention) -> None:
+    """A bot that runs for weeks must not fill its disk, or its database, between restarts."""
     while True:
         await asyncio.sleep(PRUNE_EVERY_SECONDS)
         try:
-            await prune_results(store, results, days)
+            await prune(store, results, retention)
         except Exception as exc:  # the next round tries again; the bot keeps serving
-            log.warning("could not prune old result images: %r", exc)
+            log.warning("could not prune old results and rows: %r", exc)

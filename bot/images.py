@@ -11,6 +11,7 @@ from typing import NamedTuple
 from PIL import Image, UnidentifiedImageError
 
 from bot.config import Settings
+from bot.image_metadata import strip_metadata
 from bot.messages import ResultImage
 
 # Decoding runs in a thread above these sizes so a big file never stalls the event loop. Verifying a
@@ -34,7 +35,13 @@ class ImageLimits:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ImageLimits:
+        """What a user may send."""
         return cls(settings.max_input_image_bytes, settings.max_input_megapixels)
+
+    @classmethod
+    def for_results(cls, settings: Settings) -> ImageLimits:
+        """What a provider may send back: results have their own, larger limits."""
+        return cls(settings.max_result_bytes, settings.max_result_megapixels)
 
 
 def sniff_mime(data: bytes) -> str:
@@ -53,13 +60,27 @@ class _Shape(NamedTuple):
     mime: str
     width: int
     height: int
+    # EXIF orientation (1 = upright) and whether metadata remains that only re-encoding removes (WebP).
+    orientation: int = 1
+    embedded_metadata: bool = False
+
+
+# EXIF orientation -> the transpose that shows the picture upright.
+_UPRIGHT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+_ORIENTATION_TAG = 0x0112
+_EMBEDDED_KEYS = ("exif", "xmp", "XML:com.adobe.xmp")
 
 
 def _inspect(data: bytes, limits: ImageLimits, *, full_decode: bool) -> _Shape:
-    if len(data) > limits.max_bytes:
-        raise ImageRejected(
-            f"That image is {len(data) / 1_048_576:.1f} MB; the limit is {limits.max_bytes / 1_048_576:.0f} MB."
-        )
+    _check_size(data, limits)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -77,23 +98,84 @@ def _inspect(data: bytes, limits: ImageLimits, *, full_decode: bool) -> _Shape:
                     image.load()
                 else:
                     image.verify()  # PNG: every chunk's CRC checked, without inflating the pixels
+                orientation = image.getexif().get(_ORIENTATION_TAG, 1) if "exif" in image.info else 1
+                embedded = image.format == "WEBP" and any(key in image.info for key in _EMBEDDED_KEYS)
     except ImageRejected:
         raise
     except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageRejected("That file is not an image I can read; send a PNG, JPEG, WebP or GIF.") from None
     except (OSError, SyntaxError, ValueError):
         raise ImageRejected("That image is damaged or truncated; please send it again.") from None
-    return _Shape(mime, width, height)
+    return _Shape(mime, width, height, orientation if orientation in _UPRIGHT else 1, embedded)
+
+
+def _orientation(exif: bytes | None) -> int:
+    if not exif:
+        return 1
+    try:
+        parsed = Image.Exif()
+        parsed.load(exif)
+        value = parsed.get(_ORIENTATION_TAG, 1)
+    except Exception:  # an unreadable EXIF block only means there is no orientation to apply
+        return 1
+    return value if value in _UPRIGHT else 1
+
+
+def _clean_input(data: bytes, limits: ImageLimits) -> bytes:
+    """A user's image as it may go upstream: checked, upright, and without metadata (GPS and the rest).
+    Metadata is cut out losslessly; pixels are re-encoded only to turn the picture upright (or for WebP
+    metadata), so a clean, upright file comes back as the very same bytes."""
+    _check_size(data, limits)
+    stripped = strip_metadata(data)
+    shape = _inspect(stripped.data, limits, full_decode=True)
+    orientation = _orientation(stripped.exif) if stripped.exif else shape.orientation
+    if orientation == 1 and not shape.embedded_metadata:
+        return stripped.data
+    return _reencode_upright(stripped.data, orientation)
+
+
+def _reencode_upright(data: bytes, orientation: int) -> bytes:
+    with Image.open(io.BytesIO(data)) as image:
+        image.load()
+        kind, icc = image.format or "PNG", image.info.get("icc_profile")
+        lossless = kind == "WEBP" and b"VP8L" in data[12:16]
+        upright = image.transpose(_UPRIGHT[orientation]) if orientation in _UPRIGHT else image.copy()
+    out = io.BytesIO()
+    options: dict[str, object] = {"icc_profile": icc} if icc else {}
+    if kind == "JPEG":
+        upright.save(out, "JPEG", quality=95, **options)
+    elif kind == "WEBP":
+        upright.save(out, "WEBP", lossless=lossless, quality=95, **options)
+    elif kind == "GIF":
+        upright.save(out, "GIF")
+    else:
+        upright.save(out, "PNG", **options)
+    return out.getvalue()
+
+
+def _check_size(data: bytes, limits: ImageLimits) -> None:
+    if len(data) > limits.max_bytes:
+        raise ImageRejected(
+            f"That image is {len(data) / 1_048_576:.1f} MB; the limit is {limits.max_bytes / 1_048_576:.0f} MB."
+        )
+
+
+def _check_result(data: bytes, limits: ImageLimits) -> _Shape:
+    """Structure checked without inflating pixels. Text chunks are left out of the check: a result may
+    carry megabytes of them (a ComfyUI workflow), which Pillow would refuse, yet the image is sound."""
+    _check_size(data, limits)
+    if data.startswith(b"\x89PNG"):
+        return _inspect(strip_metadata(data).data, limits, full_decode=False)
+    return _inspect(data, limits, full_decode=False)
 
 
 async def check_input_image(data: bytes, limits: ImageLimits) -> bytes:
     """A user's image: size, format and pixel count checked, fully decoded to be sure it is sound.
-    Returns the same bytes, now known to be a usable image."""
+    Returns the bytes to send upstream (and to keep): upright, with EXIF, GPS and other metadata
+    removed; the very same bytes when there was nothing to change."""
     if len(data) <= _INLINE_BYTES:
-        _inspect(data, limits, full_decode=True)
-    else:
-        await asyncio.to_thread(_inspect, data, limits, full_decode=True)
-    return data
+        return _clean_input(data, limits)
+    return await asyncio.to_thread(_clean_input, data, limits)
 
 
 async def check_result_image(data: bytes, limits: ImageLimits) -> ResultImage:
@@ -101,9 +183,9 @@ async def check_result_image(data: bytes, limits: ImageLimits) -> ResultImage:
     if not data:
         raise ImageRejected("empty image")
     if len(data) <= (_INLINE_VERIFY_BYTES if sniff_mime(data) == "image/png" else _INLINE_BYTES):
-        shape = _inspect(data, limits, full_decode=False)
+        shape = _check_result(data, limits)
     else:
-        shape = await asyncio.to_thread(_inspect, data, limits, full_decode=False)
+        shape = await asyncio.to_thread(_check_result, data, limits)
     return ResultImage(data, shape.mime, shape.width, shape.height)
 
 

@@ -13,17 +13,22 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from bot.admission import admit
+from bot.captions import dropped_inputs_note, result_caption
+from bot.clock import MONOTONIC, Clock
 from bot.command import GenerationParams
 from bot.config import Settings
-from bot.failures import CANCELLED, image_failure
+from bot.delivery import deliver_within
+from bot.failures import CANCELLED, failure_detail, image_failure
 from bot.images import ImageLimits, ImageRejected, check_input_image, check_result_image
 from bot.messages import Action, Delivery, Progress, Reply, Request, ResultImage, ScopeKind
-from bot.providers.base import ImageJob, ImageProvider, ModelInfo, ProviderError, ProviderProgress
+from bot.parsing import negative_prompt_ignored
+from bot.providers.base import ImageJob, ImageProvider, ModelInfo, ProviderProgress
 from bot.providers.catalogue import Catalogue, UnknownModel
 from bot.ratelimit import RateLimiter
+from bot.redaction import secrets_of
 from bot.results import ResultFiles
 from bot.scope_limits import ScopeLimits
-from bot.sizes import format_size
+from bot.sizes import format_size, input_shape, size_for_input
 from bot.store import Store
 from bot.store.jobs import JobKind, JobStatus
 from bot.store.quotas import NewJob, QuotaLimits
@@ -32,6 +37,8 @@ from bot.tasks import cancel_and_wait
 log = logging.getLogger(__name__)
 
 RESULT_ACTIONS = [Action.REROLL, Action.VARY, Action.EDIT]
+INTERRUPTED = "⚠️ The bot is restarting and this image job was cut off: you were not charged. Please try again."
+INTERRUPTED_SEND_SECONDS = 5.0
 # How long a button pressed at the instant its result arrived waits for that job to commit.
 SETTLE_SECONDS = 10.0
 
@@ -86,6 +93,7 @@ class JobRunner:
         self._scope_limits = scope_limits
         self._running: dict[str, _Running] = {}
         self._image_limits = image_limits
+        self.clock: Clock = MONOTONIC  # what the delivery deadline reads; tests drive their own
 
     async def run(self, request: Request, spec: JobSpec, reply: Reply) -> str | None:
         """Run one generation to the end. Returns the job id when images were delivered."""
@@ -95,9 +103,7 @@ class JobRunner:
             await reply.send_error(str(exc))
             return None
         limits = await self._scope_limits.for_scope(request.scope)
-        too_fast = admit(self._limiter, request, limits)
-        if too_fast is not None:
-            await reply.send_error(too_fast)
+        if not await admit(self._limiter, request, limits, reply):
             return None
         job_id = uuid.uuid4().hex[:16]
         job, model = prepared.job, prepared.model
@@ -115,10 +121,11 @@ class JobRunner:
                 scope_key=request.scope.key,
                 conversation=request.conversation,
                 prompt=job.prompt,
-                params={**spec.params.to_json(), "size": format_size(job.size), "model": model.qualified},
+                params={**spec.params.to_json(), **_resolved(job), "model": model.qualified},
                 provider=model.provider,
                 images=job.count,
                 parent_id=spec.parent_id,
+                origin=request.origin,
             ),
             quota,
         )
@@ -144,7 +151,9 @@ class JobRunner:
         model_name = params.model or await self._scope_limits.default_model(request.scope)
         provider, model = self._catalogue.resolve_image_model(model_name)
         caps = model.capabilities
-        inputs = [await check_input_image(data, self._image_limits) for data in spec.inputs]
+        # More images than the model takes: the first ones are used, and the caption says so.
+        taken = spec.inputs[: max(caps.max_input_images, 1)] if caps.image_to_image else spec.inputs
+        inputs = [await check_input_image(data, self._image_limits) for data in taken]
         mask = await check_input_image(spec.mask, self._image_limits) if spec.mask else None
         if mask is not None and not inputs:
             raise Refused("A mask needs the image it applies to: attach or reply to that image too.")
@@ -160,16 +169,14 @@ class JobRunner:
             )
         if not inputs and not caps.text_to_image:
             raise Refused(f"{model.qualified} only edits images: reply to an image, or pick another model.")
-        if len(inputs) > max(caps.max_input_images, 1 if caps.image_to_image else 0):
-            raise Refused(f"{model.qualified} takes at most {caps.max_input_images} input images.")
-        size = params.size or _default_size(self._settings)
+        size = params.size or _input_size(inputs, self._settings, caps.sizes) or _default_size(self._settings)
         if caps.sizes and format_size(size) not in caps.sizes:
             raise Refused(f"{model.qualified} offers sizes {', '.join(caps.sizes)}, not {format_size(size)}.")
-        notes = []
+        notes = [dropped_inputs_note(len(inputs), len(spec.inputs), model)] if len(inputs) < len(spec.inputs) else []
         if params.seed is not None and not caps.seed:
             notes.append(f"{model.name} does not take a seed, so results will differ each time")
         if params.negative_prompt and not caps.negative_prompt:
-            notes.append(f"{model.name} has no negative prompt, so --no was ignored")
+            notes.append(negative_prompt_ignored(model.name, params.negative_prompt))
         job = ImageJob(
             prompt=params.prompt.strip(),
             size=size,
@@ -196,7 +203,8 @@ class JobRunner:
         try:
             async with asyncio.timeout(self._settings.provider_deadline_seconds):
                 raw_images = await prepared.provider.generate(job, report)
-            images = [await check_result_image(data, self._image_limits) for data in raw_images]
+            result_limits = ImageLimits.for_results(self._settings)
+            images = [await check_result_image(data, result_limits) for data in raw_images]
             if not images:
                 raise ImageRejected("no images")
             await cancel_and_wait(ticker)
@@ -210,15 +218,19 @@ class JobRunner:
                 await _quietly(reply.clear_progress())
                 await _quietly(reply.send_error(CANCELLED))
                 return None
-            raise
-        except Exception as exc:
-            log.warning(
-                "job %s failed: %s", job_id, exc if isinstance(exc, ProviderError | ImageRejected) else repr(exc)
-            )
-            await self._store.quotas.refund(job_id, JobStatus.FAILED, str(exc)[:500])
+            # Cut off by a shutdown: the platform session is still open (adapters close after the drain).
             await cancel_and_wait(ticker)
             await _quietly(reply.clear_progress())
-            await _quietly(reply.send_error(image_failure(exc)))
+            await _quietly(asyncio.wait_for(reply.send_error(INTERRUPTED), INTERRUPTED_SEND_SECONDS))
+            raise
+        except Exception as exc:
+            secrets = secrets_of(self._settings)  # an upstream may echo a key: none is kept or shown
+            detail = failure_detail(exc, secrets)
+            log.warning("job %s failed: %s", job_id, detail)
+            await self._store.quotas.refund(job_id, JobStatus.FAILED, detail)
+            await cancel_and_wait(ticker)
+            await _quietly(reply.clear_progress())
+            await _quietly(reply.send_error(image_failure(exc, secrets)))
             return None
         finally:
             # Every exit, shutdown included: no ticker left running, no "Working… / Cancel" left behind.
@@ -234,8 +246,9 @@ class JobRunner:
         saving = asyncio.ensure_future(self._save_files(job_id, images, job.images, job.mask))
         try:
             await reply.clear_progress()
-            caption = _caption(job, prepared.model, prepared.notes)
-            await reply.send_images(Delivery(job_id, images, caption, list(RESULT_ACTIONS)))
+            caption = result_caption(job, prepared.model, images, prepared.notes)
+            delivery = Delivery(job_id, images, caption, list(RESULT_ACTIONS))
+            await deliver_within(self.clock, self._settings.delivery_deadline_seconds, reply.send_images(delivery))
         except BaseException:
             files, inputs, masks = await asyncio.shield(saving)  # never raises
             await self._results.delete(files + inputs + masks)  # an undelivered job keeps nothing
@@ -315,6 +328,11 @@ class JobRunner:
         return inputs, masks[0] if masks else None
 
 
+def _resolved(job: ImageJob) -> dict:
+    """What the job really asks, kept with it: Reroll repeats it, and refuses when its inputs are gone."""
+    return {"size": format_size(job.size), "inputs": len(job.images), "mask": job.mask is not None}
+
+
 def new_seed() -> int:
     return random.randint(0, 2**32 - 1)
 
@@ -328,14 +346,14 @@ def _progress(job_id: str, started: float, latest: ProviderProgress) -> Progress
     return Progress(job_id, time.monotonic() - started, latest.stage, latest.percent, latest.queue_position)
 
 
-def _caption(job: ImageJob, model: ModelInfo, notes: list[str]) -> str:
-    details = [format_size(job.size), model.qualified]
-    if job.seed is not None:
-        details.append(f"seed {job.seed}")
-    caption = f"{job.prompt}\n({' · '.join(details)})"
-    if notes:
-        caption += "\nNote: " + "; ".join(notes) + "."
-    return caption
+def _input_size(
+    inputs: list[bytes], settings: Settings, model_sizes: tuple[str, ...] | None
+) -> tuple[int, int] | None:
+    """An edit with no size asked keeps its first image's shape (read from the header alone)."""
+    shape = input_shape(inputs[0]) if inputs else None
+    if shape is None:
+        return None
+    return size_for_input(shape, settings.size_allow_list, model_sizes, prefer=_default_size(settings))
 
 
 async def _quietly(awaitable: Awaitable[object]) -> None:

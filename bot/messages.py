@@ -61,6 +61,9 @@ class Request:
     is_admin: bool = False
     # For edits on models that take one: white where the image may change.
     mask: bytes | None = None
+    # The adapter's opaque JSON naming where this came from (chat, thread, message), stored with a job
+    # so that if the process dies the adapter can tell its user after the restart.
+    origin: str | None = None
 
     @property
     def asker(self) -> str:

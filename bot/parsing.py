@@ -36,6 +36,9 @@ SETTINGS_USAGE = (
     "Usage: `/settings` shows them; `/settings user_quota 10`, `/settings guild_quota 100`, "
     "`/settings rate 3`, `/settings model NAME`; `/settings reset` (or `/settings reset rate`) goes back to defaults."
 )
+_FLAGS = ("--size", "--ar", "--seed", "--model", "--no")
+# Em dash, en dash, minus sign: what phone keyboards make of a typed `--`.
+_DASHES = "\u2014\u2013\u2212"
 # Telegram's command grammar: letters, digits and underscores, optionally addressed `/cmd@SomeBot`.
 _COMMAND = re.compile(r"^/([A-Za-z0-9_]+)(?:@([A-Za-z0-9_]+))?(?=\s|$)(.*)$", re.DOTALL)
 
@@ -109,9 +112,9 @@ def parse_generation(args: str, allowed_sizes: list[tuple[int, int]]) -> Generat
     tokens = args.split()
     index = 0
     while index < len(tokens):
-        token = tokens[index]
-        if not token.startswith("--") or token == "--":
-            words.append(token)
+        token = _as_flag(tokens[index])
+        if token is None:
+            words.append(tokens[index])
             index += 1
             continue
         flag, _, inline = token.partition("=")
@@ -119,7 +122,7 @@ def parse_generation(args: str, allowed_sizes: list[tuple[int, int]]) -> Generat
             # Takes every word up to the next flag.
             rest = [inline] if inline else []
             index += 1
-            while index < len(tokens) and not tokens[index].startswith("--"):
+            while index < len(tokens) and _as_flag(tokens[index]) is None:
                 rest.append(tokens[index])
                 index += 1
             if not rest:
@@ -132,10 +135,33 @@ def parse_generation(args: str, allowed_sizes: list[tuple[int, int]]) -> Generat
     return GenerationParams(prompt=" ".join(words).strip(), **options)
 
 
+def _as_flag(token: str) -> str | None:
+    """`--ar=16:9` as typed, or as a phone's keyboard rewrites it (`\u2014ar`, `\u2013ar`: em or en dash), normalised
+    to `--name[=value]`; None for a prompt word. A dash-led word that names no flag ("—softly") stays prose."""
+    name = token.lstrip("-" + _DASHES)
+    leading = token[: len(token) - len(name)]
+    if not name or not leading:
+        return None
+    flag, equals, value = name.partition("=")
+    normalised = f"--{flag.lower()}{equals}{value}"
+    if any(dash in leading for dash in _DASHES):
+        return normalised if f"--{flag.lower()}" in _FLAGS else None
+    if leading == "--":
+        return normalised
+    return token if leading.startswith("--") else None  # `---x`: an unknown option, said so
+
+
+def negative_prompt_ignored(model: str, negative: str) -> str:
+    """The caption's note when a model has no negative prompt: the words are left out (as the parser took
+    them out of the prompt), and the note says so, so what it says and what was done agree."""
+    shown = negative if len(negative) <= 60 else negative[:59] + "…"
+    return f'--no was ignored: {model} has no negative prompt, so "{shown}" was left out'
+
+
 def _flag_option(flag: str, value: str, allowed: list[tuple[int, int]]) -> dict[str, Any]:
-    if flag not in ("--size", "--ar", "--seed", "--model"):
+    if flag not in _FLAGS or flag == "--no":
         raise UsageError(f"Unknown option {flag}. Valid options: {FLAGS_HELP}.")
-    if not value or value.startswith("--"):
+    if not value or _as_flag(value) is not None:
         raise UsageError(f"{flag} needs a value. Valid options: {FLAGS_HELP}.")
     if flag == "--size":
         return {"size": check_size(value, allowed)}
@@ -145,10 +171,18 @@ def _flag_option(flag: str, value: str, allowed: list[tuple[int, int]]) -> dict[
         except ValueError as exc:
             raise UsageError(f"{exc}. Use --ar W:H, e.g. --ar 16:9.") from None
     if flag == "--seed":
-        if not value.isdigit() or int(value) > 2**32 - 1:
-            raise UsageError(f"--seed takes a whole number from 0 to {2**32 - 1}, not '{value}'.")
-        return {"seed": int(value)}
+        seed = whole_number(value)
+        if seed is None or seed > 2**32 - 1:
+            shown = value if len(value) <= 24 else value[:23] + "…"
+            raise UsageError(f"--seed takes a whole number from 0 to {2**32 - 1}, not '{shown}'.")
+        return {"seed": seed}
     return {"model": value}
+
+
+def whole_number(text: str) -> int | None:
+    """The number in `text` if it is ASCII digits only (`str.isdigit` also takes `²`, which `int()` refuses),
+    and short enough to be a setting or a seed (`int()` refuses thousands of digits); else None."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 20 else None
 
 
 def check_size(value: str, allowed: list[tuple[int, int]]) -> tuple[int, int]:

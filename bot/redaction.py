@@ -1,15 +1,25 @@
-"""Secrets never reach a log line: a logging filter that masks every configured token and key."""
+"""Secrets never reach a log line, a stored row or a user: every configured token and key is masked,
+and so are the forms it travels in (percent-encoded in URLs, base64 in Basic auth, after `Bearer`)."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import functools
 import logging
 import re
+from collections.abc import Iterable, Mapping
 from urllib.parse import quote
 
 from bot.config import Settings
 
 # Telegram file and API URLs carry the bot token in their path.
 _TELEGRAM_TOKEN = re.compile(r"\d{5,12}(?::|%3A)[A-Za-z0-9_-]{20,}")
+MASK = "***"
+_MIN_SECRET = 4
+# A base64 run shorter than this could match innocent text by chance.
+_MIN_ENCODED = 8
+_KEY_HEADERS = ("x-api-key", "api-key", "x-goog-api-key")
 
 
 def secrets_of(settings: Settings) -> list[str]:
@@ -19,21 +29,75 @@ def secrets_of(settings: Settings) -> list[str]:
             found.append(value.get_secret_value())
         elif name.endswith(("_api_key", "_password", "_token", "_secret")) and isinstance(value, str) and value:
             found.append(value)
+    password = settings.a1111_password
+    if settings.a1111_username and password is not None and password.get_secret_value():
+        found.append(f"{settings.a1111_username}:{password.get_secret_value()}")  # what Basic auth encodes
     return found
 
 
-def redact(text: str, secrets: list[str]) -> str:
-    for secret in secrets:
-        if len(secret) >= 4:
-            # URLs may carry a secret percent-encoded (a Telegram token's ':' becomes %3A).
-            text = text.replace(secret, "***").replace(quote(secret, safe=""), "***")
-    return _TELEGRAM_TOKEN.sub("***", text)
+def header_secrets(headers: Mapping[str, str]) -> list[str]:
+    """The credentials a request carried: its Authorization value (and the token after the scheme, and
+    a Basic password decoded) and API-key headers. What an upstream could echo back at us."""
+    found: list[str] = []
+    authorization = headers.get("authorization", "")
+    if authorization:
+        found.append(authorization)
+        scheme, _, token = authorization.partition(" ")
+        if token:
+            found.append(token.strip())
+            if scheme.lower() == "basic":
+                found += _basic_parts(token.strip())
+    found += [headers[name] for name in _KEY_HEADERS if headers.get(name)]
+    return [secret for secret in found if len(secret) >= _MIN_SECRET]
+
+
+def _basic_parts(token: str) -> list[str]:
+    try:
+        decoded = base64.b64decode(token, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return []
+    return [decoded, decoded.partition(":")[2]]
+
+
+def _base64_cores(secret: bytes) -> list[str]:
+    """The stretch of base64 that encodes `secret` wherever it sits in a longer encoded value (each of the
+    three alignments), so `base64("user:" + key)` is caught as well as `base64(key)`."""
+    cores = [base64.b64encode(secret).decode("ascii").rstrip("=")]  # standalone
+    for offset in range(3):
+        encoded = base64.b64encode(b"\0" * offset + secret).decode("ascii")
+        first_group = 0 if offset == 0 else 1  # a group mixing what precedes with the secret is not the secret's
+        last_group = (offset + len(secret)) // 3  # groups wholly inside the secret end here
+        cores.append(encoded[first_group * 4 : last_group * 4])
+    cores = [core for core in cores if len(core) >= _MIN_ENCODED]
+    return cores + [core.replace("+", "-").replace("/", "_") for core in cores]
+
+
+def variants(secret: str) -> list[str]:
+    """Every form of `secret` worth masking, longest first."""
+    forms = {secret, quote(secret, safe=""), quote(secret, safe=":/")}
+    forms.update(_base64_cores(secret.encode()))
+    return sorted((form for form in forms if len(form) >= _MIN_SECRET), key=len, reverse=True)
+
+
+@functools.lru_cache(maxsize=64)
+def _pattern(secrets: tuple[str, ...]) -> re.Pattern[str] | None:
+    forms = sorted({form for secret in secrets if len(secret) >= _MIN_SECRET for form in variants(secret)}, key=len)
+    if not forms:
+        return None
+    return re.compile("|".join(re.escape(form) for form in reversed(forms)))
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    pattern = _pattern(tuple(secrets))
+    if pattern is not None:
+        text = pattern.sub(MASK, text)
+    return _TELEGRAM_TOKEN.sub(MASK, text)
 
 
 class RedactingFilter(logging.Filter):
     def __init__(self, secrets: list[str]) -> None:
         super().__init__()
-        self._secrets = secrets
+        self._secrets = tuple(secrets)
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()

@@ -26,7 +26,7 @@ class Knob:
 KNOBS = {
     "user_quota": Knob("user_quota", "images per member per day", "quota_images_per_user_per_day"),
     "guild_quota": Knob("guild_quota", "images for the whole server/group per day", "quota_images_per_guild_per_day"),
-    "rate": Knob("rate", "requests per member per minute", "rate_limit_per_user_per_minute"),
+    "rate": Knob("rate", "image requests per member per minute", "rate_limit_per_user_per_minute"),
 }
 # Admins may raise a limit up to this multiple of the operator's default; a private chat may only lower it.
 GUILD_CEILING_FACTOR = 10
@@ -50,7 +50,7 @@ class ScopeLimits:
         def value(name: str) -> int:
             knob = KNOBS[name]
             raw = overrides.get(name)
-            return int(raw) if raw is not None and raw.isdigit() else self.default(knob)
+            return int(raw) if raw is not None and raw.isascii() and raw.isdigit() else self.default(knob)
 
         return Limits(value("user_quota"), value("guild_quota"), value("rate"))
 

@@ -1,12 +1,19 @@
-"""Image sizes: parsing `WxH`, and mapping an aspect ratio to the nearest allowed size."""
+"""Image sizes: parsing `WxH`, mapping an aspect ratio to the nearest allowed size, and the size an edit
+asks for when none is given (the input's own shape)."""
 
 from __future__ import annotations
 
+import io
 import math
 import re
+from collections.abc import Iterable
+
+from PIL import Image, UnidentifiedImageError
 
 _SIZE = re.compile(r"^\s*(\d{2,5})\s*[xX×]\s*(\d{2,5})\s*$")
 _RATIO = re.compile(r"^\s*(\d{1,3})\s*:\s*(\d{1,3})\s*$")
+_EXIF_ORIENTATION = 0x0112
+_QUARTER_TURNS = {5, 6, 7, 8}  # transpose, 90°, transverse, 270°
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -44,3 +51,31 @@ def nearest_ratio(size: tuple[int, int], ratios: list[str]) -> str:
     """The listed `W:H` ratio closest in shape to `size` (for providers that take ratios, not sizes)."""
     target = math.log(size[0] / size[1])
     return min(ratios, key=lambda r: abs(math.log(parse_ratio(r)) - target))
+
+
+def input_shape(data: bytes) -> tuple[int, int] | None:
+    """An image's shape as shown, from its header alone (no pixels decoded); EXIF orientations that turn
+    the picture a quarter are applied. None when the bytes are not an image we can read."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+            orientation = image.getexif().get(_EXIF_ORIENTATION, 1) if image.format in ("JPEG", "WEBP") else 1
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        return None
+    return (height, width) if orientation in _QUARTER_TURNS else (width, height)
+
+
+def size_for_input(
+    shape: tuple[int, int],
+    allowed: list[tuple[int, int]],
+    model_sizes: Iterable[str] | None,
+    prefer: tuple[int, int],
+) -> tuple[int, int] | None:
+    """The size an edit asks for when none was given: of the allowed sizes (that the model offers, when it
+    lists them), the one closest to the input's shape, ties going to the one nearest `prefer`'s area (the
+    default size). None when nothing allowed is offered."""
+    offered = set(model_sizes or ())
+    candidates = [size for size in allowed if not offered or format_size(size) in offered]
+    if not candidates:
+        return None
+    return nearest_size(shape[0] / shape[1], candidates, prefer_pixels=prefer[0] * prefer[1])

@@ -68,7 +68,7 @@ async def test_missing_file_and_bad_setting_are_one_clear_line(tmp_path: Path, f
 
     code, _, err = await run_cli(["console"], "", {**env, "DEFAULT_SIZE": "big"}, tmp_path)
     assert code == 2
-    expected = "atelier: Setting DEFAULT_SIZE is invalid: Value error, 'big' is not a size like 1024x768"
+    expected = "atelier: Setting DEFAULT_SIZE is invalid: 'big' is not a size like 1024x768"
     assert err.strip().splitlines() == [expected]
 
 

@@ -14,6 +14,7 @@ from bot.parsing import parse_line
 from bot.providers.catalogue import Catalogue
 from bot.store import Store
 from tests.conftest import make_settings
+from tests.fakes.a1111_server import FakeA1111
 from tests.fakes.agnes_server import FakeAgnes
 from tests.recording import RecordingReply, make_request, say
 
@@ -46,6 +47,16 @@ class WatchingReply(RecordingReply):
         ("/settings reset rate", ChangeSettings("reset", "rate")),
         ("hello there", Chat("hello there")),
         ("/img2img a cat", Invalid("Unknown command /img2img. Try /help.")),
+        # Phone keyboards turn `--` into an em or en dash: still flags.
+        ("/imagine a cat \u2014ar 4:3 \u2013seed 3", Imagine(GenerationParams("a cat", size=(1024, 768), seed=3))),
+        ("/imagine a cat \u2014size=1024x768", Imagine(GenerationParams("a cat", size=(1024, 768)))),
+        (
+            "/imagine a sign \u2014no entry in red \u2013seed 4",
+            Imagine(GenerationParams("a sign", seed=4, negative_prompt="entry in red")),
+        ),
+        # A dash that names no flag is prose, as it always was.
+        ("/imagine a cat \u2014 asleep \u2014softly", Imagine(GenerationParams("a cat \u2014 asleep \u2014softly"))),
+        ("/imagine x --seed \u00b2", Invalid("--seed takes a whole number from 0 to 4294967295, not '\u00b2'.")),
     ],
 )
 def test_the_text_form_parses_to_one_typed_command(line: str, expected: object) -> None:
@@ -141,3 +152,37 @@ async def test_start_closes_what_it_opened_when_a_later_step_fails(
     assert catalogue.closed
     with pytest.raises(ValueError):  # aiosqlite: the connection is closed
         await opened[0].db.fetchall("SELECT 1")
+
+
+async def test_no_with_phone_dashes_is_consistent_with_and_without_a_negative_prompt(
+    tmp_path: Path, fake_agnes: FakeAgnes
+) -> None:
+    """`—no entry in red`: the words never reach the prompt. A model with a negative prompt gets them there;
+    one without drops them, and the caption says exactly that (before: the dash form stayed in the prompt,
+    and the plain form said "--no was ignored" with no word of where the words went)."""
+    a1111 = await FakeA1111(progress=[]).start()
+    core = await Atelier.start(make_settings(tmp_path, fake_agnes, a1111_base_url=a1111.base_url))
+    try:
+        plain = RecordingReply()
+        await say(core, "/imagine a sign \u2014no entry in red \u2014ar 4:3", make_request(), plain)
+        [delivery] = plain.deliveries
+        sent = fake_agnes.image_requests()[0].body
+        assert sent["prompt"] == "a sign" and "entry" not in str(sent)
+        assert delivery.caption.splitlines()[-1] == (
+            'Note: --no was ignored: agnes-image-2.1-flash has no negative prompt, so "entry in red" was left out.'
+        )
+        negative = RecordingReply()
+        await say(core, "/imagine a sign \u2013no entry in red --model a1111:default", make_request(), negative)
+        [delivery] = negative.deliveries
+        body = a1111.requests[-1].body
+        assert body["prompt"] == "a sign" and body["negative_prompt"] == "entry in red"
+        assert "Note" not in delivery.caption
+    finally:
+        await core.close()
+        await a1111.stop()
+
+
+def test_a_seed_of_thousands_of_digits_is_refused_not_a_crash() -> None:
+    """`int()` refuses more than 4,300 digits with a ValueError the parser did not expect."""
+    refused = parse_line("/imagine x --seed " + "9" * 5000, SIZES)
+    assert refused == Invalid("--seed takes a whole number from 0 to 4294967295, not '99999999999999999999999…'.")

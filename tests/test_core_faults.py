@@ -3,6 +3,7 @@ that jumps ahead whenever they wait: the tests check which waits were asked for,
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -127,6 +128,8 @@ async def test_a_crash_leaves_no_charge_after_restart(tmp_path, fake_agnes: Fake
     job = NewJob("crashed", JobKind.IMAGINE, "test:u1", "u1", "test:guild:g1", "c", "p", {}, "agnes", 1)
     assert await first.store.quotas.reserve(job, QuotaLimits(5, 5)) is None
     await first.store.close()  # the process dies with the job running
+    with sqlite3.connect(settings.database_path) as db:  # ... long enough ago for its lease to expire
+        db.execute("UPDATE instances SET heartbeat_at = heartbeat_at - 3600")
 
     second = await Atelier.start(settings)
     try:

@@ -86,8 +86,9 @@ async def test_admin_settings_override_quota_and_are_refused_to_members(core: At
 
     too_high = RecordingReply()
     await say(core, "/settings rate 100000", make_request(admin=True), too_high)
-    # Word boundaries: the ceiling is 60 (ten times the default 6), not 6, 600 or 6,000.
-    assert len(too_high.errors) == 1 and re.search(r"\bfrom 0 to 60\b", too_high.errors[0])
+    # Word boundaries: the ceiling is 60 (ten times the default 6), not 6, 600 or 6,000; 0 (no limit) is the
+    # operator's to choose, so an admin's range starts at 1.
+    assert len(too_high.errors) == 1 and re.search(r"\bfrom 1 to 60\b", too_high.errors[0])
     shown = RecordingReply()
     await say(core, "/settings", make_request(admin=True), shown)
     assert "user_quota = 1" in shown.texts[0]

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from httpx_aiohttp import AiohttpTransport
 from PIL import Image
 
 from bot.clock import MONOTONIC, Clock
@@ -30,6 +31,7 @@ from tests.conftest import make_settings
 from tests.fake_clock import FakeClock
 from tests.fakes.apiframe_server import FakeApiframe
 from tests.fakes.images import png_bytes
+from tests.fakes.loopback import closed_port
 from tests.provider_kit import FAST, Seen, upstream
 from tests.recording import RecordingReply, make_request, say
 
@@ -154,8 +156,8 @@ async def test_failed_task_gives_a_clear_message(client: httpx.AsyncClient, fake
     fake.failure_field = field
     with pytest.raises(ProviderError) as caught:
         await provider(client, fake).generate(job(), Seen())
-    assert "APIFRAME could not make this image" in caught.value.user_message
-    assert "upstream error" in caught.value.user_message
+    assert caught.value.user_message == "APIFRAME could not make this image."  # never the provider's words
+    assert "upstream error" in str(caught.value)  # those are kept for the operator
 
 
 async def test_moderation_failure_is_a_content_refusal(client: httpx.AsyncClient, fake: FakeApiframe) -> None:
@@ -175,7 +177,8 @@ async def test_submit_errors_use_the_errors_envelope(client: httpx.AsyncClient, 
     fake.submit_faults = ["bad_request"]
     with pytest.raises(ProviderError) as caught:
         await provider(client, fake).generate(job(), Seen())
-    assert "Invalid prompt" in caught.value.user_message
+    assert caught.value.user_message == "The provider could not accept this request (HTTP 400 Bad Request)."
+    assert "Invalid prompt" in str(caught.value)
     rotated = ApiframeImages(upstream(client, FAST, **LIMITS), fake.base_url, "rotated", models=["flux-pro"])
     with pytest.raises(AuthError):
         await rotated.generate(job(), Seen())
@@ -328,3 +331,58 @@ async def test_cancel_through_the_core_stops_polling_and_refunds(
     # The job has ended and its poller with it: nobody is left waiting to poll again.
     assert clock.pending() == [] and clock.advance(60.0) == 0
     assert len(fake.calls("/fetch")) == 2
+
+
+# A paid submit is sent once: APIFRAME has no idempotency key, so only a submit that never arrived is resent.
+
+
+async def test_a_500_after_an_accepted_submit_is_not_paid_twice(
+    core: Atelier, fake: FakeApiframe, clock: FakeClock
+) -> None:
+    fake.submit_faults = ["accepted_then_500"] * 3
+    replies = [RecordingReply() for _ in range(3)]
+    async with clock.autojump():
+        for index, reply in enumerate(replies):
+            await say(core, "/imagine a sunflower field --model apiframe:flux-pro", make_request(f"u{index}"), reply)
+    assert len(fake.tasks) == 3  # three jobs, three upstream tasks: none submitted twice
+    assert len(fake.calls("/flux-imagine")) == 3
+    for reply in replies:
+        assert reply.deliveries == []
+        [message] = reply.errors
+        assert "Nothing was charged" in message and "Internal server error" not in message
+    rows = await core.store.db.fetchall("SELECT status FROM jobs")
+    assert [row["status"] for row in rows] == ["failed"] * 3
+
+
+async def test_a_submit_that_timed_out_after_sending_is_not_sent_again(fake: FakeApiframe) -> None:
+    fake.submit_faults = ["accepted_then_hang"]
+    policy = RetryPolicy(max_retries=3, deadline_seconds=5.0, base_delay=0.01, max_delay=0.05)
+    async with httpx.AsyncClient(timeout=0.2) as short:
+        with pytest.raises(UpstreamTimeout):
+            await provider(short, fake, policy).generate(job(), Seen())
+    assert len(fake.tasks) == 1 and len(fake.calls("/flux-imagine")) == 1
+
+
+async def test_a_submit_that_never_connected_is_sent_again(fake: FakeApiframe) -> None:
+    """Connection refused: the submit never left, so it is sent again once the provider listens."""
+    port = closed_port()
+    late = FakeApiframe(progress=[])
+    clock = FakeClock()
+    async with httpx.AsyncClient(transport=AiohttpTransport(), timeout=5.0) as http:
+        apiframe = ApiframeImages(
+            upstream(http, FAST, clock=clock, **LIMITS),  # type: ignore[arg-type]
+            f"http://127.0.0.1:{port}",
+            late.api_key,
+            models=["flux-pro"],
+            poll_initial=POLL,
+        )
+        running = asyncio.create_task(apiframe.generate(job(), Seen()))
+        try:
+            await clock.sleeping()  # the refused submit is waiting for its retry
+            await late.start(port)
+            async with clock.autojump():
+                [image] = await running
+        finally:
+            await late.stop()
+    assert_png(image)
+    assert len(late.tasks) == 1 and len(late.calls("/flux-imagine")) == 1

@@ -120,7 +120,9 @@ async def test_error_object_in_a_200_answer_is_a_provider_error(
     fake.mode = "error_200"
     with pytest.raises(ProviderError) as caught:
         await provider(client, fake).generate(job(), ignore)
-    assert "Upstream model crashed" in caught.value.user_message
+    # The gateway's words are for the operator's log; the user reads our sentence.
+    assert caught.value.user_message == "The provider's model failed."
+    assert "Upstream model crashed" in str(caught.value)
 
 
 async def test_429_with_retry_after_is_honoured_then_succeeds(client: httpx.AsyncClient, fake: FakeOpenRouter) -> None:

@@ -40,7 +40,7 @@ async def test_imagine_sends_a_photo_with_buttons_and_clears_the_status(tg: Runn
     assert photo.ok and replied_to(photo) == sent["message"]["message_id"]
     image = uploaded_image(photo)
     assert image.format == "PNG" and image.size == (64, 48)  # what the fake provider made
-    assert text_of(photo).startswith("a lighthouse at dusk\n(1024x768")
+    assert text_of(photo).startswith("a lighthouse at dusk\n(64x48 (asked 1024x768)")  # the real size
     job_id = buttons(photo)[0].split(":")[2]
     assert buttons(photo) == [action_id(a, job_id) for a in (Action.REROLL, Action.VARY, Action.EDIT)]
     assert (await fake.wait_for("sendChatAction")).params["action"] == "upload_photo"
@@ -88,8 +88,8 @@ async def test_ask_streams_with_paced_edits(tmp_path: Path, fake_agnes: FakeAgne
         fake = tg.fake
         original = fake.push_message(USER, photo_file_id=fake.add_file(png_bytes()))
         question = fake.push_message(USER, "/ask what is in it?", reply_to=original["message"])
-        first = await fake.wait_for("sendMessage", says("word0"))
         async with clock.autojump():  # every wait for the chat's pace passes at once
+            first = await fake.wait_for("sendMessage", says("word0"))  # after the photo hint's pace
             await fake.wait_for("editMessageText", says("word149"), timeout=10)
             await tg.idle()
 
@@ -206,9 +206,16 @@ async def test_quota_and_provider_failures_answer_in_the_same_topic(
     assert len(fake_agnes.image_requests()) == 2
 
 
-async def test_flood_control_is_waited_out(tg: RunningBot, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_flood_control_is_waited_out(
+    tmp_path: Path, fake_agnes: FakeAgnes, fake_telegram: FakeTelegram, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PTB_TIMEDELTA", "1")  # RetryAfter.retry_after as a timedelta, PTB's future default
-    clock = tg.adapter.outbox.clock = FakeClock()
+    async with running_bot(tmp_path, fake_agnes, fake_telegram, telegram_progress_delay_seconds=60) as tg:
+        await _flood_control_is_waited_out(tg)
+
+
+async def _flood_control_is_waited_out(tg: RunningBot) -> None:
+    clock = tg.adapter.outbox.clock = FakeClock()  # no status message: the photo is the chat's first call
     tg.fake.fail_next("sendPhoto", retry_after=7)
     tg.fake.push_message(USER, "/imagine a patient cat")
     refused = await tg.fake.wait_for("sendPhoto")
@@ -243,7 +250,7 @@ async def test_cancel_button_stops_the_job(tmp_path: Path, fake_agnes: FakeAgnes
         await fake.wait_for("deleteMessage")
         answers = fake.calls("answerCallbackQuery")
 
-    assert "Only the person who started" in answers[0].params["text"] and answers[0].params["show_alert"]
+    assert "belongs to another chat" in answers[0].params["text"] and answers[0].params["show_alert"]
     assert answers[1].params["text"] == "Cancelling…"
     assert fake.calls("sendPhoto") == [] and cancelled.params["chat_id"] == USER
 

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from adapters.platforms import shut_down
 from adapters.telegram.adapter import TelegramAdapter
 from bot.config import Settings
 from bot.core import Atelier
@@ -49,8 +50,9 @@ class RunningBot:
             await asyncio.wait_for(asyncio.gather(*pending, return_exceptions=True), timeout)
 
     async def stop(self) -> None:
-        await self.adapter.stop()
-        await self.core.close(drain_seconds=2.0)
+        """In `atelier run`'s order: no new updates, jobs finish, then the session closes."""
+        await shut_down(self.core, [self.adapter], grace=2.0)
+        await self.core.close(drain_seconds=0.0)
 
     async def restart(self) -> None:
         """As if the process were restarted: new core and adapter on the same database."""

@@ -1,118 +1,87 @@
 """A terminal adapter: the same core, for trying Atelier with nothing but an API key.
 
-Reads commands from standard input (interactive or piped), prints replies, streams answers as
-they arrive, and writes each result image under the output folder."""
+Reads commands from standard input (interactive or piped) while jobs run, so `/cancel` and Ctrl-C act at
+once. Lines run one after another, in order, as a script expects (`/edit` works on the result of the
+`/imagine` before it); `/cancel` jumps the queue. Ctrl-C stops what runs (an image job is cancelled and
+refunded); pressed again while that is still stopping, or with nothing running, it quits."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import getpass
+import logging
+import signal
 import sys
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from bot.command import Ask, Edit
+from adapters.console.attachments import AttachmentError, split_attachments
+from adapters.console.lines import LineReader
+from adapters.console.terminal import ConsoleReply, LastResult, Terminal
+from bot.command import Ask, Cancel, Edit, Help
+from bot.commands.help import CONSOLE_HELP
 from bot.core import Atelier
-from bot.messages import Action, Delivery, Progress, Reply, Request, Scope, ScopeKind, User
+from bot.failures import SORRY
+from bot.messages import Action, Request, Scope, ScopeKind, User
+from bot.tasks import cancel_and_wait
+
+log = logging.getLogger(__name__)
 
 # The buttons under a result, as console commands acting on the last one.
 BUTTONS = {"/reroll": Action.REROLL, "/vary": Action.VARY}
+NOTHING_YET = "Nothing to work from yet: make an image with /imagine first."
+ASK_NO_IMAGE = (
+    "Attach an image with @path, e.g. `/ask @photo.png what is this?`, or make one with /imagine first "
+    "(/ask then asks about the last result)."
+)
+EDIT_NO_IMAGE = (
+    "Attach an image with @path, e.g. `/edit @photo.png make it snowy`, or make one with /imagine first "
+    "(/edit then changes the last result)."
+)
+STOPPED = "Stopped."
+STOP_SECONDS = 5.0  # quitting: how long a cancelled line may take to end
+INTERRUPTED = 130  # the exit status of a program a Ctrl-C ended
+
+
+@dataclass
+class _Running:
+    """The line being handled now."""
+
+    task: asyncio.Task[None]
+    reply: ConsoleReply
+    stopping: bool = False
+    interrupted: bool = False
 
 
 @dataclass
 class ConsoleSession:
     out_dir: Path
     user: User = field(default_factory=lambda: User("console", getpass.getuser(), getpass.getuser()))
-    last_image: bytes | None = None
-    last_job: str | None = None
+    last: LastResult = field(default_factory=LastResult)
 
     @property
     def scope(self) -> Scope:
         return Scope("console", ScopeKind.PRIVATE, self.user.id)
 
 
-class ConsoleReply(Reply):
-    def __init__(self, session: ConsoleSession, stdout: TextIO) -> None:
-        self._session = session
-        self._out = stdout
-        self._last_percent: float | None = None
-
-    def _print(self, text: str, end: str = "\n") -> None:
-        self._out.write(text + end)
-        self._out.flush()
-
-    async def send_text(self, text: str) -> None:
-        self._print(text)
-
-    async def send_error(self, text: str) -> None:
-        self._print(f"! {text}")
-
-    async def stream_text(self, chunks: AsyncIterator[str]) -> str:
-        parts = []
-        async for chunk in chunks:
-            parts.append(chunk)
-            self._print(chunk, end="")
-        self._print("")
-        return "".join(parts)
-
-    async def progress(self, update: Progress) -> None:
-        if update.percent is not None and update.percent != self._last_percent:
-            self._last_percent = update.percent
-            self._print(f"… {update.describe()}")
-
-    async def send_images(self, delivery: Delivery) -> None:
-        paths = await asyncio.to_thread(self._write, delivery)
-        self._session.last_image = delivery.images[0].data
-        self._session.last_job = delivery.job_id
-        self._print(delivery.caption)
-        for path in paths:
-            self._print(f"saved {path}")
-
-    def _write(self, delivery: Delivery) -> list[Path]:
-        self._session.out_dir.mkdir(parents=True, exist_ok=True)
-        paths = []
-        for index, image in enumerate(delivery.images):
-            path = self._session.out_dir / f"{delivery.job_id}-{index}.{image.extension}"
-            path.write_bytes(image.data)
-            paths.append(path)
-        return paths
-
-
-@dataclass
-class Attachments:
-    images: list[Path] = field(default_factory=list)
-    mask: Path | None = None
-
-    @property
-    def paths(self) -> list[Path]:
-        return [*self.images, *([self.mask] if self.mask else [])]
-
-
-def _split_attachments(line: str) -> tuple[str, Attachments]:
-    """`/edit @photo.png @mask:sky.png make the sky pink` -> ("/edit make the sky pink", photo.png + mask)."""
-    words, attached = [], Attachments()
-    for word in line.split(" "):
-        if word.startswith("@mask:") and len(word) > 6:
-            attached.mask = Path(word[6:]).expanduser()
-        elif word.startswith("@") and len(word) > 1:
-            attached.images.append(Path(word[1:]).expanduser())
-        else:
-            words.append(word)
-    return " ".join(words), attached
-
-
-async def _read_files(paths: list[Path]) -> list[bytes]:
-    return [await asyncio.to_thread(path.read_bytes) for path in paths]
-
-
 class ConsoleAdapter:
-    def __init__(self, core: Atelier, out_dir: Path, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> None:
+    def __init__(
+        self,
+        core: Atelier,
+        out_dir: Path,
+        stdin: TextIO = sys.stdin,
+        stdout: TextIO = sys.stdout,
+    ) -> None:
         self._core = core
         self._session = ConsoleSession(out_dir)
         self._stdin = stdin
-        self._stdout = stdout
+        self._terminal = Terminal(stdout, core.settings.console_progress_seconds)
+        self._queue: asyncio.Queue[str | None] = asyncio.Queue()
+        self._running: _Running | None = None
+        self._quit = asyncio.Event()
+        self._interrupts: set[asyncio.Task[None]] = set()
 
     def _request(self, images: list[bytes]) -> Request:
         return Request(
@@ -123,42 +92,136 @@ class ConsoleAdapter:
             is_admin=True,  # your own private scope; it may only lower the operator's limits
         )
 
-    async def run(self) -> None:
-        interactive = self._stdin.isatty()
-        if interactive:
-            self._stdout.write("Atelier console. Type /help, a /command, or just chat. Ctrl-D to quit.\n")
-        while True:
-            if interactive:
-                self._stdout.write("> ")
-                self._stdout.flush()
-            line = await asyncio.to_thread(self._stdin.readline)
-            if not line:
-                return
-            if line.strip():
-                await self.handle_line(line.rstrip("\n"))
+    def _reply(self) -> ConsoleReply:
+        return ConsoleReply(self._terminal, self._session.last, self._session.out_dir)
 
-    async def handle_line(self, line: str) -> None:
-        reply = ConsoleReply(self._session, self._stdout)
-        text, attached = _split_attachments(line.strip())
-        missing = [str(p) for p in attached.paths if not p.is_file()]
-        if missing:
-            await reply.send_error(f"No such file: {', '.join(missing)}")
+    async def run(self) -> int:
+        """Until the end of input (0, once every line has run) or a Ctrl-C that quits (130)."""
+        if self._terminal.is_tty:
+            self._terminal.line(
+                "Atelier console. Type /help, a /command, or just chat. Ctrl-C stops a job, Ctrl-D quits."
+            )
+            self._terminal.prompt()
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signal.SIGINT, self._on_interrupt)
+        reader = LineReader(self._stdin)
+        reading = asyncio.create_task(self._read(reader))
+        working = asyncio.create_task(self._work())
+        quitting = asyncio.create_task(self._quit.wait())
+        try:
+            await asyncio.wait([working, quitting], return_when=asyncio.FIRST_COMPLETED)
+            if self._quit.is_set():
+                await self._stop_running()
+                return INTERRUPTED
+            return 0
+        finally:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.remove_signal_handler(signal.SIGINT)
+            reader.close()
+            await cancel_and_wait(reading, working, quitting, *self._interrupts)
+
+    async def _read(self, reader: LineReader) -> None:
+        """Takes lines as they come; only /cancel is handled at once, the rest wait their turn."""
+        while (line := await reader.next_line()) is not None:
+            if not line.strip():
+                continue
+            if isinstance(self._core.parse(line.strip()), Cancel):
+                await self._cancel()
+                self._prompt_if_idle()
+            else:
+                self._queue.put_nowait(line)
+        self._queue.put_nowait(None)
+
+    async def _work(self) -> None:
+        while (line := await self._queue.get()) is not None:
+            reply = self._reply()
+            task = asyncio.create_task(self.handle_line(line, reply))
+            self._running = _Running(task, reply)
+            try:
+                await asyncio.wait([task])
+            finally:
+                self._running = None
+            if task.cancelled():
+                self._terminal.line(STOPPED)
+            elif task.exception() is not None:  # a bug, not the user's fault: say so and keep going
+                log.error("console line failed", exc_info=task.exception())
+                await reply.send_error(SORRY)
+            self._prompt_if_idle()
+
+    def _prompt_if_idle(self) -> None:
+        if self._terminal.is_tty and self._queue.empty() and self._running is None:
+            self._terminal.prompt()
+
+    async def _cancel(self) -> None:
+        """`/cancel`, or the first Ctrl-C: stop what runs now. An image job goes through the core, which
+        refunds it and says so; anything else (an answer streaming in) simply stops."""
+        running = self._running
+        if running is None or running.task.done():
+            await self._core.run(Cancel(), self._request([]), self._reply())
             return
-        images = await _read_files(attached.images)
-        mask = (await _read_files([attached.mask]))[0] if attached.mask else None
+        await self._stop(running)
+
+    async def _stop(self, running: _Running) -> None:
+        """Stop the line once: cancelling a job again while it refunds would cut its refund short."""
+        if running.stopping:
+            return
+        running.stopping = True
+        if running.reply.job_id is not None:
+            await self._core.run(Cancel(), self._request([]), running.reply)
+        else:
+            running.task.cancel()
+
+    def _on_interrupt(self) -> None:
+        running = self._running
+        if running is None or running.task.done() or running.interrupted:
+            self._quit.set()
+            return
+        running.interrupted = True  # a second Ctrl-C, even before this one is handled, quits
+        self._terminal.line("Stopping… (Ctrl-C again quits)")
+        task = asyncio.create_task(self._cancel())
+        self._interrupts.add(task)
+        task.add_done_callback(self._interrupts.discard)
+
+    async def _stop_running(self) -> None:
+        """Quitting: cancel (and so refund) what still runs, and wait until it has ended."""
+        running = self._running
+        if running is None or running.task.done():
+            return
+        await self._stop(running)
+        await asyncio.wait([running.task], timeout=STOP_SECONDS)
+
+    async def handle_line(self, line: str, reply: ConsoleReply | None = None) -> None:
+        reply = reply or self._reply()
+        try:
+            text, attached = split_attachments(line.strip())
+        except AttachmentError as exc:
+            await reply.send_error(str(exc))
+            return
+        missing = attached.missing()
+        if missing:
+            await reply.send_error(f"No such file: {', '.join(str(p) for p in missing)}")
+            return
+        images, mask = await attached.read()
         button = BUTTONS.get(text.split(" ", 1)[0].lower())
         if button is not None:
             await self._button(button, reply)
             return
         command = self._core.parse(text)
-        if not images and isinstance(command, Edit | Ask) and self._session.last_image is not None:
-            images = [self._session.last_image]  # as if replying to the last result
+        if isinstance(command, Help):
+            await reply.send_text(CONSOLE_HELP)
+            return
+        if not images and isinstance(command, Edit | Ask):
+            if self._session.last.image is None:
+                await reply.send_error(ASK_NO_IMAGE if isinstance(command, Ask) else EDIT_NO_IMAGE)
+                return
+            images = [self._session.last.image]  # as if replying to the last result
         request = self._request(images)
         request.mask = mask
         await self._core.run(command, request, reply)
 
     async def _button(self, action: Action, reply: ConsoleReply) -> None:
-        if self._session.last_job is None:
-            await reply.send_error("Nothing to work from yet: make an image with /imagine first.")
+        if self._session.last.job_id is None:
+            await reply.send_error(NOTHING_YET)
             return
-        await self._core.action(action, self._session.last_job, self._request([]), reply)
+        await self._core.action(action, self._session.last.job_id, self._request([]), reply)

@@ -13,6 +13,7 @@ from discord import app_commands
 from adapters.discord.commands import register_commands
 from adapters.discord.inflight import InFlight
 from adapters.discord.interactions import AtelierInteractions
+from adapters.discord.recovery import tell_interrupted
 from adapters.discord.reply import Pacing
 from adapters.discord.threads import ChatThreads, MessageChat
 from adapters.discord.views import ActionButton
@@ -22,6 +23,9 @@ from bot.core import Atelier
 from bot.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
+
+
+RESTARTING = "Atelier is restarting: please try again in a minute."
 
 
 class DiscordStartError(RuntimeError):
@@ -55,6 +59,7 @@ class AtelierClient(discord.Client):
         self._handler = handler
         self._chat = chat
         self.in_flight = in_flight
+        self.taking_requests = True  # off while stopping: running work finishes, new work is turned away
         register_commands(self.tree, handler, settings)
 
     async def setup_hook(self) -> None:
@@ -65,7 +70,7 @@ class AtelierClient(discord.Client):
         log.info("discord: connected as %s (%s guilds)", self.user, len(self.guilds))
 
     async def on_message(self, message: discord.Message) -> None:
-        if self.user is None:
+        if self.user is None or not self.taking_requests:
             return
         try:
             await self._chat.on_message(message, self.user)
@@ -73,6 +78,10 @@ class AtelierClient(discord.Client):
             log.exception("discord: handling a message failed")
 
     async def on_interaction(self, interaction: discord.Interaction) -> None:
+        if not self.taking_requests:
+            with contextlib.suppress(discord.HTTPException):
+                await interaction.response.send_message(RESTARTING, ephemeral=True)
+            return
         try:
             await self._handler.on_interaction(interaction)
         except Exception:
@@ -121,6 +130,7 @@ class DiscordAdapter:
         self._ready_timeout = ready_timeout
         self.client: AtelierClient | None = None
         self._task: asyncio.Task[None] | None = None
+        self._recovery: asyncio.Task[None] | None = None  # telling users of jobs a crash cut off
 
     def _build_client(self) -> AtelierClient:
         pacing = Pacing.from_settings(self._settings, self._clock)
@@ -139,6 +149,7 @@ class DiscordAdapter:
         ready = asyncio.create_task(client.wait_until_ready())
         done, _ = await asyncio.wait({self._task, ready}, timeout=self._ready_timeout, return_when="FIRST_COMPLETED")
         if ready in done:
+            self._recovery = asyncio.create_task(self._tell_interrupted(client))
             return
         await cancel_and_wait(ready)
         if self._task in done:
@@ -148,10 +159,22 @@ class DiscordAdapter:
         await self.stop()
         raise DiscordStartError(f"Discord did not become ready within {self._ready_timeout:.0f}s.")
 
-    async def stop(self) -> None:
-        """Let running handlers finish (their answers need the connection), then disconnect."""
+    async def _tell_interrupted(self, client: AtelierClient) -> None:
+        try:
+            await tell_interrupted(self._core, client)
+        except Exception as exc:  # the bot serves on; the next start tries again
+            log.warning("discord: could not tell users of interrupted jobs: %r", exc)
+
+    async def stop_intake(self) -> None:
+        """Turn new messages and commands away; running handlers go on and can still answer."""
         if self.client is not None:
-            left = await self.client.in_flight.wait(self._drain_seconds)
+            self.client.taking_requests = False
+
+    async def close(self, grace: float | None = None) -> None:
+        """Let running handlers finish (their answers need the connection), then disconnect."""
+        await cancel_and_wait(self._recovery)
+        if self.client is not None:
+            left = await self.client.in_flight.wait(self._drain_seconds if grace is None else grace)
             if left:
                 log.warning("discord: stopping with %d request(s) unfinished", left)
             await self.client.close()
@@ -159,6 +182,10 @@ class DiscordAdapter:
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await asyncio.wait_for(self._task, 10)
         self.client = self._task = None
+
+    async def stop(self) -> None:
+        await self.stop_intake()
+        await self.close()
 
 
 def _explain(exc: BaseException | None) -> Exception:

@@ -52,7 +52,13 @@ class AtelierInteractions:
         return self.core.settings.max_input_image_bytes
 
     def reply(self, interaction: discord.Interaction, **options: object) -> InteractionReply:
-        return InteractionReply(interaction, self.pacing, self.core.store.conversations, **options)  # type: ignore[arg-type]
+        return InteractionReply(
+            interaction,
+            self.pacing,
+            self.core.store.conversations,
+            on_status=self.core.note_status,
+            **options,  # type: ignore[arg-type]
+        )
 
     async def defer(self, interaction: discord.Interaction, *, ephemeral: bool = False) -> bool:
         """Acknowledge at once (Discord allows 3 s); the answer follows as follow-ups."""

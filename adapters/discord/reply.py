@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import discord
 
+from adapters.discord.recovery import STOPPED_NOTICE, status_ref
 from adapters.discord.requests import message_key
 from adapters.discord.stream import PagedStream, split_pages
 from adapters.discord.uploads import result_files, upload_cap
@@ -52,6 +53,13 @@ class Pacing:
         return PagedStream(post, edit, interval=self.stream_interval, clock=self.clock)
 
 
+def _cut_off_at_shutdown(client: discord.Client) -> bool:
+    """The job calling this is being cancelled while the adapter takes no more requests (stopping)."""
+    task = asyncio.current_task()
+    cancelled = task is not None and task.cancelling() > 0
+    return cancelled and not getattr(client, "taking_requests", True)
+
+
 def _pages(text: str) -> list[str]:
     return split_pages(text) or ["…"]
 
@@ -76,8 +84,10 @@ class InteractionReply(Reply):
         reply_to: discord.Message | None = None,
         conversation: str | None = None,
         thinking: bool = True,
+        on_status: Callable[[str, str], Awaitable[None]] | None = None,
     ) -> None:
         self._inter = interaction
+        self._on_status = on_status  # the core's note_status: where a job's status is, for after a crash
         self._pacing = pacing
         self._links = links
         self._ephemeral = ephemeral
@@ -176,9 +186,11 @@ class InteractionReply(Reply):
                     view = status_view(update.job_id)
                     self._status = await self._inter.edit_original_response(content=text, view=view)
                     self._thinking = False
+                    await self._note(update.job_id, self._status)
                 else:
                     view = status_view(update.job_id)
                     self._status = await self.post(text, view=view)
+                    await self._note(update.job_id, self._status)
             except discord.HTTPException as exc:
                 log.debug("could not show progress: %s", exc)
             self._status_text = text
@@ -188,10 +200,27 @@ class InteractionReply(Reply):
         """New text, and the status was last shown at least `progress_interval` ago."""
         return text != self._status_text and self._pacing.clock.now() >= self._status_next
 
+    async def _note(self, job_id: str, status: AnyMessage) -> None:
+        """Tell the core where this status is, so a restart after a crash can edit it (recovery.py). An
+        ephemeral status cannot be edited then (its interaction has expired): the channel is told instead."""
+        if self._on_status is None or self._ephemeral:
+            return
+        try:
+            await self._on_status(job_id, status_ref(status))
+        except Exception as exc:  # the status itself matters more than remembering it
+            log.warning("could not store a status message's place: %r", exc)
+
     async def clear_progress(self) -> None:
-        # The status stays until the result replaces it (or an error removes it).
+        # The status stays until the result replaces it (or an error removes it), except for a job cut
+        # off because the bot is stopping: nothing will follow, so it says so, its Cancel button gone.
         async with self._lock:
             self._progress_open = False
+            if self._status is not None and _cut_off_at_shutdown(self._inter.client):
+                status, self._status = self._status, None
+                try:
+                    await status.edit(content=STOPPED_NOTICE, view=None)
+                except discord.HTTPException as exc:
+                    log.debug("could not edit a status message: %s", exc)
 
     async def send_images(self, delivery: Delivery) -> None:
         caption = delivery.caption[:2000]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import discord
 
+from adapters.discord.recovery import origin_of
 from bot.messages import Request, Scope, ScopeKind, User
 
 PLATFORM = "discord"
@@ -68,6 +69,7 @@ def from_interaction(
         # Checked with Discord: the member's permissions in this channel, sent with the interaction.
         # A DM is the person's own scope, where settings can only lower the operator's limits.
         is_admin=guild_id is None or interaction.permissions.manage_guild,
+        origin=origin_of(interaction.channel_id, interaction.user.id),
     )
 
 

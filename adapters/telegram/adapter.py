@@ -16,6 +16,7 @@ from telegram.ext import Application, ApplicationBuilder, CallbackQueryHandler, 
 from adapters.telegram.admins import AdminCache
 from adapters.telegram.handlers import Handlers
 from adapters.telegram.outbox import Outbox
+from adapters.telegram.recovery import tell_interrupted
 from adapters.telegram.webhook import WebhookServer
 from bot.config import Settings
 from bot.core import Atelier
@@ -60,7 +61,7 @@ class TelegramAdapter:
         if self._webhook_url:
             builder = builder.updater(None)
         self.application: Application = builder.build()
-        self.outbox = Outbox(self.application.bot, core.store.conversations, settings)
+        self.outbox = Outbox(self.application.bot, core.store.conversations, settings, on_status=core.note_status)
         self.handlers = Handlers(
             core, self.outbox, AdminCache(self.application.bot, settings.telegram_admin_cache_seconds)
         )
@@ -83,6 +84,8 @@ class TelegramAdapter:
         except Exception as exc:  # the menu is a nicety; never a reason not to start
             log.warning("telegram: setMyCommands failed: %s", type(exc).__name__)
         await app.start()
+        # Jobs a crash cut off: their users are told now (in the background), once.
+        self.outbox.spawn(tell_interrupted(self._core, app.bot), "telling users of interrupted jobs")
         if self._webhook_url:
             secret = self._settings.telegram_webhook_secret
             token = secret.get_secret_value() if secret else secrets.token_urlsafe(32)
@@ -95,18 +98,28 @@ class TelegramAdapter:
             await app.updater.start_polling(allowed_updates=ALLOWED_UPDATES, poll_interval=0.0)
             log.info("telegram: polling for updates as @%s", app.bot.username)
 
-    async def stop(self) -> None:
-        """Stop taking updates, let running work finish (bounded), then close the Bot API session."""
+    async def stop_intake(self) -> None:
+        """Take no new updates (polling or webhook); running work goes on and can still answer."""
         app = self.application
         if app.updater is not None and app.updater.running:
             await app.updater.stop()
         if self.webhook is not None:
             await self.webhook.stop()
-        await self._finish_inflight(STOP_GRACE_SECONDS)
+            self.webhook = None
+
+    async def close(self, grace: float = STOP_GRACE_SECONDS) -> None:
+        """Once the jobs have delivered: let other handlers finish (bounded), then close the Bot API session."""
+        app = self.application
+        await self._finish_inflight(grace)
         if app.running:
             await app.stop()
         await self.outbox.drain(5.0)
         await app.shutdown()
+
+    async def stop(self) -> None:
+        """Both steps, for a process that runs nothing else (`atelier run` drains the core's jobs between them)."""
+        await self.stop_intake()
+        await self.close()
 
     async def _finish_inflight(self, timeout: float) -> None:
         pending = [task for task in self.handlers.inflight if not task.done()]

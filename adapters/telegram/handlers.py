@@ -18,6 +18,8 @@ from adapters.telegram.addressing import Addressed, address
 from adapters.telegram.admins import AdminCache
 from adapters.telegram.media import download, image_of, input_image
 from adapters.telegram.outbox import Outbox, Target, message_key
+from adapters.telegram.pacing import Priority
+from adapters.telegram.recovery import origin_of
 from adapters.telegram.reply import TelegramReply
 from bot.command import Ask, ChangeSettings, Command, Edit, Reset
 from bot.command import Chat as ChatText  # telegram has a Chat too
@@ -134,6 +136,8 @@ class Handlers:
             )
         conversation = reply.conversation = linked_conversation or reply.conversation
         request = Request(user_of(message.from_user), scope_of(message.chat, message.from_user), conversation)
+        where = Target(message.chat_id, thread_of(message), message.message_id, group=not is_private(message.chat))
+        request.origin = origin_of(where, message.from_user)
         command = self._command_of(message, addressed)
         if linked_job is not None and linked_conversation is None and isinstance(command, ChatText | Edit):
             # The answer to our "what should I change?" prompt (linked to its job only).
@@ -203,6 +207,7 @@ class Handlers:
             linked_conversation, _ = await self._outbox.links.linked(message_key(chat.id, message.message_id))
             conversation = linked_conversation or new_conversation(chat, thread_id, message.message_id)
             request = Request(user_of(query.from_user), scope_of(chat, query.from_user), conversation)
+            request.origin = origin_of(target, query.from_user)
             if action == Action.CANCEL:
                 captured = CapturedReply()
                 await self._core.action(action, job_id, request, captured)
@@ -231,15 +236,20 @@ class Handlers:
         even after a restart."""
         who = f'<a href="tg://user?id={user.id}">{html.escape(user.first_name)}</a>, ' if target.group else ""
         text = f"✏️ {who}what should I change? Reply to this message with your instruction."
-        prompt = await self._outbox.bot.send_message(
-            chat_id=target.chat_id,
-            message_thread_id=target.thread_id,
-            text=text,
-            parse_mode=ParseMode.HTML,
-            reply_markup=ForceReply(selective=True, input_field_placeholder="e.g. make it snowy"),
-            reply_parameters=ReplyParameters(target.reply_to, allow_sending_without_reply=True)
-            if target.reply_to
-            else None,
+        prompt = await self._outbox.call(
+            target,
+            lambda: self._outbox.bot.send_message(
+                chat_id=target.chat_id,
+                message_thread_id=target.thread_id,
+                text=text,
+                parse_mode=ParseMode.HTML,
+                reply_markup=ForceReply(selective=True, input_field_placeholder="e.g. make it snowy"),
+                reply_parameters=ReplyParameters(target.reply_to, allow_sending_without_reply=True)
+                if target.reply_to
+                else None,
+            ),
+            "sendMessage",
+            Priority.ANSWER,
         )
         await self._outbox.link(prompt, job_id=job_id)
 

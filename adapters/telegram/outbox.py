@@ -5,18 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from telegram import Bot, Message, ReplyParameters
 
-from adapters.telegram.pacing import EditPacer, PacerPool
+from adapters.telegram.pacing import EditPacer, PacerPool, Priority
 from bot.clock import MONOTONIC, Clock
 from bot.config import Settings
 from bot.store.conversations import ConversationStore
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def message_key(chat_id: int, message_id: int) -> str:
@@ -48,14 +49,31 @@ class Outbox:
     clock: Clock = MONOTONIC  # what status, stream and flood-control waits read; tests drive their own
     pacers: PacerPool = field(default_factory=PacerPool)
     tasks: set[asyncio.Task] = field(default_factory=set)
+    # The core's note_status: told of each job's status message, to edit it if the process dies.
+    on_status: Callable[[str, str], Awaitable[None]] | None = None
 
-    def stream_pacer(self, target: Target) -> EditPacer:
+    def lane(self, target: Target) -> EditPacer:
+        """The chat's one paced queue: every message, photo, edit and deletion in it takes a turn here."""
         interval = (
             self.settings.telegram_stream_edit_seconds_group
             if target.group
             else self.settings.telegram_stream_edit_seconds_private
         )
         return self.pacers.get(target.chat_id, interval, self.clock)
+
+    stream_pacer = lane
+
+    async def call(
+        self,
+        target: Target,
+        call: Callable[[], Awaitable[T]],
+        what: str,
+        priority: Priority,
+        *,
+        unless: asyncio.Event | None = None,
+    ) -> T:
+        """One Bot API call in the chat's lane (see pacing): results first, flood control waited out."""
+        return await self.lane(target).call(call, what, priority, unless=unless)
 
     async def link(self, message: Message, *, conversation: str | None = None, job_id: str | None = None) -> None:
         """Remember which conversation or job a message we sent belongs to (survives restarts)."""

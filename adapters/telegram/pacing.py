@@ -1,62 +1,162 @@
-"""Telegram's flood limits: space message edits in a chat by time, and wait out `RetryAfter`.
+"""Telegram's flood limits: every call that posts to a chat takes a turn in that chat's lane.
 
-Identical edits still count against the limits, so callers skip no-op edits; the pacer only decides
-*when* the next call in a chat may go."""
+A lane lets one call go at a time, `interval` seconds after the previous one finished (groups allow about
+20 messages a minute), results first: a waiting photo goes before waiting errors and status edits, and
+whoever arrived first goes first within a priority. `RetryAfter` holds the whole lane for as long as
+Telegram asks. A result is retried until its caller gives up (the core's delivery deadline cancels it);
+chatter gives up after a few tries. Identical edits still count against the limits, so callers skip
+no-op edits; the lane only decides *when* the next call in a chat may go."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import datetime as dtm
+import heapq
+import itertools
 import logging
 import warnings
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
+from enum import IntEnum
 from typing import TypeVar
 
 from telegram.error import RetryAfter
 
 from bot.clock import MONOTONIC, Clock
+from bot.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-MAX_RETRIES = 5
+MAX_RETRIES = 5  # for everything but results
 MAX_PACERS = 10_000
 
 
+class Priority(IntEnum):
+    """Who goes first when several calls wait in one chat (lower first)."""
+
+    RESULT = 0  # a paid image (and the buttons that go with it)
+    ANSWER = 1  # text the user asked for: a chat answer, a streamed reply
+    NOTICE = 2  # errors and refusals
+    STATUS = 3  # "Working… 12s", its edits and its removal
+
+
+class Skipped(Exception):
+    """The caller stopped wanting the call (e.g. a status update once the job ended) before its turn."""
+
+
+_tickets = itertools.count()
+
+
 class EditPacer:
-    """One chat's pace: a call may start `interval` seconds after the previous one *finished*, so the
-    calls arrive at Telegram at least that far apart. Concurrent users of one chat take turns."""
+    """One chat's lane (see the module docstring)."""
 
     def __init__(self, interval: float, clock: Clock = MONOTONIC) -> None:
         self.interval = interval
         self.clock = clock
         self._ready_at = float("-inf")
-        self._lock = asyncio.Lock()
+        self._waiting: list[tuple[int, int]] = []  # a heap of (priority, arrival)
+        self._busy = False
+        self._changed = asyncio.Event()
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    def idle(self) -> bool:
+        """Nobody waiting or calling, and no pause due: a cosmetic call (a chat action) may go now."""
+        return not self._busy and not self._waiting and self._ready_at <= self.clock.now()
+
+    async def _acquire(self, priority: int, ticket: int, unless: asyncio.Event | None) -> None:
+        entry = (priority, ticket)
+        heapq.heappush(self._waiting, entry)
+        try:
+            while True:
+                if unless is not None and unless.is_set():
+                    raise Skipped
+                changed = self._changed
+                delay = None
+                if not self._busy and self._waiting[0] == entry:
+                    delay = self._ready_at - self.clock.now()
+                    if delay <= 0:
+                        heapq.heappop(self._waiting)
+                        self._busy = True
+                        return
+                await self._wait(delay, changed, unless)
+        except BaseException:
+            if entry in self._waiting:
+                self._waiting.remove(entry)
+                heapq.heapify(self._waiting)
+                self._notify()
+            raise
+
+    async def _wait(self, delay: float | None, *events: asyncio.Event | None) -> None:
+        waiters = [asyncio.ensure_future(event.wait()) for event in events if event is not None]
+        if delay is not None:
+            waiters.append(asyncio.ensure_future(self.clock.sleep(delay)))
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            await cancel_and_wait(*waiters)
+
+    def _release(self) -> None:
+        self._busy = False
+        self.mark()
 
     @contextlib.asynccontextmanager
-    async def turn(self) -> AsyncIterator[None]:
-        async with self._lock:
-            delay = self._ready_at - self.clock.now()
-            if delay > 0:
-                await self.clock.sleep(delay)
+    async def turn(
+        self, priority: int = Priority.ANSWER, *, unless: asyncio.Event | None = None
+    ) -> AsyncIterator[None]:
+        """Hold the lane for one or more calls (a streamed answer's flush). Raises Skipped if `unless` is set
+        before the turn comes."""
+        await self._acquire(priority, next(_tickets), unless)
+        try:
+            yield
+        finally:
+            self._release()
+
+    async def call(
+        self,
+        call: Callable[[], Awaitable[T]],
+        what: str,
+        priority: int = Priority.ANSWER,
+        *,
+        unless: asyncio.Event | None = None,
+    ) -> T:
+        """Run one Bot API call in its turn, waiting out flood control and trying again at the same place
+        in the queue: results until cancelled, others MAX_RETRIES times."""
+        ticket = next(_tickets)
+        for attempt in itertools.count():
+            await self._acquire(priority, ticket, unless)
             try:
-                yield
+                return await call()
+            except RetryAfter as exc:
+                wait = retry_after_seconds(exc)
+                self.hold(wait)
+                if priority != Priority.RESULT and attempt >= MAX_RETRIES:
+                    raise
+                log.warning("Telegram flood control on %s: waiting %.0fs", what, wait)
             finally:
-                self.mark()
+                self._release()
+        raise AssertionError("unreachable")
 
     def mark(self) -> None:
-        """A call just happened outside `turn()` (e.g. the first message of a stream)."""
+        """A call just happened: the next one waits for the interval."""
         self._ready_at = max(self._ready_at, self.clock.now() + self.interval)
+        self._notify()
 
     def hold(self, seconds: float) -> None:
         """Telegram asked us to wait: nothing in this chat goes before that."""
         self._ready_at = max(self._ready_at, self.clock.now() + seconds)
+        self._notify()
+
+
+ChatLane = EditPacer
 
 
 class PacerPool:
-    """One pacer per chat, the least recently used forgotten beyond MAX_PACERS chats."""
+    """One lane per chat, the least recently used forgotten beyond MAX_PACERS chats."""
 
     def __init__(self) -> None:
         self._pacers: OrderedDict[int, EditPacer] = OrderedDict()
@@ -83,8 +183,9 @@ def retry_after_seconds(exc: RetryAfter) -> float:
 async def with_retry(
     call: Callable[[], Awaitable[T]], what: str, *, clock: Clock = MONOTONIC, pacer: EditPacer | None = None
 ) -> T:
-    """Run a Bot API call, waiting out flood control (429) on `clock` and trying again; other errors
-    propagate. With a pacer, nothing else in its chat goes before the wait is over either."""
+    """Run a Bot API call within a turn already held, waiting out flood control (429) on `clock` and
+    trying again; other errors propagate. With a pacer, nothing else in its chat goes before the wait
+    is over either."""
     for attempt in range(MAX_RETRIES + 1):
         try:
             return await call()

@@ -10,7 +10,7 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputMedia
 
 from adapters.telegram.media import fits_as_photo, trim_caption
 from adapters.telegram.outbox import Outbox, Target
-from adapters.telegram.pacing import with_retry
+from adapters.telegram.pacing import Priority
 from adapters.telegram.splitting import split_text
 from adapters.telegram.status import JobStatus
 from adapters.telegram.stream import StreamedAnswer
@@ -44,9 +44,9 @@ class TelegramReply(Reply):
     def _bot(self) -> Bot:
         return self._outbox.bot
 
-    async def _call(self, call: Callable[[], Awaitable[T]], what: str) -> T:
-        """A Bot API call that waits out flood control on the outbox's clock."""
-        return await with_retry(call, what, clock=self._outbox.clock)
+    async def _call(self, call: Callable[[], Awaitable[T]], what: str, priority: Priority = Priority.ANSWER) -> T:
+        """A Bot API call in the chat's paced lane: results first, flood control waited out."""
+        return await self._outbox.call(self._target, call, what, priority)
 
     def _send_args(self) -> dict:
         args = self._target.send_args(reply=not self._replied)
@@ -54,9 +54,16 @@ class TelegramReply(Reply):
         return args
 
     async def send_text(self, text: str) -> None:
+        await self._send_text(text, Priority.ANSWER)
+
+    async def send_error(self, text: str) -> None:
+        """Errors and refusals are chatter: under flood limits a waiting result goes before them."""
+        await self._send_text(text, Priority.NOTICE)
+
+    async def _send_text(self, text: str, priority: Priority) -> None:
         for piece in split_text(text) or ["…"]:
             args = self._send_args()
-            message = await self._call(partial(self._bot.send_message, text=piece, **args), "sendMessage")
+            message = await self._call(partial(self._bot.send_message, text=piece, **args), "sendMessage", priority)
             await self._outbox.link(message, conversation=self.conversation)
 
     async def stream_text(self, chunks: AsyncIterator[str]) -> str:
@@ -90,6 +97,7 @@ class TelegramReply(Reply):
                     await self._call(
                         lambda: self._bot.send_message(text="Your images ↑", reply_markup=keyboard, **args),
                         "sendMessage",
+                        Priority.RESULT,
                     )
                 )
         for message in sent:
@@ -104,12 +112,14 @@ class TelegramReply(Reply):
                     photo=image.data, caption=caption, reply_markup=keyboard, filename=name, **args
                 ),
                 "sendPhoto",
+                Priority.RESULT,
             )
         return await self._call(
             lambda: self._bot.send_document(
                 document=image.data, caption=caption, reply_markup=keyboard, filename=name, **args
             ),
             "sendDocument",
+            Priority.RESULT,
         )
 
     async def _send_album(self, images: list[ResultImage], caption: str) -> list[Message]:
@@ -130,5 +140,6 @@ class TelegramReply(Reply):
                 for index, image in enumerate(batch)
             ]
             args = self._send_args()
-            sent.extend(await self._call(partial(self._bot.send_media_group, media=media, **args), "sendMediaGroup"))
+            album = partial(self._bot.send_media_group, media=media, **args)
+            sent.extend(await self._call(album, "sendMediaGroup", Priority.RESULT))
         return sent

@@ -11,7 +11,8 @@ from telegram.constants import ChatAction
 from telegram.error import RetryAfter, TelegramError
 
 from adapters.telegram.outbox import Outbox, Target
-from adapters.telegram.pacing import retry_after_seconds
+from adapters.telegram.pacing import Priority, Skipped, retry_after_seconds
+from adapters.telegram.recovery import status_ref
 from bot.clock import sleep_unless
 from bot.messages import Action, Progress, action_id
 
@@ -28,6 +29,7 @@ class JobStatus:
     def __init__(self, outbox: Outbox, target: Target, action: str = ChatAction.UPLOAD_PHOTO) -> None:
         self._outbox = outbox
         self._target = target
+        self._lane = outbox.lane(target)
         self._action = action
         self._latest: Progress | None = None
         self._stop = asyncio.Event()
@@ -48,7 +50,8 @@ class JobStatus:
             await self._task  # never cancelled mid-call: a half-sent status message would be orphaned
         if self._message is not None:
             message, self._message = self._message, None
-            self._outbox.spawn(message.delete(), "deleting a status message")
+            removal = self._outbox.call(self._target, message.delete, "deleteMessage", Priority.STATUS)
+            self._outbox.spawn(removal, "deleting a status message")
 
     async def _run(self) -> None:
         settings, clock = self._outbox.settings, self._outbox.clock
@@ -60,16 +63,20 @@ class JobStatus:
             try:
                 if now >= next_action:
                     next_action = now + settings.telegram_chat_action_seconds
-                    await self._outbox.bot.send_chat_action(
-                        self._target.chat_id, self._action, message_thread_id=self._target.thread_id
-                    )
+                    if self._lane.idle():  # cosmetic: never in the way of a message in this chat
+                        await self._outbox.bot.send_chat_action(
+                            self._target.chat_id, self._action, message_thread_id=self._target.thread_id
+                        )
                 if now >= show_at and not self._stop.is_set():
                     show_at = now + settings.telegram_progress_edit_seconds  # also if the call fails
                     await self._show()
                     show_at = clock.now() + settings.telegram_progress_edit_seconds
             except RetryAfter as exc:
                 wait = retry_after_seconds(exc)
+                self._lane.hold(wait)
                 next_action, show_at = max(next_action, now + wait), max(show_at, now + wait)
+            except Skipped:  # the job ended while this update waited for its turn
+                break
             except TelegramError as exc:
                 log.info("telegram: status update failed: %s", type(exc).__name__)
             await sleep_unless(clock, self._stop, min(next_action, show_at) - clock.now())
@@ -79,9 +86,29 @@ class JobStatus:
             return
         text = self._latest.describe()
         if self._message is None:
-            self._message = await self._outbox.bot.send_message(
-                text=text, reply_markup=cancel_keyboard(self._latest.job_id), **self._target.send_args()
+            keyboard = cancel_keyboard(self._latest.job_id)
+            self._message = await self._lane.call(
+                lambda: self._outbox.bot.send_message(text=text, reply_markup=keyboard, **self._target.send_args()),
+                "sendMessage",
+                Priority.STATUS,
+                unless=self._stop,
             )
+            await self._note(self._latest.job_id, self._message)
         elif text != self._shown:
-            await self._message.edit_text(text, reply_markup=cancel_keyboard(self._latest.job_id))
+            message, keyboard = self._message, cancel_keyboard(self._latest.job_id)
+            await self._lane.call(
+                lambda: message.edit_text(text, reply_markup=keyboard),
+                "editMessageText",
+                Priority.STATUS,
+                unless=self._stop,
+            )
         self._shown = text
+
+    async def _note(self, job_id: str, message: Message) -> None:
+        """Tell the core where this status is, so a restart after a crash can edit it (recovery.py)."""
+        if self._outbox.on_status is None:
+            return
+        try:
+            await self._outbox.on_status(job_id, status_ref(message))
+        except Exception as exc:  # the status itself matters more than remembering it
+            log.warning("telegram: could not store a status message's place: %r", exc)

@@ -13,7 +13,7 @@ from telegram.constants import ChatAction
 from telegram.error import BadRequest, TelegramError
 
 from adapters.telegram.outbox import Outbox, Target
-from adapters.telegram.pacing import EditPacer, with_retry
+from adapters.telegram.pacing import EditPacer, Priority, with_retry
 from adapters.telegram.splitting import cut_point, needs_cut, skip_space
 
 
@@ -44,13 +44,10 @@ class StreamedAnswer:
                 await self._changed.wait()
                 if self._text == self._flushed:
                     self._changed.clear()  # e.g. the stream ended: nothing new to show, no turn to wait for
-                elif self._sent_any:
-                    async with self._pacer.turn():
+                else:
+                    async with self._pacer.turn(Priority.ANSWER):
                         self._changed.clear()
                         await self._flush()
-                else:
-                    self._changed.clear()
-                    await self._flush()
                 if reader.done() and not self._changed.is_set():
                     break
             return reader.result()  # raises the provider's error, if the stream broke
@@ -72,9 +69,10 @@ class StreamedAnswer:
         """Shows "typing…" until the first words appear (the chat action lasts about five seconds)."""
         with contextlib.suppress(TelegramError):
             while not self._sent_any:
-                await self._outbox.bot.send_chat_action(
-                    self._target.chat_id, ChatAction.TYPING, message_thread_id=self._target.thread_id
-                )
+                if self._pacer.idle():  # cosmetic: never in the way of a message in this chat
+                    await self._outbox.bot.send_chat_action(
+                        self._target.chat_id, ChatAction.TYPING, message_thread_id=self._target.thread_id
+                    )
                 await self._outbox.clock.sleep(self._outbox.settings.telegram_chat_action_seconds)
 
     async def _flush(self) -> None:
@@ -100,7 +98,6 @@ class StreamedAnswer:
                 pacer=self._pacer,
             )
             self._sent_any = True
-            self._pacer.mark()
             await self._outbox.link(self._message, conversation=self._conversation)
         else:
             message = self._message

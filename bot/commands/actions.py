@@ -1,5 +1,5 @@
 """The buttons under a result: Reroll, Vary, Edit, Cancel. They read their job from the database, so
-they work after a restart."""
+they work after a restart; a button only works in the chat its job belongs to."""
 
 from __future__ import annotations
 
@@ -8,11 +8,22 @@ from dataclasses import replace
 from bot.command import GenerationParams
 from bot.jobs import JobRunner, JobSpec, new_seed
 from bot.messages import Action, Reply, Request
-from bot.store.jobs import JobKind, JobStore
+from bot.store.jobs import INTERRUPTED, JobKind, JobRecord, JobStatus, JobStore
 
 GONE = "That result is no longer available (it expired or was never finished). Start again with /imagine."
 NOT_YOURS = "Only the person who started this job can cancel it, and only while it runs."
+INTERRUPTED_NOTICE = "⚠️ This job was interrupted by a restart and was not charged. Please try again."
+ALREADY_ENDED = "That job has already ended."
+OTHER_CHAT = "That button belongs to another chat."
 NO_INSTRUCTION = "Say what to change, e.g. `make it snowy`."
+INPUTS_GONE = {
+    JobKind.EDIT: "The image this edit started from is no longer kept, so it can't be rerolled. "
+    "Reply to the image with /edit again.",
+    JobKind.VARY: "The image this variation started from is no longer kept, so it can't be rerolled. "
+    "Press Vary under the image again.",
+}
+# How far Reroll follows a chain of rerolls back to the job that was first asked for.
+MAX_CHAIN = 20
 
 
 class Buttons:
@@ -20,24 +31,29 @@ class Buttons:
         self._runner = runner
         self._jobs = jobs
 
+    async def refusal(self, job_id: str, request: Request) -> str | None:
+        """Why a button of this job cannot be used by this request (None: it can). Adapters that ask
+        something before running a button (Telegram's Edit prompt) check this first."""
+        return _refusal(await self._jobs.get(job_id), request)
+
     async def press(
         self, action: Action, job_id: str, request: Request, reply: Reply, instruction: str | None = None
     ) -> str | None:
         """Run the button's job; returns the new job's id when it delivered."""
         record = await self._jobs.get(job_id)
-        if record is None:
-            await reply.send_error(GONE)
+        refused = _refusal(record, request)
+        if refused is not None or record is None:
+            await reply.send_error(refused or GONE)
             return None
         if action == Action.CANCEL:
-            if not self._runner.cancel_job(job_id, request.user.key):
+            if record.status is not JobStatus.RUNNING:
+                await reply.send_error(_ended(record))
+            elif not self._runner.cancel_job(job_id, request.user.key):
                 await reply.send_error(NOT_YOURS)
             return None
         params = GenerationParams.from_json(record.prompt, record.params)
         if action == Action.REROLL:
-            params = replace(params, seed=new_seed() if params.seed is not None else None)
-            inputs, mask = await self._runner.input_images(job_id)
-            spec = JobSpec(JobKind.REROLL, params, inputs, parent_id=job_id, mask=mask)
-            return await self._runner.run(request, spec, reply)
+            return await self._reroll(record, params, request, reply)
         if action == Action.EDIT and not (instruction or "").strip():
             await reply.send_error(NO_INSTRUCTION)
             return None
@@ -51,3 +67,48 @@ class Buttons:
             edited = replace(params, prompt=(instruction or "").strip(), seed=None)
             spec = JobSpec(JobKind.EDIT, edited, source[:1], parent_id=job_id)
         return await self._runner.run(request, spec, reply)
+
+    async def _reroll(self, record: JobRecord, params: GenerationParams, request: Request, reply: Reply) -> str | None:
+        """The same job again with a new seed, from the same input images: never, silently, without them."""
+        params = replace(params, seed=new_seed() if params.seed is not None else None)
+        inputs, mask = await self._runner.input_images(record.id)
+        origin = await self._origin(record)
+        had_inputs, had_mask = _took_inputs(record, origin)
+        if (had_inputs and not inputs) or (had_mask and mask is None):
+            kind = origin.kind if origin is not None else JobKind.EDIT
+            await reply.send_error(INPUTS_GONE.get(kind, INPUTS_GONE[JobKind.EDIT]))
+            return None
+        spec = JobSpec(JobKind.REROLL, params, inputs, parent_id=record.id, mask=mask)
+        return await self._runner.run(request, spec, reply)
+
+    async def _origin(self, record: JobRecord) -> JobRecord | None:
+        """The job a chain of rerolls started from (None when it is no longer stored)."""
+        current: JobRecord | None = record
+        for _ in range(MAX_CHAIN):
+            if current is None or current.kind != JobKind.REROLL or current.parent_id is None:
+                return current
+            current = await self._jobs.get(current.parent_id)
+        return None
+
+
+def _ended(record: JobRecord) -> str:
+    """What a Cancel press on a job that is no longer running says."""
+    if record.result and record.result.get("error") == INTERRUPTED:
+        return INTERRUPTED_NOTICE
+    return ALREADY_ENDED
+
+
+def _refusal(record: JobRecord | None, request: Request) -> str | None:
+    if record is None:
+        return GONE
+    if record.scope_key != request.scope.key:
+        return OTHER_CHAT  # a forged or forwarded button: another chat's job is not this chat's to use
+    return None
+
+
+def _took_inputs(record: JobRecord, origin: JobRecord | None) -> tuple[bool, bool]:
+    """Whether the job was given input images, and a mask. Jobs stored before this was recorded are
+    judged by the kind of job their chain started from."""
+    if "inputs" in record.params:
+        return bool(record.params["inputs"]), bool(record.params.get("mask"))
+    return origin is not None and origin.kind in (JobKind.EDIT, JobKind.VARY), False

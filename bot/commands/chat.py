@@ -6,16 +6,15 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 
-from bot.admission import admit
+from bot.admission import admit_chat
 from bot.config import Settings
+from bot.conversation_images import ConversationImages, Picture
 from bot.failures import chat_failure
 from bot.images import ImageLimits, ImageRejected, check_input_image, shrink_for_vision
 from bot.messages import Reply, Request
 from bot.providers.base import ChatMessage, ProviderError
 from bot.providers.catalogue import Catalogue, UnknownModel
-from bot.providers.encoding import data_uri
 from bot.ratelimit import RateLimiter
-from bot.scope_limits import ScopeLimits
 from bot.store.conversations import ConversationStore
 
 log = logging.getLogger(__name__)
@@ -31,15 +30,15 @@ class ChatCommands:
         catalogue: Catalogue,
         conversations: ConversationStore,
         limiter: RateLimiter,
-        scope_limits: ScopeLimits,
         image_limits: ImageLimits,
+        pictures: ConversationImages,
     ) -> None:
         self._settings = settings
         self._catalogue = catalogue
         self._conversations = conversations
         self._limiter = limiter
-        self._scope_limits = scope_limits
         self._image_limits = image_limits
+        self._pictures = pictures
 
     async def ask(self, request: Request, question: str, reply: Reply) -> bool:
         if not request.images:
@@ -63,12 +62,10 @@ class ChatCommands:
         except (ImageRejected, UnknownModel) as exc:
             await reply.send_error(str(exc))
             return False
-        too_fast = admit(self._limiter, request, await self._scope_limits.for_scope(request.scope))
-        if too_fast is not None:
-            await reply.send_error(too_fast)
+        if not await admit_chat(self._limiter, request, self._settings.rate_limit_chat_per_user_per_minute, reply):
             return False
-        history = await self._conversations.history(request.conversation)
-        question = ChatMessage("user", text.strip(), images)
+        history = await self._pictures.for_model(await self._conversations.history(request.conversation))
+        question = ChatMessage("user", text.strip(), [picture.uri for picture in images])
         messages = [ChatMessage("system", self._settings.chat_system_prompt), *history, question]
         try:
             async with asyncio.timeout(self._settings.provider_deadline_seconds):
@@ -77,20 +74,23 @@ class ChatCommands:
             log.warning("chat failed: %r", exc)
             await reply.send_error(chat_failure(exc))
             return False
-        await self._conversations.append(request.conversation, question, ChatMessage("assistant", answer))
+        # The history keeps references to files, never the images themselves.
+        kept = ChatMessage("user", question.text, await self._pictures.keep(request.conversation, images))
+        unused = await self._conversations.append(request.conversation, kept, ChatMessage("assistant", answer))
+        await self._pictures.forget(unused)
         return True
 
     async def reset(self, request: Request, reply: Reply) -> None:
-        await self._conversations.clear(request.conversation)
+        await self._pictures.forget(await self._conversations.clear(request.conversation))
         await reply.send_text("Conversation cleared: I have forgotten what we said here.")
 
-    async def _vision_images(self, images: list[bytes]) -> list[str]:
-        uris = []
+    async def _vision_images(self, images: list[bytes]) -> list[Picture]:
+        pictures = []
         for data in images[:VISION_IMAGES]:
             checked = await check_input_image(data, self._image_limits)
             small, mime = await shrink_for_vision(checked)
-            uris.append(data_uri(small, mime))
-        return uris
+            pictures.append(Picture(small, mime))
+        return pictures
 
 
 async def _non_empty(chunks: AsyncIterator[str]) -> AsyncIterator[str]:

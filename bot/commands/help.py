@@ -17,6 +17,21 @@ HELP = f"""Atelier makes and edits images and answers questions about them.
 /settings - admins: quotas, rate limit and default model for this server/group
 Buttons under each image: Reroll (same prompt again), Vary (a variation of it), Edit (change it)."""
 
+# The console has no replies or buttons: files are attached with @path and commands act on the last result.
+CONSOLE_HELP = f"""Atelier console: make and edit images, ask about them, and chat. Results are saved as files.
+/imagine <prompt> - make an image. Options: {FLAGS_HELP}
+/edit <instruction> - change the last result, keeping its composition; or attach images: /edit @photo.png make it snowy
+    @mask:mask.png adds a mask (white = may change), for models that take one
+/ask <question> - ask about the last result, or attach one: /ask @chart.png what does this show?
+/reroll - the last result's prompt again (same options)
+/vary - a variation of the last result
+/chat <message>, or any line without a slash - talk with the assistant; /reset forgets the conversation
+/usage - your images today and your limits
+/models - the image models this bot offers
+/cancel, or Ctrl-C - stop the running job (nothing is charged)
+/settings - show your limits; /settings user_quota 5 or /settings rate 3 lowers them, /settings reset undoes that
+Paths with spaces: @"my photo.png" or @'my photo.png'. Ctrl-D (or Ctrl-C with nothing running) quits."""
+
 
 def models_text(catalogue: Catalogue) -> str:
     models = catalogue.image_models()

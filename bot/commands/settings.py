@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+from bot.admission import describe_rate
 from bot.command import ChangeSettings
-from bot.messages import Reply, Request, ScopeKind
-from bot.parsing import SETTINGS_USAGE
+from bot.messages import Reply, Request, Scope, ScopeKind
+from bot.parsing import SETTINGS_USAGE, whole_number
 from bot.providers.catalogue import Catalogue, UnknownModel
-from bot.scope_limits import KNOBS, ScopeLimits
+from bot.scope_limits import KNOBS, Knob, ScopeLimits
 from bot.store.settings import ScopeSettingsStore
 
 NOT_ADMIN = "Only this server's admins can view or change Atelier's settings. Try /usage."
 MODEL = "model"
 RESET = "reset"
+RATE = "rate"
+MAX_RATE = 600  # image requests a minute, where the operator set no limit
 
 
 class SettingsCommand:
-    def __init__(self, scope_limits: ScopeLimits, stored: ScopeSettingsStore, catalogue: Catalogue) -> None:
+    def __init__(
+        self, scope_limits: ScopeLimits, stored: ScopeSettingsStore, catalogue: Catalogue, chat_rate: int = 0
+    ) -> None:
         self._limits = scope_limits
+        self._chat_rate = chat_rate
         self._stored = stored
         self._catalogue = catalogue
 
@@ -61,22 +67,52 @@ class SettingsCommand:
         if knob.name == "guild_quota" and request.scope.kind != ScopeKind.GUILD:
             await reply.send_error("guild_quota only applies in a server/group, not in a private chat.")
             return
-        ceiling = self._limits.ceiling(knob, request.scope)
-        if not value.isdigit() or int(value) > ceiling:
-            await reply.send_error(f"{name} takes a whole number from 0 to {ceiling} ({knob.description}).")
+        low, high = self._range(knob, request.scope)
+        number = whole_number(value)
+        if number is None or not low <= number <= high:
+            await reply.send_error(f"{name} takes a whole number from {low} to {high} ({_values(knob, low)}).")
             return
-        await self._stored.set(request.scope.key, name, str(int(value)))
-        await reply.send_text(f"{name} is now {int(value)} ({knob.description}).")
+        await self._stored.set(request.scope.key, name, str(number))
+        await reply.send_text(f"{name} is now {number} ({_meaning(knob, number)}).")
+
+    def _range(self, knob: Knob, scope: Scope) -> tuple[int, int]:
+        """A quota of 0 turns images off, so it is always allowed. A rate of 0 means no limit at all, past any
+        ceiling: only the operator may choose it; where the operator did, admins may set any limit."""
+        if knob.name != RATE:
+            return 0, self._limits.ceiling(knob, scope)
+        if self._limits.default(knob) == 0:
+            return 0, MAX_RATE
+        return 1, self._limits.ceiling(knob, scope)
 
     async def _describe(self, request: Request) -> str:
         limits = await self._limits.for_scope(request.scope)
         model = await self._limits.default_model(request.scope)
         lines = [
             "Settings here:",
-            f"user_quota = {limits.images_per_user} (images per member per day)",
-            f"rate = {limits.rate_per_minute} (requests per member per minute)",
+            f"user_quota = {limits.images_per_user} ({_meaning(KNOBS['user_quota'], limits.images_per_user)})",
+            f"rate = {limits.rate_per_minute} ({_meaning(KNOBS[RATE], limits.rate_per_minute)})",
             f"model = {model}",
+            f"chat limit: {describe_rate(self._chat_rate, 'messages per member')} (set by the operator)",
         ]
         if request.scope.kind == ScopeKind.GUILD:
-            lines.insert(2, f"guild_quota = {limits.images_per_scope} (images for everyone here per day)")
+            pool = limits.images_per_scope
+            lines.insert(2, f"guild_quota = {pool} ({_meaning(KNOBS['guild_quota'], pool)})")
         return "\n".join(lines) + "\n" + SETTINGS_USAGE
+
+
+def _meaning(knob: Knob, value: int) -> str:
+    """What a knob's value does here."""
+    if value != 0:
+        return knob.description
+    if knob.name == RATE:
+        return "off: no per-minute limit"
+    return "image generation is turned off here" if knob.name == "user_quota" else "images are off for everyone here"
+
+
+def _values(knob: Knob, low: int) -> str:
+    """What a knob's values do, 0 included, for the message that refuses a value."""
+    if knob.name != RATE:
+        return f"{knob.description}; 0 turns images off"
+    if low == 0:
+        return f"{knob.description}; 0 = no limit"
+    return f"{knob.description}; no limit at all is the operator's choice"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from bot.admission import describe_rate
 from bot.messages import Reply, Request, ScopeKind
 from bot.scope_limits import ScopeLimits
 from bot.store.quotas import QuotaStore
@@ -20,6 +21,6 @@ async def usage(scope_limits: ScopeLimits, quotas: QuotaStore, request: Request,
     lines = [f"Images today: you {used.user_used}/{limits.images_per_user}"]
     if request.scope.kind == ScopeKind.GUILD:
         lines.append(f"Whole server/group: {used.scope_used}/{limits.images_per_scope}")
-    lines.append(f"Rate limit: {limits.rate_per_minute} requests per minute")
+    lines.append(f"Rate limit: {describe_rate(limits.rate_per_minute, 'image requests')}")
     lines.append(f"Resets at 00:00 UTC (in {_until_midnight_utc(time.time())}).")
     await reply.send_text("\n".join(lines))

@@ -19,6 +19,7 @@ from bot.providers.base import (
     ImageJob,
     ModelInfo,
     ProgressCallback,
+    ProviderError,
     ProviderProgress,
 )
 from bot.providers.encoding import decode_base64
@@ -26,6 +27,8 @@ from bot.providers.json_lift import parse_json
 from bot.providers.upstream import Upstream
 
 log = logging.getLogger(__name__)
+# A progress answer without its preview image is a few hundred bytes.
+_PROGRESS_BYTES = 256 * 1024
 
 A1111_CAPABILITIES = Capabilities(
     text_to_image=True,
@@ -112,11 +115,16 @@ class A1111Images:
         while True:
             await self._upstream.clock.sleep(self._progress_interval)
             try:
-                response = await self._upstream.client.get(
-                    url, params={"skip_current_image": "true"}, headers=self._headers, timeout=5.0
-                )
+                async with asyncio.timeout(5.0):
+                    response = await self._upstream.send_once(
+                        "GET",
+                        url,
+                        params={"skip_current_image": "true"},
+                        headers=self._headers,
+                        max_bytes=_PROGRESS_BYTES,
+                    )
                 fraction = response.json().get("progress") if response.is_success else None
-            except (httpx.HTTPError, ValueError, AttributeError) as exc:
+            except (httpx.HTTPError, TimeoutError, ProviderError, ValueError, AttributeError) as exc:
                 log.debug("A1111 progress read failed: %r", exc)
                 continue
             if isinstance(fraction, int | float) and not isinstance(fraction, bool):

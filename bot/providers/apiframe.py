@@ -25,7 +25,6 @@ from bot.providers.base import (
     ProviderProgress,
     TaskExpired,
     UpstreamTimeout,
-    because,
 )
 from bot.providers.http_errors import error_for, error_text
 from bot.providers.json_lift import parse_json
@@ -125,8 +124,9 @@ class ApiframeImages:
     async def generate(self, job: ImageJob, progress: ProgressCallback) -> list[bytes]:
         deadline = self._upstream.deadline()
         webhooks = await self._webhooks_ready()
+        # APIFRAME takes no idempotency key: a submit is sent again only if it certainly never arrived.
         response = await self._upstream.send(
-            "POST", self._submit_url, headers=self._headers, json_body=self.build_body(job, webhooks)
+            "POST", self._submit_url, headers=self._headers, json_body=self.build_body(job, webhooks), idempotent=False
         )
         answer = parse_json(response)
         task_id = answer.get("task_id") if isinstance(answer, dict) else None
@@ -213,14 +213,14 @@ class ApiframeImages:
         remaining = max(0.01, deadline - self._upstream.clock.now())
         try:
             async with asyncio.timeout(remaining):
-                response = await self._upstream.client.post(
-                    self._fetch_url, json={"task_id": task_id}, headers=self._headers
+                response = await self._upstream.send_once(
+                    "POST", self._fetch_url, json_body={"task_id": task_id}, headers=self._headers
                 )
         except (httpx.TimeoutException, TimeoutError, httpx.TransportError) as exc:
             log.info("APIFRAME fetch for %s failed: %r", task_id, exc)
             return None
         if response.status_code == 404 or (response.status_code == 400 and "not found" in error_text(response).lower()):
-            raise TaskExpired(f"APIFRAME task {task_id}: HTTP {response.status_code} {error_text(response)}")
+            raise TaskExpired(f"APIFRAME task {task_id}: HTTP {response.status_code}")
         if response.status_code in RETRYABLE_STATUSES:
             log.info("APIFRAME fetch for %s: HTTP %s", task_id, response.status_code)
             return None
@@ -253,9 +253,8 @@ def _interpret_pending(body: dict[str, Any], task_id: str, *, from_webhook: bool
         reason = str(body.get("message") or body.get("error") or body.get("errors") or "no reason given")[:300]
         if any(hint in reason.lower() for hint in _REFUSAL_HINTS):
             raise ContentRefused(f"APIFRAME task {task_id} refused: {reason}")
-        raise ProviderError(
-            f"APIFRAME task {task_id} failed: {reason}", because("APIFRAME could not make this image", reason)
-        )
+        # The reason is the provider's text: kept for the operator's log, never shown to users.
+        raise ProviderError(f"APIFRAME task {task_id} failed: {reason}", "APIFRAME could not make this image.")
     if status in ("finished", "completed", "done") and not from_webhook:
         raise BadResult(f"APIFRAME task {task_id} finished without an image_url: {str(body)[:200]}")
     if status and status not in IN_PROGRESS and status not in ("finished", "completed", "done"):

@@ -117,6 +117,8 @@ class ProviderError(Exception):
     the kind of service nor charging: the core adds those and the ending (bot/failures.py)."""
 
     user_message = "The provider failed."
+    # Seconds the provider asked us to wait (Retry-After) before trying again, when it said.
+    retry_after: float | None = None
 
     def __init__(self, detail: str = "", user_message: str | None = None) -> None:
         super().__init__(detail or self.user_message)
@@ -147,6 +149,20 @@ class Overloaded(ProviderError):
 
 class UpstreamTimeout(ProviderError):
     user_message = "The provider took too long to answer."
+
+
+class Unreachable(ProviderError):
+    """No connection could be made (refused, DNS failure, no answer to connect): the request never left."""
+
+    user_message = "The provider could not be reached. If this keeps happening, please tell the bot's operator."
+
+
+class ConnectionLost(ProviderError):
+    user_message = "The connection to the provider broke off."
+
+
+class AnswerTooLarge(ProviderError):
+    user_message = "The provider sent back far more data than expected, so the answer was stopped."
 
 
 class BadResult(ProviderError):

@@ -1,4 +1,6 @@
-"""A failed HTTP answer -> the ProviderError a user can understand, in the provider's own words."""
+"""A failed HTTP answer -> the ProviderError a user can understand. The provider's own words go into the
+error's detail, for the operator's log, with the credentials the request carried scrubbed out (an
+upstream may echo a key back); users only ever read our sentences, with the HTTP status at most."""
 
 from __future__ import annotations
 
@@ -13,14 +15,26 @@ from bot.providers.base import (
     Overloaded,
     ProviderError,
     UpstreamTimeout,
-    because,
 )
+from bot.redaction import header_secrets, redact
 
 _REFUSAL_WORDS = ("content_policy", "content policy", "safety", "moderation", "nsfw", "policy_declined")
 
 
 def error_text(response: httpx.Response) -> str:
-    """The provider's own words, from any of the error envelopes seen (OpenAI, Relay, APIFRAME, text)."""
+    """The provider's own words, from any of the error envelopes seen (OpenAI, Relay, APIFRAME, text),
+    without the credentials the request carried."""
+    return redact(_raw_error_text(response), request_secrets(response))
+
+
+def request_secrets(response: httpx.Response) -> list[str]:
+    try:
+        return header_secrets(response.request.headers)
+    except RuntimeError:  # a response built without its request
+        return []
+
+
+def _raw_error_text(response: httpx.Response) -> str:
     try:
         body = response.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
@@ -56,5 +70,11 @@ def error_for(response: httpx.Response) -> ProviderError:
     if status in (408, 504, 524):
         return UpstreamTimeout(detail)
     if 400 <= status < 500:
-        return ProviderError(detail, because("The provider could not accept this request", error_text(response)))
+        return ProviderError(detail, f"The provider could not accept this request ({status_line(status)}).")
     return ProviderError(detail)
+
+
+def status_line(status: int) -> str:
+    """`HTTP 400 Bad Request`: what a user may see of a failed answer."""
+    reason = httpx.codes.get_reason_phrase(status)
+    return f"HTTP {status} {reason}" if reason else f"HTTP {status}"

@@ -17,11 +17,11 @@ from bot.providers.base import (
     ModelInfo,
     ProgressCallback,
     ProviderError,
-    because,
 )
 from bot.providers.encoding import data_uri
 from bot.providers.json_lift import parse_json
 from bot.providers.upstream import Upstream
+from bot.redaction import header_secrets, redact
 from bot.sizes import nearest_ratio
 
 # The aspect ratio table in seed 002 (1:1 1024x1024, 16:9 1344x768, 9:16 768x1344, 4:3 1184x864, 3:2 1248x832).
@@ -79,7 +79,8 @@ class OpenRouterImages:
         message, finish_reason = _first_message(body)
         urls = [url for url in (_image_url(item) for item in message.get("images") or []) if url]
         if not urls:
-            text = _text_of(message.get("content"))
+            # The model's own words explain a missing image; an upstream echoing our key gets it masked.
+            text = redact(_text_of(message.get("content")), header_secrets(self._headers))
             if finish_reason in ("content_filter", "safety") or message.get("refusal"):
                 raise ContentRefused(f"finish_reason={finish_reason}: {text[:200]}")
             raise ProviderError(f"no images in answer (finish_reason={finish_reason}): {text[:200]}", _no_image(text))
@@ -97,10 +98,7 @@ def _first_message(body: Any) -> tuple[dict[str, Any], str | None]:
         error = body.get("error")
         if error:
             # OpenRouter can answer 200 with an error object when the upstream model failed.
-            detail = error.get("message", error) if isinstance(error, dict) else error
-            raise ProviderError(
-                f"gateway error: {str(error)[:300]}", because("The provider's model failed", str(detail))
-            )
+            raise ProviderError(f"gateway error: {str(error)[:300]}", "The provider's model failed.")
         raise BadResult(f"no choices in answer: {str(body)[:200]}")
     choice = choices[0] if isinstance(choices[0], dict) else {}
     message = choice.get("message")

@@ -38,14 +38,6 @@ def names(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
 
 
-def _agnes_model(settings: Settings) -> str:
-    """IMAGE_MODEL may name another provider's model (`relay:qwen`); Agnes then offers its own default."""
-    provider, _, model = settings.image_model.rpartition(":")
-    if provider and provider.lower() != "agnes":
-        return "agnes-image-2.1-flash"
-    return model
-
-
 def build_catalogue(settings: Settings, client: httpx.AsyncClient, clock: Clock = MONOTONIC) -> Catalogue:
     """The providers `settings` configure, over `client`; their backoff, polling and deadlines read `clock`."""
     catalogue = Catalogue()
@@ -59,15 +51,23 @@ def build_catalogue(settings: Settings, client: httpx.AsyncClient, clock: Clock 
         settings.max_result_download_bytes,
         settings.provider_timeout_seconds,
         clock,
+        settings.provider_max_response_bytes,
     )
     if settings.agnes_api_key is not None:
         key = settings.agnes_api_key.get_secret_value()
         add(
-            AgnesImages(upstream, settings.agnes_base_url, key, models=[_agnes_model(settings)]),
+            AgnesImages(upstream, settings.agnes_base_url, key, models=names(settings.agnes_models)),
             settings.agnes_max_concurrency,
         )
         catalogue.add_chat(
-            OpenAIChat("agnes", client, settings.agnes_base_url, key, idle_timeout=settings.provider_timeout_seconds)
+            OpenAIChat(
+                "agnes",
+                client,
+                settings.agnes_base_url,
+                key,
+                idle_timeout=settings.provider_timeout_seconds,
+                max_bytes=settings.provider_max_response_bytes,
+            )
         )
     if settings.agnic_api_key is not None:
         add(
@@ -88,6 +88,7 @@ def build_catalogue(settings: Settings, client: httpx.AsyncClient, clock: Clock 
                 settings.agnic_base_url,
                 settings.agnic_api_key.get_secret_value(),
                 idle_timeout=settings.provider_timeout_seconds,
+                max_bytes=settings.provider_max_response_bytes,
             )
         )
     if settings.apiframe_api_key is not None:

@@ -27,7 +27,6 @@ from bot.providers.base import (
     ProviderProgress,
     TaskExpired,
     UpstreamTimeout,
-    because,
 )
 from bot.providers.encoding import decode_base64
 from bot.providers.http_errors import error_for
@@ -226,7 +225,7 @@ class RelayImages:
         """One long-poll. None means a transient fault worth another try."""
         try:
             async with asyncio.timeout(remaining):  # not wait_for: on 3.11 it can swallow a racing cancel
-                response = await self._upstream.client.get(url, params={"wait": wait}, headers=self._headers)
+                response = await self._upstream.send_once("GET", url, params={"wait": wait}, headers=self._headers)
         except (httpx.TimeoutException, TimeoutError, httpx.TransportError) as exc:
             log.info("Relay poll %s failed: %r", url, exc)
             return None
@@ -286,4 +285,5 @@ def _task_failure(task_id: str, task: dict[str, Any]) -> ProviderError:
         return ContentRefused(detail)
     if upper in ("CAPACITY_EXHAUSTED", "RATE_LIMITED"):
         return Overloaded(detail)
-    return ProviderError(detail, because("Relay could not make this image", message))
+    # The message is the provider's text: kept for the operator's log, never shown to users.
+    return ProviderError(detail, "Relay could not make this image.")

@@ -14,13 +14,16 @@ from typing import Any
 import httpx
 
 from bot.clock import MONOTONIC, Clock
-from bot.providers.base import Overloaded, ProviderError, UpstreamTimeout
-from bot.providers.downloads import read_answer
+from bot.providers.base import AnswerTooLarge, ProviderError, UpstreamTimeout
+from bot.providers.downloads import DEFAULT_MAX_ANSWER_BYTES, read_answer
 from bot.providers.http_errors import error_for
+from bot.providers.wire import never_sent, transport_failure
 
 log = logging.getLogger(__name__)
 
 RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504, 520, 521, 522, 523, 524})
+# Answers that say the request was not processed at all, so sending it again cannot pay twice.
+_TURNED_AWAY = frozenset({429})
 
 
 @dataclass(frozen=True)
@@ -60,9 +63,15 @@ async def send_with_retry(
     json_body: Any = None,
     params: Mapping[str, Any] | None = None,
     clock: Clock = MONOTONIC,
+    max_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
+    idempotent: bool = True,
 ) -> httpx.Response:
     """Send a request, retrying 408/429/5xx and connection faults with backoff (honouring
-    Retry-After) until `max_retries` or the deadline. Returns a 2xx response or raises ProviderError."""
+    Retry-After) until `max_retries` or the deadline. Returns a 2xx response or raises ProviderError.
+
+    A request that is not `idempotent` (a paid submit without an idempotency key) is sent again only
+    when the first certainly never arrived (no connection was made) or was turned away unprocessed (429):
+    after a 500 or a timeout the provider may have taken the job, and a second submit would pay twice."""
     started = clock.now()
     attempt = 0
     while True:
@@ -75,18 +84,19 @@ async def send_with_retry(
             # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel (/cancel) that lands
             # just as the response does.
             async with asyncio.timeout(remaining):
-                response = await read_answer(client, method, url, headers, json_body, params)
-        except (httpx.TimeoutException, TimeoutError):
-            failure = UpstreamTimeout(f"{method} {url} timed out")
-        except httpx.TransportError as exc:
-            failure = Overloaded(f"{method} {url}: {type(exc).__name__}")
+                response = await read_answer(client, method, url, headers, json_body, params, max_bytes)
+        except (httpx.HTTPError, TimeoutError) as exc:
+            failure = transport_failure(exc, method, url)
+            if isinstance(failure, AnswerTooLarge) or not (idempotent or never_sent(exc)):
+                raise failure from None
         else:
             if response.is_success:
                 return response
             failure = error_for(response)
-            if response.status_code not in RETRYABLE_STATUSES:
-                raise failure
             wait = retry_after_seconds(response)
+            failure.retry_after = wait
+            if response.status_code not in (RETRYABLE_STATUSES if idempotent else _TURNED_AWAY):
+                raise failure
         if attempt >= policy.max_retries:
             raise failure
         delay = wait if wait is not None else backoff_seconds(policy, attempt)

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from bot.clock import MONOTONIC, Clock
-from bot.providers.downloads import download
+from bot.providers.downloads import DEFAULT_MAX_ANSWER_BYTES, download, read_answer
 from bot.providers.retry import RetryPolicy, send_with_retry
 
 
@@ -23,6 +23,8 @@ class Upstream:
     max_download_bytes: int = 50 * 1024 * 1024
     download_timeout: float = 120.0
     clock: Clock = MONOTONIC
+    # The cap on every API answer (JSON bodies, task polls): an endless answer must not fill memory.
+    max_response_bytes: int = DEFAULT_MAX_ANSWER_BYTES
 
     async def send(
         self,
@@ -32,8 +34,9 @@ class Upstream:
         headers: Mapping[str, str] | None = None,
         json_body: Any = None,
         params: Mapping[str, Any] | None = None,
+        idempotent: bool = True,
     ) -> httpx.Response:
-        """send_with_retry through this client under this policy and clock."""
+        """send_with_retry through this client under this policy, clock and answer cap."""
         return await send_with_retry(
             self.client,
             method,
@@ -43,7 +46,24 @@ class Upstream:
             json_body=json_body,
             params=params,
             clock=self.clock,
+            max_bytes=self.max_response_bytes,
+            idempotent=idempotent,
         )
+
+    async def send_once(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        json_body: Any = None,
+        params: Mapping[str, Any] | None = None,
+        max_bytes: int | None = None,
+    ) -> httpx.Response:
+        """One request, no retries (a poll: the caller decides what a fault means), its answer capped.
+        Raises httpx errors as they come, and AnswerTooLarge."""
+        cap = self.max_response_bytes if max_bytes is None else max_bytes
+        return await read_answer(self.client, method, url, headers, json_body, params, cap)
 
     async def download(self, url: str) -> bytes:
         """download through this client within this upstream's size and time caps."""

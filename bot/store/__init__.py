@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.clock import MONOTONIC, Clock
 from bot.store.conversations import ConversationStore
 from bot.store.db import Database
+from bot.store.instances import InstanceStore
 from bot.store.jobs import JobStore
 from bot.store.quotas import QuotaStore
 from bot.store.settings import ScopeSettingsStore
@@ -19,11 +22,25 @@ class Store:
     jobs: JobStore
     settings: ScopeSettingsStore
     conversations: ConversationStore
+    instances: InstanceStore  # this Store's instance id and lease; the jobs it reserves are owned by it
 
     @classmethod
-    async def open(cls, path: Path | str, *, history_messages: int = 40) -> Store:
+    async def open(cls, path: Path | str, *, history_messages: int = 40, clock: Clock = MONOTONIC) -> Store:
+        """`clock` is what the settings cache's expiry reads."""
         db = await Database.open(path)
-        return cls(db, QuotaStore(db), JobStore(db), ScopeSettingsStore(db), ConversationStore(db, history_messages))
+        instance_id = uuid.uuid4().hex
+        return cls(
+            db,
+            QuotaStore(db, owner=instance_id),
+            JobStore(db),
+            ScopeSettingsStore(db, clock=clock),
+            ConversationStore(db, history_messages),
+            InstanceStore(db, instance_id),
+        )
+
+    @property
+    def instance_id(self) -> str:
+        return self.instances.instance_id
 
     async def close(self) -> None:
         await self.db.close()

@@ -112,6 +112,44 @@ MIGRATIONS: list[str] = [
             WHERE counter IN (OLD.user_counter, OLD.scope_counter) AND day = OLD.day;
     END;
     """,
+    # 3: leases, so one process never refunds another's live jobs; where to tell a user their job was
+    # interrupted; and what retention needs to prune rows cheaply.
+    """
+    CREATE TABLE instances (
+        id TEXT PRIMARY KEY,            -- one per running process (Store)
+        heartbeat_at REAL NOT NULL,     -- wall-clock seconds; a lease older than its TTL has expired
+        started_at REAL NOT NULL,
+        pid INTEGER NOT NULL,
+        host TEXT NOT NULL
+    ) WITHOUT ROWID;
+    ALTER TABLE jobs ADD COLUMN owner TEXT;        -- the instance running it; NULL: from before leases
+    ALTER TABLE jobs ADD COLUMN origin TEXT;       -- the adapter's JSON: where the request came from
+    ALTER TABLE jobs ADD COLUMN status_ref TEXT;   -- the adapter's JSON: its "Working… / Cancel" message
+    ALTER TABLE jobs ADD COLUMN notice TEXT;       -- 'pending': interrupted, its user not told yet; 'told'
+    ALTER TABLE jobs ADD COLUMN has_files INTEGER NOT NULL DEFAULT 0;  -- the result keeps files on disk
+    UPDATE jobs SET has_files = 1 WHERE status = 'done' AND json_valid(result) AND (
+        COALESCE(json_array_length(result, '$.files'), 0) + COALESCE(json_array_length(result, '$.inputs'), 0)
+        + COALESCE(json_array_length(result, '$.masks'), 0)) > 0;
+    -- Retention: finished jobs still keeping files (has_files = 1), and those past keeping (0).
+    CREATE INDEX jobs_finished ON jobs(has_files, finished_at) WHERE finished_at IS NOT NULL;
+    CREATE INDEX jobs_notice ON jobs(scope_key) WHERE notice = 'pending';
+    -- A delivered job is charged, even if another process refunded it meanwhile (its lease looked
+    -- expired): the user has the images, so the count must say so, past the limit if need be.
+    CREATE TRIGGER jobs_recharge AFTER UPDATE OF status ON jobs
+        WHEN OLD.status IN ('failed', 'cancelled') AND NEW.status = 'done'
+    BEGIN
+        INSERT INTO usage(counter, day, used) VALUES (OLD.user_counter, OLD.day, OLD.images)
+            ON CONFLICT(counter, day) DO UPDATE SET used = used + excluded.used;
+        INSERT INTO usage(counter, day, used) SELECT OLD.scope_counter, OLD.day, OLD.images
+            WHERE OLD.scope_counter IS NOT NULL
+            ON CONFLICT(counter, day) DO UPDATE SET used = used + excluded.used;
+    END;
+    CREATE INDEX usage_day ON usage(day);
+    CREATE INDEX conversation_messages_created ON conversation_messages(created_at);
+    ALTER TABLE message_links ADD COLUMN created_at REAL;  -- when last linked
+    UPDATE message_links SET created_at = (julianday('now') - 2440587.5) * 86400.0;
+    CREATE INDEX message_links_created ON message_links(created_at);
+    """,
 ]
 
 

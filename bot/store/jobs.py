@@ -40,6 +40,8 @@ class NewJob:
     provider: str
     images: int
     parent_id: str | None = None
+    # The adapter's opaque JSON naming where the request came from, to tell its user if it is interrupted.
+    origin: str | None = None
 
 
 @dataclass(frozen=True)
@@ -51,8 +53,21 @@ class JobRecord(NewJob):
     created_at: float = 0.0
 
 
+@dataclass(frozen=True)
+class InterruptedJob:
+    """A job a dead process left running, refunded since, whose user has not been told yet."""
+
+    id: str
+    user_key: str
+    scope_key: str
+    origin: str | None  # the adapter's JSON, as given with the request
+    status_ref: str | None  # the adapter's JSON for its status message, if one was posted
+
+
 # Keys of a job's result that name files kept on disk for its buttons.
 KEPT_FILES = ("files", "inputs", "masks")
+# The reason stored on a job refunded because the process running it died.
+INTERRUPTED = "interrupted by a restart"
 
 
 class JobStore:
@@ -77,28 +92,49 @@ class JobStore:
             status=JobStatus(row["status"]),
             result=json.loads(row["result"]) if row["result"] else None,
             parent_id=row["parent_id"],
+            origin=row["origin"],
             created_at=row["created_at"],
         )
 
-    async def expired_result_files(self, older_than_days: int) -> list[tuple[str, list[str]]]:
-        """Finished jobs past retention that still keep image files: (job id, file names)."""
+    async def expired_result_files(self, older_than_days: int, limit: int = 500) -> list[tuple[str, list[str]]]:
+        """Finished jobs past retention that still keep image files: (job id, file names), oldest first."""
         cutoff = time.time() - older_than_days * 86400
-        # The LIKE is a cheap pre-filter; the JSON decides.
         rows = await self._db.fetchall(
-            "SELECT id, result FROM jobs WHERE status = ? AND finished_at < ? "
-            "AND (result LIKE '%files%' OR result LIKE '%inputs%' OR result LIKE '%masks%')",
-            (JobStatus.DONE, cutoff),
+            "SELECT id, result FROM jobs WHERE has_files = 1 AND finished_at < ? ORDER BY finished_at LIMIT ?",
+            (cutoff, limit),
         )
         expired = []
         for row in rows:
-            result = json.loads(row["result"])
-            names = [name for key in KEPT_FILES for name in result.get(key, [])]
-            if names:
-                expired.append((row["id"], names))
+            result = json.loads(row["result"]) if row["result"] else {}
+            expired.append((row["id"], [name for key in KEPT_FILES for name in result.get(key, [])]))
         return expired
 
     async def forget_result_files(self, job_ids: list[str]) -> None:
         paths = ", ".join(f"'$.{key}'" for key in KEPT_FILES)
         await self._db.executemany(
-            f"UPDATE jobs SET result = json_remove(result, {paths}) WHERE id = ?", [(i,) for i in job_ids]
+            f"UPDATE jobs SET result = json_remove(result, {paths}), has_files = 0 WHERE id = ?",
+            [(i,) for i in job_ids],
         )
+
+    async def note_status(self, job_id: str, ref: str) -> None:
+        """Remember the adapter's status message of a running job, to edit it if the job is interrupted."""
+        await self._db.execute("UPDATE jobs SET status_ref = ? WHERE id = ?", (ref, job_id))
+
+    async def interrupted(self, platform: str) -> list[InterruptedJob]:
+        """This platform's jobs refunded after their process died, whose users were not told yet."""
+        rows = await self._db.fetchall(
+            "SELECT id, user_key, scope_key, origin, status_ref FROM jobs WHERE notice = 'pending' "
+            "AND substr(scope_key, 1, ?) = ? ORDER BY created_at",
+            (len(platform) + 1, f"{platform}:"),
+        )
+        return [
+            InterruptedJob(row["id"], row["user_key"], row["scope_key"], row["origin"], row["status_ref"])
+            for row in rows
+        ]
+
+    async def mark_told(self, job_id: str) -> bool:
+        """Returns False when someone else (another process) told this job's user already."""
+        cursor = await self._db.execute(
+            "UPDATE jobs SET notice = 'told' WHERE id = ? AND notice = 'pending'", (job_id,)
+        )
+        return cursor.rowcount > 0

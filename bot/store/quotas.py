@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from bot.store.db import Database
-from bot.store.jobs import JobStatus, NewJob
+from bot.store.instances import LEASE_TTL_SECONDS
+from bot.store.jobs import INTERRUPTED, KEPT_FILES, JobStatus, NewJob
 
 __all__ = ["NewJob", "QuotaLimits", "QuotaStore", "Refusal", "Usage", "scope_counter", "user_counter", "utc_day"]
 
@@ -50,8 +51,9 @@ class Usage:
 
 
 class QuotaStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, owner: str) -> None:
         self._db = db
+        self._owner = owner  # this process's instance id: the lease its running jobs live under
 
     async def reserve(self, job: NewJob, limits: QuotaLimits) -> Refusal | None:
         """Store the job as running and charge it, or return a Refusal (nothing stored or charged)."""
@@ -60,12 +62,12 @@ class QuotaStore:
             await self._db.execute(
                 "INSERT INTO jobs(id, kind, user_key, user_name, scope_key, conversation, prompt, params, "
                 "provider, images, day, status, user_limit, scope_limit, user_counter, scope_counter, "
-                "parent_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "parent_id, created_at, owner, origin) VALUES (" + ", ".join(["?"] * 20) + ")",
                 (
                     job.id, job.kind, job.user_key, job.user_name, job.scope_key, job.conversation,
                     job.prompt, json.dumps(job.params), job.provider, job.images, utc_day(), JobStatus.RUNNING,
                     limits.per_user, limits.per_scope, user_counter(job.scope_key, job.user_key), shared,
-                    job.parent_id, time.time(),
+                    job.parent_id, time.time(), self._owner, job.origin,
                 ),
             )  # fmt: skip
         except sqlite3.IntegrityError as exc:
@@ -84,10 +86,14 @@ class QuotaStore:
         return None
 
     async def commit(self, job_id: str, result: dict) -> None:
-        """Close a running job as done; its images stay charged. A no-op for a job that is not running."""
+        """Close a delivered job as done; its images stay charged. This never depends on the status a
+        moment ago: if another process took this job's lease for expired and refunded it meanwhile, it is
+        done all the same and charged again (trigger jobs_recharge), since the user has the images."""
+        has_files = any(result.get(key) for key in KEPT_FILES)
         await self._db.execute(
-            "UPDATE jobs SET status = ?, result = ?, finished_at = ? WHERE id = ? AND status = ?",
-            (JobStatus.DONE, json.dumps(result), time.time(), job_id, JobStatus.RUNNING),
+            "UPDATE jobs SET status = ?, result = ?, finished_at = ?, has_files = ?, notice = NULL "
+            "WHERE id = ? AND status != ?",
+            (JobStatus.DONE, json.dumps(result), time.time(), int(has_files), job_id, JobStatus.DONE),
         )
 
     async def refund(self, job_id: str, status: JobStatus, reason: str) -> bool:
@@ -101,11 +107,15 @@ class QuotaStore:
         )
         return cursor.rowcount > 0
 
-    async def refund_abandoned(self) -> int:
-        """At start: jobs left running by a crash are failed and refunded. Returns how many."""
+    async def refund_orphaned(self, now: float, ttl: float = LEASE_TTL_SECONDS) -> int:
+        """Jobs left running by a process whose lease expired (it crashed, or was killed) are failed and
+        refunded; the live jobs of other processes on this file are left alone. Those with somewhere to
+        tell their user are marked for the adapters to tell (Atelier.interrupted). Returns how many."""
         cursor = await self._db.execute(
-            "UPDATE jobs SET status = ?, result = ?, finished_at = ? WHERE status = ?",
-            (JobStatus.FAILED, json.dumps({"error": "interrupted by a restart"}), time.time(), JobStatus.RUNNING),
+            "UPDATE jobs SET status = ?, result = ?, finished_at = ?, "
+            "notice = CASE WHEN origin IS NOT NULL OR status_ref IS NOT NULL THEN 'pending' END "
+            "WHERE status = ? AND (owner IS NULL OR owner NOT IN (SELECT id FROM instances WHERE heartbeat_at >= ?))",
+            (JobStatus.FAILED, json.dumps({"error": INTERRUPTED}), time.time(), JobStatus.RUNNING, now - ttl),
         )
         return cursor.rowcount
 

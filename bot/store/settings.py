@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
+from bot.clock import MONOTONIC, Clock
 from bot.store.db import Database
+
+# Another process on the same file may change a setting: what this one has in memory is re-read
+# after this long at most.
+SETTINGS_TTL_SECONDS = 5.0
 
 
 class ScopeSettingsStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, ttl: float = SETTINGS_TTL_SECONDS, clock: Clock = MONOTONIC) -> None:
         self._db = db
-        # Read on every request, written rarely (and only through this object): keep them in memory.
-        self._cache: dict[str, dict[str, str]] = {}
+        self._ttl = ttl
+        self._clock = clock
+        # Read on every request, written rarely: kept in memory for `ttl` seconds (changes made through
+        # this object apply at once).
+        self._cache: dict[str, tuple[float, dict[str, str]]] = {}
 
     async def all(self, scope_key: str) -> dict[str, str]:
+        now = self._clock.now()
         cached = self._cache.get(scope_key)
-        if cached is None:
+        if cached is None or now - cached[0] >= self._ttl:
             rows = await self._db.fetchall("SELECT name, value FROM scope_settings WHERE scope_key = ?", (scope_key,))
-            cached = self._cache[scope_key] = {row["name"]: row["value"] for row in rows}
-        return dict(cached)
+            cached = self._cache[scope_key] = (now, {row["name"]: row["value"] for row in rows})
+        return dict(cached[1])
 
     async def set(self, scope_key: str, name: str, value: str) -> None:
         await self._db.execute(

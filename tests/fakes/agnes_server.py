@@ -8,6 +8,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -27,12 +28,17 @@ class FakeAgnes(LoopbackFake):
     # "b64" answers base64 whatever was asked; "url" answers URLs; "asked" follows the request.
     output_mode: str = "asked"
     # Queued faults, consumed one per image request: a status code, "timeout", "malformed",
-    # "bad_url" (result URL 404s), "not_image" (result is text), "refusal".
+    # "bad_url" (result URL 404s), "not_image" (result is text), "refusal", "echo_key" (a 400 whose
+    # body repeats the caller's credentials, plain and encoded), "endless" (a JSON answer that never
+    # ends), "redirect_loop" (the result URL redirects to itself).
     faults: list[Any] = field(default_factory=list)
     retry_after: str = "1"
     chat_reply: str = "A lighthouse stands on a rocky shore at dusk."
     chat_chunk: int = 8
+    # Chat faults: a status code, "break", "echo_key", "endless_line" (one SSE line that never ends),
+    # "endless_events" (small valid events forever).
     chat_faults: list[Any] = field(default_factory=list)
+    endless_sent: int = 0  # bytes an endless answer got out before the client hung up
     requests: list[Recorded] = field(default_factory=list)
     on_request: Callable[[Recorded], None] | None = None
 
@@ -48,6 +54,7 @@ class FakeAgnes(LoopbackFake):
         router.add_post("/v1/images/generations", self._images)
         router.add_post("/v1/chat/completions", self._chat)
         router.add_get("/results/{name}", self._result)
+        router.add_get("/loop/{n}", self._loop)
 
     def release(self) -> None:
         self._release.set()
@@ -81,6 +88,10 @@ class FakeAgnes(LoopbackFake):
         if not body.get("size") or not body.get("prompt") or not body.get("model"):
             return web.json_response({"error": {"message": "model, prompt and size are required"}}, status=400)
         fault = self.faults.pop(0) if self.faults else None
+        if fault == "echo_key":
+            return web.json_response({"error": {"message": self._echo(request)}}, status=400)
+        if fault == "endless":
+            return await self._endless(request, b'{"created": 1, "data": [{"b64_json": "', b"QUFB" * 4096)
         if isinstance(fault, int):
             headers = {"Retry-After": self.retry_after} if fault == 429 else {}
             return web.json_response({"error": {"message": f"fake failure {fault}"}}, status=fault, headers=headers)
@@ -107,6 +118,8 @@ class FakeAgnes(LoopbackFake):
             if fault == "bad_url":
                 name = "missing.png"
             item = {"url": f"http://127.0.0.1:{self.port}/results/{name}"}
+            if fault == "redirect_loop":
+                item = {"url": f"http://127.0.0.1:{self.port}/loop/0"}
         return web.json_response({"created": 1774432125, "data": [item]})
 
     def _b64_answer(self, image: bytes) -> bytes:
@@ -115,6 +128,31 @@ class FakeAgnes(LoopbackFake):
             encoded = base64.b64encode(image).decode()
             self._encoded = (image, json.dumps({"created": 1774432125, "data": [{"b64_json": encoded}]}).encode())
         return self._encoded[1]
+
+    def _echo(self, request: web.Request) -> str:
+        """What a careless upstream says back: the caller's key, as sent and in its encoded forms."""
+        sent = request.headers.get("Authorization", "")
+        key = sent.removeprefix("Bearer ")
+        encoded = base64.b64encode(key.encode()).decode()
+        return f"bad request for key {key} (header {sent!r}, base64 {encoded}, url {quote(key, safe='')})"
+
+    async def _endless(self, request: web.Request, opening: bytes, filler: bytes) -> web.StreamResponse:
+        """An answer that never ends: it stops only when the client hangs up (or the fake stops)."""
+        content_type = "text/event-stream" if opening.startswith(b"data:") else "application/json"
+        response = web.StreamResponse(headers={"Content-Type": content_type})
+        await response.prepare(request)
+        try:
+            await response.write(opening)
+            while not self._release.is_set():
+                await response.write(filler)
+                self.endless_sent += len(filler)
+        except (ConnectionError, RuntimeError):
+            pass  # the client hung up: what it should do
+        return response
+
+    async def _loop(self, request: web.Request) -> web.Response:
+        step = int(request.match_info["n"])
+        raise web.HTTPFound(f"/loop/{(step + 1) % 2}")
 
     async def _result(self, request: web.Request) -> web.Response:
         data = self._results.get(request.match_info["name"])
@@ -127,6 +165,13 @@ class FakeAgnes(LoopbackFake):
         if isinstance(recorded, web.Response):
             return recorded
         fault = self.chat_faults.pop(0) if self.chat_faults else None
+        if fault == "echo_key":
+            return web.json_response({"error": {"message": self._echo(request)}}, status=400)
+        if fault == "endless_line":
+            return await self._endless(request, b'data: {"choices": [{"delta": {"content": "', b"la" * 8192)
+        if fault == "endless_events":
+            event = b'data: {"choices": [{"index": 0, "delta": {"content": "la "}}]}\n\n'
+            return await self._endless(request, b"data: {}\n\n", event * 64)
         if isinstance(fault, int):
             return web.json_response({"error": {"message": f"fake failure {fault}"}}, status=fault)
         body = recorded.body or {}

@@ -40,7 +40,9 @@ class FakeApiframe(LoopbackFake):
     outcome: str = "done"
     failure_field: str = "message"  # failed tasks put their reason under `message` or `error`
     failure_reason: str = "Generation failed: upstream error"
-    # Queued submit faults: a status code, "hang", or "bad_request" (400 with the errors envelope).
+    # Queued submit faults: a status code, "hang", or "bad_request" (400 with the errors envelope);
+    # "accepted_then_500" / "accepted_then_hang" create (and will charge for) the task, then answer 500
+    # or never answer: the submit reached APIFRAME, as far as the caller can tell it may not have.
     submit_faults: list[Any] = field(default_factory=list)
     retry_after: str = "0"
     # Webhooks: post each progress step and the outcome to `webhook_url` when one is given.
@@ -101,6 +103,10 @@ class FakeApiframe(LoopbackFake):
                 return web.json_response({"errors": [{"msg": f"{side} must be between 256 and 1440"}]}, status=400)
         task = Task(uuid.uuid4().hex, body)
         self.tasks[task.id] = task
+        if fault == "accepted_then_500":
+            return web.json_response({"errors": [{"msg": "Internal server error"}]}, status=500)
+        if fault == "accepted_then_hang":
+            await self._release.wait()
         if body.get("webhook_url") and self.send_webhooks:
             sender = asyncio.create_task(self._send_webhooks(task))
             self._background.add(sender)

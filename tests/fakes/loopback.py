@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
@@ -30,11 +31,12 @@ async def record(request: web.Request) -> Recorded:
     return Recorded(request.method, request.path, dict(request.headers), body, dict(request.query))
 
 
-async def serve(app: web.Application) -> tuple[web.AppRunner, int]:
-    """Start `app` on a free loopback port. A short shutdown timeout: fakes may hold hanging requests."""
+async def serve(app: web.Application, port: int = 0) -> tuple[web.AppRunner, int]:
+    """Start `app` on a loopback port (a free one by default). A short shutdown timeout: fakes may hold
+    hanging requests."""
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
+    site = web.TCPSite(runner, "127.0.0.1", port)
     await site.start()
     return runner, site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
@@ -59,10 +61,12 @@ class LoopbackFake:
     def release(self) -> None:
         """Wake any handler that hangs on purpose, so stopping never waits for it."""
 
-    async def start(self) -> Self:
+    async def start(self, port: int = 0) -> Self:
+        """Serve on `port` (a free one by default: a test that needs a port nobody listens on yet, to
+        start listening on later, picks one with `closed_port()`)."""
         app = web.Application(client_max_size=64 * 1024 * 1024)
         self.routes(app.router)
-        self._runner, self.port = await serve(app)
+        self._runner, self.port = await serve(app, port)
         return self
 
     async def stop(self) -> None:
@@ -78,3 +82,10 @@ class LoopbackFake:
             while not condition():
                 self._changed.clear()
                 await self._changed.wait()
+
+
+def closed_port() -> int:
+    """A loopback port nobody listens on (just freed by the OS): connecting to it is refused."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

@@ -1,0 +1,132 @@
+"""What the console prints: replies, streamed answers, result files, and a progress line for a running job.
+
+On a terminal the progress is one line rewritten in place; piped, it is a plain line every few seconds
+(of the job's own elapsed time), so a transcript stays readable."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from bot.messages import Delivery, Progress, Reply
+
+_CLEAR_LINE = "\r\x1b[2K"
+
+
+@dataclass
+class LastResult:
+    """The console's "replied-to" message: what /edit, /ask, /reroll and /vary act on."""
+
+    image: bytes | None = None
+    job_id: str | None = None
+
+
+class Terminal:
+    """The one writer to standard output, so a progress line is cleared before anything else appears."""
+
+    def __init__(self, out: TextIO, progress_every: float) -> None:
+        self._out = out
+        self.is_tty = _is_tty(out)
+        self.progress_every = progress_every
+        self._progress_shown = False
+
+    def line(self, text: str) -> None:
+        self.clear_progress()
+        self._out.write(text + "\n")
+        self._out.flush()
+
+    def chunk(self, text: str) -> None:
+        self.clear_progress()
+        self._out.write(text)
+        self._out.flush()
+
+    def prompt(self) -> None:
+        self.clear_progress()
+        self._out.write("> ")
+        self._out.flush()
+
+    def show_progress(self, text: str) -> None:
+        if self.is_tty:
+            self._out.write(_CLEAR_LINE + text)
+            self._progress_shown = True
+        else:
+            self._out.write(f"… {text}\n")
+        self._out.flush()
+
+    def clear_progress(self) -> None:
+        if self._progress_shown:
+            self._progress_shown = False
+            self._out.write(_CLEAR_LINE)
+            self._out.flush()
+
+
+class ConsoleReply(Reply):
+    """Answers one line. `job_id` is set while an image job of this line runs (for /cancel and Ctrl-C)."""
+
+    def __init__(self, terminal: Terminal, last: LastResult, out_dir: Path) -> None:
+        self._terminal = terminal
+        self._last = last
+        self._out_dir = out_dir
+        self.job_id: str | None = None
+        self._shown_step = 0
+        self._shown_queue: int | None = None
+
+    async def send_text(self, text: str) -> None:
+        self._terminal.line(text)
+
+    async def send_error(self, text: str) -> None:
+        self._terminal.line(f"! {text}")
+
+    async def stream_text(self, chunks: AsyncIterator[str]) -> str:
+        parts = []
+        try:
+            async for chunk in chunks:
+                parts.append(chunk)
+                self._terminal.chunk(chunk)
+        finally:
+            if parts:
+                self._terminal.chunk("\n")
+        return "".join(parts)
+
+    async def progress(self, update: Progress) -> None:
+        self.job_id = update.job_id
+        if self._terminal.is_tty:
+            self._terminal.show_progress(update.describe())
+            return
+        # Piped: a line every `progress_every` seconds of the job, and when its place in a queue changes.
+        step = int(update.elapsed_seconds // self._terminal.progress_every)
+        moved = update.queue_position != self._shown_queue and update.queue_position is not None
+        if step > self._shown_step or moved:
+            self._shown_step, self._shown_queue = max(step, self._shown_step), update.queue_position
+            self._terminal.show_progress(update.describe())
+
+    async def clear_progress(self) -> None:
+        self.job_id = None
+        self._terminal.clear_progress()
+
+    async def send_images(self, delivery: Delivery) -> None:
+        paths = await asyncio.to_thread(self._write, delivery)
+        self._last.image = delivery.images[0].data
+        self._last.job_id = delivery.job_id
+        self._terminal.line(delivery.caption)
+        for path in paths:
+            self._terminal.line(f"saved {path}")
+
+    def _write(self, delivery: Delivery) -> list[Path]:
+        self._out_dir.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for index, image in enumerate(delivery.images):
+            path = self._out_dir / f"{delivery.job_id}-{index}.{image.extension}"
+            path.write_bytes(image.data)
+            paths.append(path)
+        return paths
+
+
+def _is_tty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False

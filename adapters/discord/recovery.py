@@ -1,0 +1,68 @@
+"""After a crash: jobs the dead process left running were refunded at start; their users are told here,
+once. A job's status message is edited to say so, its Cancel button gone; a job that had none (or
+whose status cannot be edited, an ephemeral one) gets a message in its channel mentioning its user.
+Also the JSON the core stores for us: where a request came from, and where its status is."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import discord
+
+from bot.commands.actions import INTERRUPTED_NOTICE
+from bot.core import Atelier
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "discord"
+# A job cut off because the bot is stopping: what its status message is left saying.
+STOPPED_NOTICE = "⚠️ Stopped: Atelier is restarting. Nothing was charged; please try again in a minute."
+
+
+def origin_of(channel_id: int | None, user_id: int) -> str | None:
+    if channel_id is None:
+        return None
+    return json.dumps({"channel": channel_id, "user": user_id})
+
+
+def status_ref(message: discord.Message | discord.WebhookMessage | discord.InteractionMessage) -> str:
+    return json.dumps({"channel": message.channel.id, "message": message.id})
+
+
+async def tell_interrupted(core: Atelier, client: discord.Client) -> int:
+    """Tell the users of this platform's interrupted jobs. Returns how many were told."""
+    told = 0
+    for job in await core.interrupted(PLATFORM):
+        if not await core.mark_told(job.id):
+            continue  # another process on this database got there first
+        try:
+            if await _edit_status(client, job.status_ref) or await _post_to_origin(client, job.origin):
+                told += 1
+        except discord.HTTPException as exc:
+            log.info("discord: could not tell a user of an interrupted job: %s", exc.status)
+    return told
+
+
+async def _edit_status(client: discord.Client, ref: str | None) -> bool:
+    if not ref:
+        return False
+    status = json.loads(ref)
+    message = client.get_partial_messageable(int(status["channel"])).get_partial_message(int(status["message"]))
+    try:
+        await message.edit(content=INTERRUPTED_NOTICE, view=None)  # no view: the Cancel button goes
+    except (discord.NotFound, discord.Forbidden) as exc:  # deleted meanwhile, or not ours to edit
+        log.info("discord: could not edit an interrupted job's status: %s", exc.status)
+        return False
+    return True
+
+
+async def _post_to_origin(client: discord.Client, origin: str | None) -> bool:
+    if not origin:
+        return False
+    where = json.loads(origin)
+    channel = client.get_partial_messageable(int(where["channel"]))
+    await channel.send(
+        f"<@{int(where['user'])}> {INTERRUPTED_NOTICE}", allowed_mentions=discord.AllowedMentions(users=True)
+    )
+    return True

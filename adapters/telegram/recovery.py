@@ -1,0 +1,87 @@
+"""After a crash: jobs the dead process left running were refunded at start; their users are told here,
+once. A job's status message ("Working… / Cancel") is edited to say so, its button gone; a job that
+had none gets a reply to the request, mentioning its user in a group. Also where a request's origin
+and a status message's reference are written, as the JSON the core stores for us."""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+
+from telegram import Bot, Message, ReplyParameters
+from telegram import User as TelegramUser
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, TelegramError
+
+from adapters.telegram.outbox import Target
+from bot.commands.actions import INTERRUPTED_NOTICE
+from bot.core import Atelier
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "telegram"
+
+
+def origin_of(target: Target, user: TelegramUser) -> str:
+    """Where a request came from, for telling its user after a crash."""
+    return json.dumps(
+        {
+            "chat": target.chat_id,
+            "thread": target.thread_id,
+            "message": target.reply_to,
+            "group": target.group,
+            "user": user.id,
+            "name": user.first_name,
+        }
+    )
+
+
+def status_ref(message: Message) -> str:
+    return json.dumps({"chat": message.chat_id, "message": message.message_id})
+
+
+async def tell_interrupted(core: Atelier, bot: Bot) -> int:
+    """Tell the users of this platform's interrupted jobs. Returns how many were told."""
+    told = 0
+    for job in await core.interrupted(PLATFORM):
+        if not await core.mark_told(job.id):
+            continue  # another process on this database got there first
+        try:
+            if await _edit_status(bot, job.status_ref) or await _reply_to_origin(bot, job.origin):
+                told += 1
+        except TelegramError as exc:
+            log.info("telegram: could not tell a user of an interrupted job: %s", type(exc).__name__)
+    return told
+
+
+async def _edit_status(bot: Bot, ref: str | None) -> bool:
+    if not ref:
+        return False
+    status = json.loads(ref)
+    try:
+        # No reply_markup: the Cancel button goes with the edit.
+        await bot.edit_message_text(INTERRUPTED_NOTICE, chat_id=status["chat"], message_id=status["message"])
+    except BadRequest as exc:  # deleted meanwhile, or too old to edit: fall back to a reply
+        log.info("telegram: could not edit an interrupted job's status: %s", exc.message)
+        return False
+    return True
+
+
+async def _reply_to_origin(bot: Bot, origin: str | None) -> bool:
+    if not origin:
+        return False
+    where = json.loads(origin)
+    text = html.escape(INTERRUPTED_NOTICE)
+    if where.get("group") and where.get("user"):
+        name = html.escape(str(where.get("name") or "there"))
+        text = f'<a href="tg://user?id={int(where["user"])}">{name}</a>, {text}'
+    message_id = where.get("message")
+    await bot.send_message(
+        chat_id=where["chat"],
+        message_thread_id=where.get("thread"),
+        text=text,
+        parse_mode=ParseMode.HTML,
+        reply_parameters=ReplyParameters(message_id, allow_sending_without_reply=True) if message_id else None,
+    )
+    return True

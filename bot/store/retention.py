@@ -1,0 +1,69 @@
+"""Row retention: usage counters, finished jobs, chat history and message links past their time go,
+in small batches (each one short autocommit statement, so other writers never wait long), each found
+through an index rather than a scan."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from bot.store.db import Database
+
+# /usage shows today only; a month and a bit of daily counters is kept for operators to look at.
+USAGE_RETENTION_DAYS = 35
+BATCH = 500
+DAY = 86400
+
+
+@dataclass(frozen=True)
+class Retention:
+    jobs_days: int  # finished jobs and the links to them (RESULT_RETENTION_DAYS)
+    chat_days: int  # chat history and the links to its conversations (CHAT_HISTORY_RETENTION_DAYS)
+    usage_days: int = USAGE_RETENTION_DAYS
+
+
+@dataclass(frozen=True)
+class Pruned:
+    usage: int = 0
+    jobs: int = 0
+    conversation_messages: int = 0
+    message_links: int = 0
+
+
+# Each statement deletes one batch; `?` is the cutoff, then the batch size. Jobs still keeping files
+# are left for prune_results, which deletes the files first.
+STATEMENTS = {
+    "usage": "DELETE FROM usage WHERE (counter, day) IN (SELECT counter, day FROM usage WHERE day < ? LIMIT ?)",
+    "jobs": "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE finished_at < ? AND has_files = 0 LIMIT ?)",
+    "conversation_messages": "DELETE FROM conversation_messages WHERE id IN "
+    "(SELECT id FROM conversation_messages WHERE created_at < ? LIMIT ?)",
+    # A link to a job goes with the job; a link to a conversation goes once its history has gone.
+    "job_links": "DELETE FROM message_links WHERE message_key IN (SELECT message_key FROM message_links "
+    "WHERE created_at < ? AND job_id IS NOT NULL AND job_id NOT IN (SELECT id FROM jobs) LIMIT ?)",
+    "conversation_links": "DELETE FROM message_links WHERE message_key IN (SELECT message_key FROM message_links "
+    "WHERE created_at < ? AND job_id IS NULL AND conversation NOT IN "
+    "(SELECT conversation FROM conversation_messages) LIMIT ?)",
+}
+
+
+async def _delete_batches(db: Database, sql: str, cutoff: float | str) -> int:
+    total = 0
+    while True:
+        cursor = await db.execute(sql, (cutoff, BATCH))
+        total += max(cursor.rowcount, 0)
+        if cursor.rowcount < BATCH:
+            return total
+
+
+async def prune_rows(db: Database, retention: Retention, now: float | None = None) -> Pruned:
+    """Delete rows past retention. Returns how many of each went."""
+    now = time.time() if now is None else now
+    usage_day = datetime.fromtimestamp(now - retention.usage_days * DAY, UTC).strftime("%Y-%m-%d")
+    jobs_cutoff, chat_cutoff = now - retention.jobs_days * DAY, now - retention.chat_days * DAY
+    usage = await _delete_batches(db, STATEMENTS["usage"], usage_day)
+    jobs = await _delete_batches(db, STATEMENTS["jobs"], jobs_cutoff)
+    messages = await _delete_batches(db, STATEMENTS["conversation_messages"], chat_cutoff)
+    links = await _delete_batches(db, STATEMENTS["job_links"], jobs_cutoff)
+    links += await _delete_batches(db, STATEMENTS["conversation_links"], chat_cutoff)
+    return Pruned(usage, jobs, messages, links)
