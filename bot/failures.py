@@ -6,9 +6,9 @@ chat is never charged, so its failures never mention charging."""
 
 from __future__ import annotations
 
-from bot.delivery import DeliveryTimedOut
 from collections.abc import Iterable
 
+from bot.delivery import DeliveryTimedOut
 from bot.images import ImageRejected
 from bot.providers.base import AuthError, BalanceError, ContentRefused, ProviderError
 from bot.redaction import redact
@@ -52,6 +52,8 @@ def image_failure(exc: BaseException, secrets: Iterable[str] = ()) -> str:
         else:
             text = f"{_described(exc, 'image')} Nothing was charged; {_try_again(exc)}."
         return redact(text, secrets)
+    if isinstance(exc, DeliveryTimedOut):  # the chat's flood control outlasted DELIVERY_DEADLINE_SECONDS
+        return exc.user_message
     if isinstance(exc, ImageRejected):
         return "The provider sent back an image that could not be read. Nothing was charged; please try again."
     if isinstance(exc, TimeoutError):

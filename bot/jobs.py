@@ -10,27 +10,26 @@ import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from bot.admission import admit
-from bot.captions import dropped_inputs_note, result_caption
+from bot.captions import result_caption
 from bot.clock import MONOTONIC, Clock
-from bot.command import GenerationParams
 from bot.config import Settings
 from bot.delivery import deliver_within
 from bot.failures import CANCELLED, failure_detail, image_failure
-from bot.images import ImageLimits, ImageRejected, check_input_image, check_result_image
+from bot.images import ImageLimits, ImageRejected, check_result_image
 from bot.messages import Action, Delivery, Progress, Reply, Request, ResultImage, ScopeKind
-from bot.parsing import negative_prompt_ignored
-from bot.providers.base import ImageJob, ImageProvider, ModelInfo, ProviderProgress
+from bot.preparation import JobSpec, Prepared, Preparer, Refused
+from bot.providers.base import ImageJob, ProviderProgress
 from bot.providers.catalogue import Catalogue, UnknownModel
 from bot.ratelimit import RateLimiter
 from bot.redaction import secrets_of
 from bot.results import ResultFiles
 from bot.scope_limits import ScopeLimits
-from bot.sizes import format_size, input_shape, size_for_input
+from bot.sizes import format_size
 from bot.store import Store
-from bot.store.jobs import JobKind, JobStatus
+from bot.store.jobs import JobStatus
 from bot.store.quotas import NewJob, QuotaLimits
 from bot.tasks import cancel_and_wait
 
@@ -41,29 +40,6 @@ INTERRUPTED = "⚠️ The bot is restarting and this image job was cut off: you 
 INTERRUPTED_SEND_SECONDS = 5.0
 # How long a button pressed at the instant its result arrived waits for that job to commit.
 SETTLE_SECONDS = 10.0
-
-
-class Refused(Exception):
-    """A request we will not run; the message tells the user why and what would work."""
-
-
-@dataclass
-class JobSpec:
-    kind: JobKind
-    params: GenerationParams
-    inputs: list[bytes] = field(default_factory=list)
-    parent_id: str | None = None
-    mask: bytes | None = None
-
-
-@dataclass
-class _Prepared:
-    """A request checked against its model, ready to charge and run."""
-
-    job: ImageJob
-    provider: ImageProvider
-    model: ModelInfo
-    notes: list[str]
 
 
 @dataclass
@@ -93,12 +69,13 @@ class JobRunner:
         self._scope_limits = scope_limits
         self._running: dict[str, _Running] = {}
         self._image_limits = image_limits
+        self._preparer = Preparer(settings, catalogue, scope_limits, image_limits)
         self.clock: Clock = MONOTONIC  # what the delivery deadline reads; tests drive their own
 
     async def run(self, request: Request, spec: JobSpec, reply: Reply) -> str | None:
         """Run one generation to the end. Returns the job id when images were delivered."""
         try:
-            prepared = await self._prepare(request, spec)
+            prepared = await self._preparer.prepare(request, spec)
         except (Refused, ImageRejected, UnknownModel) as exc:
             await reply.send_error(str(exc))
             return None
@@ -139,56 +116,7 @@ class JobRunner:
         # Shielded: if the caller goes away (an adapter stopping), the job still finishes or refunds.
         return await asyncio.shield(task)
 
-    async def _prepare(self, request: Request, spec: JobSpec) -> _Prepared:
-        params = spec.params
-        if not params.prompt.strip():
-            raise Refused("Please describe what you want, e.g. `/imagine a lighthouse at dusk`.")
-        if len(params.prompt) > self._settings.max_prompt_chars:
-            raise Refused(
-                f"That prompt is {len(params.prompt):,} characters; the limit is "
-                f"{self._settings.max_prompt_chars:,}. Please shorten it."
-            )
-        model_name = params.model or await self._scope_limits.default_model(request.scope)
-        provider, model = self._catalogue.resolve_image_model(model_name)
-        caps = model.capabilities
-        # More images than the model takes: the first ones are used, and the caption says so.
-        taken = spec.inputs[: max(caps.max_input_images, 1)] if caps.image_to_image else spec.inputs
-        inputs = [await check_input_image(data, self._image_limits) for data in taken]
-        mask = await check_input_image(spec.mask, self._image_limits) if spec.mask else None
-        if mask is not None and not inputs:
-            raise Refused("A mask needs the image it applies to: attach or reply to that image too.")
-        if mask is not None and not caps.mask:
-            alternative = self._catalogue.suggest(image_to_image=True, mask=True, input_images=len(inputs))
-            raise Refused(
-                f"{model.qualified} cannot take a mask." + (f" Try --model {alternative}." if alternative else "")
-            )
-        if inputs and not caps.image_to_image:
-            alternative = self._catalogue.suggest(image_to_image=True, mask=False, input_images=len(inputs))
-            raise Refused(
-                f"{model.qualified} cannot edit images." + (f" Try --model {alternative}." if alternative else "")
-            )
-        if not inputs and not caps.text_to_image:
-            raise Refused(f"{model.qualified} only edits images: reply to an image, or pick another model.")
-        size = params.size or _input_size(inputs, self._settings, caps.sizes) or _default_size(self._settings)
-        if caps.sizes and format_size(size) not in caps.sizes:
-            raise Refused(f"{model.qualified} offers sizes {', '.join(caps.sizes)}, not {format_size(size)}.")
-        notes = [dropped_inputs_note(len(inputs), len(spec.inputs), model)] if len(inputs) < len(spec.inputs) else []
-        if params.seed is not None and not caps.seed:
-            notes.append(f"{model.name} does not take a seed, so results will differ each time")
-        if params.negative_prompt and not caps.negative_prompt:
-            notes.append(negative_prompt_ignored(model.name, params.negative_prompt))
-        job = ImageJob(
-            prompt=params.prompt.strip(),
-            size=size,
-            model=model.name,
-            seed=params.seed,
-            negative_prompt=params.negative_prompt if caps.negative_prompt else None,
-            images=inputs,
-            mask=mask,
-        )
-        return _Prepared(job, provider, model, notes)
-
-    async def _execute(self, job_id: str, prepared: _Prepared, reply: Reply) -> str | None:
+    async def _execute(self, job_id: str, prepared: Prepared, reply: Reply) -> str | None:
         job = prepared.job
         started = time.monotonic()
         latest = ProviderProgress()
@@ -239,7 +167,7 @@ class JobRunner:
         await self._store.quotas.commit(job_id, kept)
         return job_id
 
-    async def _deliver(self, job_id: str, prepared: _Prepared, images: list[ResultImage], reply: Reply) -> dict:
+    async def _deliver(self, job_id: str, prepared: Prepared, images: list[ResultImage], reply: Reply) -> dict:
         """Upload the images; returns what the job row keeps (its files, for the buttons)."""
         job = prepared.job
         # Kept on disk for the buttons, written while the images travel to the user.
@@ -337,23 +265,8 @@ def new_seed() -> int:
     return random.randint(0, 2**32 - 1)
 
 
-def _default_size(settings: Settings) -> tuple[int, int]:
-    width, _, height = settings.default_size.lower().partition("x")
-    return int(width), int(height)
-
-
 def _progress(job_id: str, started: float, latest: ProviderProgress) -> Progress:
     return Progress(job_id, time.monotonic() - started, latest.stage, latest.percent, latest.queue_position)
-
-
-def _input_size(
-    inputs: list[bytes], settings: Settings, model_sizes: tuple[str, ...] | None
-) -> tuple[int, int] | None:
-    """An edit with no size asked keeps its first image's shape (read from the header alone)."""
-    shape = input_shape(inputs[0]) if inputs else None
-    if shape is None:
-        return None
-    return size_for_input(shape, settings.size_allow_list, model_sizes, prefer=_default_size(settings))
 
 
 async def _quietly(awaitable: Awaitable[object]) -> None:

@@ -64,6 +64,10 @@ async def assert_refunded(core: Atelier) -> None:
     assert (usage.user_used, usage.scope_used) == (0, 0)
 
 
+def files_under(root: Path) -> list[bytes]:
+    return [path.read_bytes() for path in root.rglob("*") if path.is_file()]
+
+
 def secret_forms(key: str) -> list[str]:
     return [key, base64.b64encode(key.encode()).decode().rstrip("="), quote(key, safe="")]
 
@@ -107,7 +111,7 @@ async def test_console_shows_stores_and_logs_no_echoed_key(tmp_path: Path, hosti
     assert code == 0, err
     assert "could not accept this request (HTTP 400 Bad Request)" in out
     assert "Traceback" not in out + err
-    written = [path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()]  # the database, logs
+    written = files_under(tmp_path)  # the database, the log file
     assert written, "the console wrote no database"
     for form in secret_forms(KEY):
         assert form not in out and form not in err

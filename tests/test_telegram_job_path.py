@@ -4,7 +4,9 @@ another group touches nothing."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,11 +36,22 @@ async def test_a_result_telegram_keeps_refusing_is_refunded_at_the_delivery_dead
     fast = {"telegram_stream_edit_seconds_private": 1e-6, "delivery_deadline_seconds": 10}
     async with running_bot(tmp_path, fake_agnes, fake_telegram, **fast) as tg:
         clock = tg.adapter.outbox.clock = tg.core.runner.clock = FakeClock(step=1e-3)
+        refunded, refund = asyncio.Event(), tg.core.store.quotas.refund
+
+        async def noted_refund(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return await refund(*args, **kwargs)
+            finally:
+                refunded.set()
+
+        tg.core.store.quotas.refund = noted_refund  # type: ignore[method-assign]
         tg.fake.fail_next("sendPhoto", retry_after=45, times=100)  # flood control, for as long as we try
         tg.fake.push_message(USER, "/imagine a patient cat")
         refused = await tg.fake.wait_for("sendPhoto")
         await clock.sleeping(lambda remaining: remaining > 40)  # the chat waits out Telegram's 45 s
         clock.advance(10)  # the delivery deadline passes first
+        async with asyncio.timeout(5):
+            await refunded.wait()  # the upload was stopped before the job was refunded
         await clock.sleeping(lambda remaining: 30 < remaining < 40)  # the refusal waits for the chat too
         clock.advance(40)
         told = await tg.fake.wait_for("sendMessage", says("would not take it in time"))

@@ -120,17 +120,20 @@ def clock() -> FakeClock:
 async def outbox(core: Atelier, fake_telegram: FakeTelegram, clock: FakeClock) -> AsyncIterator[Outbox]:
     fake_telegram.add_chat(USER)
     fake_telegram.add_chat(GROUP)
-    settings = core.settings.model_copy(update=FAST | {"telegram_progress_edit_seconds": PACE})
+    # The chat's lane paces every call at PACE / 2: the status message's own pace is what shows.
+    lanes = {"telegram_stream_edit_seconds_group": PACE / 2, "telegram_stream_edit_seconds_private": PACE / 2}
+    settings = core.settings.model_copy(update=FAST | lanes | {"telegram_progress_edit_seconds": PACE})
     async with Bot(fake_telegram.token, base_url=fake_telegram.base_url) as bot:
         yield Outbox(bot, core.store.conversations, settings, clock=clock)
 
 
 async def test_several_images_go_as_an_album_with_buttons_on_a_follow_up(
-    outbox: Outbox, fake_telegram: FakeTelegram
+    outbox: Outbox, fake_telegram: FakeTelegram, clock: FakeClock
 ) -> None:
     reply = TelegramReply(outbox, Target(USER, None, None, group=False), "telegram:1001")
     images = [ResultImage(png_bytes(40, 30, (i * 60, 0, 0)), "image/png", 40, 30) for i in range(3)]
-    await reply.send_images(Delivery("job1", images, "three foxes", [Action.REROLL, Action.VARY]))
+    async with clock.autojump():  # the follow-up waits for the chat's pace
+        await reply.send_images(Delivery("job1", images, "three foxes", [Action.REROLL, Action.VARY]))
 
     album = fake_telegram.calls("sendMediaGroup")[0]
     assert [m["type"] for m in album.params["media"]] == ["photo"] * 3
@@ -157,7 +160,8 @@ async def test_status_message_is_edited_at_its_pace_and_removed(
         if clock.advance(PACE / 2):
             await clock.sleeping()  # it woke, showed the latest report, and waits again
     await reply.clear_progress()
-    deleted = await fake_telegram.wait_for("deleteMessage")
+    async with clock.autojump():  # the removal takes its turn in the chat's lane
+        deleted = await fake_telegram.wait_for("deleteMessage")
 
     edits = fake_telegram.calls("editMessageText")
     shown_at = [clock.at(call.ts) for call in [status, *edits]]

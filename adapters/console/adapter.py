@@ -19,7 +19,7 @@ from typing import TextIO
 
 from adapters.console.attachments import AttachmentError, split_attachments
 from adapters.console.lines import LineReader
-from adapters.console.terminal import ConsoleReply, LastResult, Terminal
+from adapters.console.terminal import ConsoleReply, LastResult, Terminal, is_tty
 from bot.command import Ask, Cancel, Edit, Help
 from bot.commands.help import CONSOLE_HELP
 from bot.core import Atelier
@@ -78,6 +78,8 @@ class ConsoleAdapter:
         self._session = ConsoleSession(out_dir)
         self._stdin = stdin
         self._terminal = Terminal(stdout, core.settings.console_progress_seconds)
+        # Someone typing at a terminal gets a greeting and a prompt; a script's transcript does not.
+        self._interactive = self._terminal.is_tty and is_tty(stdin)
         self._queue: asyncio.Queue[str | None] = asyncio.Queue()
         self._running: _Running | None = None
         self._quit = asyncio.Event()
@@ -97,7 +99,7 @@ class ConsoleAdapter:
 
     async def run(self) -> int:
         """Until the end of input (0, once every line has run) or a Ctrl-C that quits (130)."""
-        if self._terminal.is_tty:
+        if self._interactive:
             self._terminal.line(
                 "Atelier console. Type /help, a /command, or just chat. Ctrl-C stops a job, Ctrl-D quits."
             )
@@ -150,7 +152,7 @@ class ConsoleAdapter:
             self._prompt_if_idle()
 
     def _prompt_if_idle(self) -> None:
-        if self._terminal.is_tty and self._queue.empty() and self._running is None:
+        if self._interactive and self._queue.empty() and self._running is None:
             self._terminal.prompt()
 
     async def _cancel(self) -> None:

@@ -29,7 +29,7 @@ class Terminal:
 
     def __init__(self, out: TextIO, progress_every: float) -> None:
         self._out = out
-        self.is_tty = _is_tty(out)
+        self.is_tty = is_tty(out)
         self.progress_every = progress_every
         self._progress_shown = False
 
@@ -125,7 +125,7 @@ class ConsoleReply(Reply):
         return paths
 
 
-def _is_tty(stream: TextIO) -> bool:
+def is_tty(stream: TextIO) -> bool:
     try:
         return stream.isatty()
     except (AttributeError, ValueError):

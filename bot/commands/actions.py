@@ -6,8 +6,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 from bot.command import GenerationParams
-from bot.jobs import JobRunner, JobSpec, new_seed
+from bot.jobs import JobRunner, new_seed
 from bot.messages import Action, Reply, Request
+from bot.preparation import JobSpec
 from bot.store.jobs import INTERRUPTED, JobKind, JobRecord, JobStatus, JobStore
 
 GONE = "That result is no longer available (it expired or was never finished). Start again with /imagine."

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from bot.command import GenerationParams
-from bot.jobs import JobRunner, JobSpec
+from bot.jobs import JobRunner
 from bot.messages import Reply, Request
+from bot.preparation import JobSpec
 from bot.store.jobs import JobKind
 
 NO_IMAGE = "Reply to an image (or attach one) with `/edit <what to change>`, e.g. `/edit make it snowy`."

@@ -44,6 +44,9 @@ def transport_failure(exc: BaseException, method: str, url: str | httpx.URL) -> 
         origin = _origin(exc)
         reason = origin if origin is not None else exc
         return Unreachable(f"could not connect to {host_of(url)} ({type(reason).__name__}: {reason})")
+    origin = _origin(exc)
+    if isinstance(exc, httpx.ConnectTimeout) and origin is not None and not isinstance(origin, TimeoutError):
+        return ConnectionLost(f"{where}: {type(origin).__name__}")  # dropped, not slow
     if isinstance(exc, httpx.TimeoutException | TimeoutError):
         return UpstreamTimeout(f"{where} timed out")
     if isinstance(exc, httpx.TooManyRedirects):

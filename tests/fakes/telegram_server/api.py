@@ -98,6 +98,7 @@ class ApiMixin(FloodControlMixin):
             call.params, call.files = self._parse_params(request, body)
             call.chat_id = call.params.get("chat_id")
             self._raise_injected(method)
+            self._raise_flooded(method, call.chat_id)
             result = self._handlers[method](call)
             if asyncio.iscoroutine(result):
                 result = await result

@@ -45,6 +45,8 @@ class FakeTelegram(ApiMixin, EditingMixin, CallbacksMixin, MembersMixin, Command
         self._requests = []
         self._calls_cond = asyncio.Condition()
         self._failures = {}
+        self._chat_limit = None
+        self._chat_sends = {}
         # world state
         self._chats = {}
         self._users = {}

@@ -1,0 +1,114 @@
+"""Before anything is charged: a request checked against its model (prompt, input images, mask, size),
+and turned into the provider's job. Extra input images are dropped and said so; an edit with no size
+asked keeps its first image's shape."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bot.captions import dropped_inputs_note
+from bot.command import GenerationParams
+from bot.config import Settings
+from bot.images import ImageLimits, check_input_image
+from bot.messages import Request
+from bot.parsing import negative_prompt_ignored
+from bot.providers.base import ImageJob, ImageProvider, ModelInfo
+from bot.providers.catalogue import Catalogue
+from bot.scope_limits import ScopeLimits
+from bot.sizes import format_size, input_shape, size_for_input
+from bot.store.jobs import JobKind
+
+
+class Refused(Exception):
+    """A request we will not run; the message tells the user why and what would work."""
+
+
+@dataclass
+class JobSpec:
+    kind: JobKind
+    params: GenerationParams
+    inputs: list[bytes] = field(default_factory=list)
+    parent_id: str | None = None
+    mask: bytes | None = None
+
+
+@dataclass
+class Prepared:
+    """A request checked against its model, ready to charge and run."""
+
+    job: ImageJob
+    provider: ImageProvider
+    model: ModelInfo
+    notes: list[str]
+
+
+class Preparer:
+    def __init__(
+        self, settings: Settings, catalogue: Catalogue, scope_limits: ScopeLimits, image_limits: ImageLimits
+    ) -> None:
+        self._settings = settings
+        self._catalogue = catalogue
+        self._scope_limits = scope_limits
+        self._image_limits = image_limits
+
+    async def prepare(self, request: Request, spec: JobSpec) -> Prepared:
+        params = spec.params
+        if not params.prompt.strip():
+            raise Refused("Please describe what you want, e.g. `/imagine a lighthouse at dusk`.")
+        if len(params.prompt) > self._settings.max_prompt_chars:
+            raise Refused(
+                f"That prompt is {len(params.prompt):,} characters; the limit is "
+                f"{self._settings.max_prompt_chars:,}. Please shorten it."
+            )
+        model_name = params.model or await self._scope_limits.default_model(request.scope)
+        provider, model = self._catalogue.resolve_image_model(model_name)
+        caps = model.capabilities
+        # More images than the model takes: the first ones are used, and the caption says so.
+        taken = spec.inputs[: max(caps.max_input_images, 1)] if caps.image_to_image else spec.inputs
+        inputs = [await check_input_image(data, self._image_limits) for data in taken]
+        mask = await check_input_image(spec.mask, self._image_limits) if spec.mask else None
+        if mask is not None and not inputs:
+            raise Refused("A mask needs the image it applies to: attach or reply to that image too.")
+        if mask is not None and not caps.mask:
+            alternative = self._catalogue.suggest(image_to_image=True, mask=True, input_images=len(inputs))
+            raise Refused(
+                f"{model.qualified} cannot take a mask." + (f" Try --model {alternative}." if alternative else "")
+            )
+        if inputs and not caps.image_to_image:
+            alternative = self._catalogue.suggest(image_to_image=True, mask=False, input_images=len(inputs))
+            raise Refused(
+                f"{model.qualified} cannot edit images." + (f" Try --model {alternative}." if alternative else "")
+            )
+        if not inputs and not caps.text_to_image:
+            raise Refused(f"{model.qualified} only edits images: reply to an image, or pick another model.")
+        size = params.size or input_size(inputs, self._settings, caps.sizes) or default_size(self._settings)
+        if caps.sizes and format_size(size) not in caps.sizes:
+            raise Refused(f"{model.qualified} offers sizes {', '.join(caps.sizes)}, not {format_size(size)}.")
+        notes = [dropped_inputs_note(len(inputs), len(spec.inputs), model)] if len(inputs) < len(spec.inputs) else []
+        if params.seed is not None and not caps.seed:
+            notes.append(f"{model.name} does not take a seed, so results will differ each time")
+        if params.negative_prompt and not caps.negative_prompt:
+            notes.append(negative_prompt_ignored(model.name, params.negative_prompt))
+        job = ImageJob(
+            prompt=params.prompt.strip(),
+            size=size,
+            model=model.name,
+            seed=params.seed,
+            negative_prompt=params.negative_prompt if caps.negative_prompt else None,
+            images=inputs,
+            mask=mask,
+        )
+        return Prepared(job, provider, model, notes)
+
+
+def default_size(settings: Settings) -> tuple[int, int]:
+    width, _, height = settings.default_size.lower().partition("x")
+    return int(width), int(height)
+
+
+def input_size(inputs: list[bytes], settings: Settings, model_sizes: tuple[str, ...] | None) -> tuple[int, int] | None:
+    """An edit with no size asked keeps its first image's shape (read from the header alone)."""
+    shape = input_shape(inputs[0]) if inputs else None
+    if shape is None:
+        return None
+    return size_for_input(shape, settings.size_allow_list, model_sizes, prefer=default_size(settings))
