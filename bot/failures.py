@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from bot.delivery import DeliveryTimedOut
-from bot.images import ImageRejected
+from bot.images import ImageRejected, ResultTooLarge
 from bot.providers.base import AuthError, BalanceError, ContentRefused, ProviderError
 from bot.redaction import redact
 
@@ -54,6 +54,8 @@ def image_failure(exc: BaseException, secrets: Iterable[str] = ()) -> str:
         return redact(text, secrets)
     if isinstance(exc, DeliveryTimedOut):  # the chat's flood control outlasted DELIVERY_DEADLINE_SECONDS
         return exc.user_message
+    if isinstance(exc, ResultTooLarge):
+        return f"{exc} Nothing was charged."
     if isinstance(exc, ImageRejected):
         return "The provider sent back an image that could not be read. Nothing was charged; please try again."
     if isinstance(exc, TimeoutError):

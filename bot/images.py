@@ -28,6 +28,10 @@ class ImageRejected(Exception):
     """An image we will not use; the message is meant for the user."""
 
 
+class ResultTooLarge(ImageRejected):
+    """A provider's image over MAX_RESULT_BYTES; the message is meant for the user."""
+
+
 @dataclass(frozen=True)
 class ImageLimits:
     max_bytes: int = 20 * 1024 * 1024
@@ -163,7 +167,11 @@ def _check_size(data: bytes, limits: ImageLimits) -> None:
 def _check_result(data: bytes, limits: ImageLimits) -> _Shape:
     """Structure checked without inflating pixels. Text chunks are left out of the check: a result may
     carry megabytes of them (a ComfyUI workflow), which Pillow would refuse, yet the image is sound."""
-    _check_size(data, limits)
+    if len(data) > limits.max_bytes:
+        raise ResultTooLarge(
+            f"The provider's image is {len(data) / 1_048_576:.1f} MB, over this bot's "
+            f"{limits.max_bytes / 1_048_576:.0f} MB limit for results."
+        )
     if data.startswith(b"\x89PNG"):
         return _inspect(strip_metadata(data).data, limits, full_decode=False)
     return _inspect(data, limits, full_decode=False)

@@ -134,3 +134,17 @@ async def test_a_truly_damaged_png_is_still_refused(core: Atelier, fake_agnes: F
     reply = RecordingReply()
     await say(core, "/imagine a lighthouse", make_request(), reply)
     assert reply.deliveries == [] and "could not be read" in reply.errors[0]
+
+
+async def test_a_result_over_its_own_limit_says_so(tmp_path: Path, fake_agnes: FakeAgnes) -> None:
+    fake_agnes.image = noisy_png(1_500_000)
+    core = await Atelier.start(make_settings(tmp_path, fake_agnes, max_result_bytes="1MB"))
+    try:
+        reply = RecordingReply()
+        await say(core, "/imagine a lighthouse", make_request(), reply)
+        assert reply.deliveries == []
+        assert reply.errors == [
+            "The provider's image is 1.4 MB, over this bot's 1 MB limit for results. Nothing was charged."
+        ]
+    finally:
+        await core.close()

@@ -163,6 +163,13 @@ async def test_retry_after_a_day_says_the_real_wait(core: Atelier, hostile: Fake
     await assert_refunded(core)
 
 
+async def test_a_chat_told_to_wait_a_day_says_so(core: Atelier, hostile: FakeAgnes) -> None:
+    hostile.chat_faults, hostile.retry_after = [429], "86400"
+    reply = RecordingReply()
+    await say(core, "/chat hello", make_request(), reply)
+    assert reply.errors == ["The provider is busy right now. Please try again in about 24 hours."]
+
+
 # Item 22: an unreachable provider is not a slow one.
 
 

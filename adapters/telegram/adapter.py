@@ -66,7 +66,9 @@ class TelegramAdapter:
             core, self.outbox, AdminCache(self.application.bot, settings.telegram_admin_cache_seconds)
         )
         self.handlers.set_secrets(secret_values)
-        message_filter = filters.UpdateType.MESSAGE & (filters.TEXT | filters.PHOTO | filters.Document.IMAGE)
+        # Animations and animated stickers too: a request with one gets told it cannot be used as an image.
+        media = filters.PHOTO | filters.Document.IMAGE | filters.Sticker.ALL | filters.ANIMATION
+        message_filter = filters.UpdateType.MESSAGE & (filters.TEXT | media)
         self.application.add_handler(MessageHandler(message_filter, self.handlers.on_message))
         self.application.add_handler(CallbackQueryHandler(self.handlers.on_callback))
         self.application.add_error_handler(self.handlers.on_error)

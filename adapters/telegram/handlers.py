@@ -16,6 +16,7 @@ from telegram.ext import ContextTypes
 
 from adapters.telegram.addressing import Addressed, address
 from adapters.telegram.admins import AdminCache
+from adapters.telegram.albums import AlbumGatherer, album_images, captioned
 from adapters.telegram.media import download, image_of, input_image
 from adapters.telegram.outbox import Outbox, Target, message_key
 from adapters.telegram.pacing import Priority
@@ -33,6 +34,7 @@ from bot.redaction import redact
 log = logging.getLogger(__name__)
 
 PHOTO_HINT = "Nice picture. Send it with a caption like `/edit make it snowy` or `/ask what is this?`."
+STICKER_HINT = "Nice sticker. Reply to it with `/edit make it snowy` or `/ask what is this?`."
 GROUP_RESET = "In a group each reply chain is its own conversation: reply to one of my answers with /reset to clear it."
 CALLBACK_TEXT = {
     Action.REROLL: "Rerolling…",
@@ -84,6 +86,7 @@ class Handlers:
         self._admins = admins
         self._secrets: list[str] = []
         self.inflight: set[asyncio.Task] = set()  # so the adapter can let them finish when stopping
+        self._albums = AlbumGatherer(core.settings.telegram_album_wait_seconds)
 
     def set_secrets(self, secrets: list[str]) -> None:
         self._secrets = secrets
@@ -101,6 +104,12 @@ class Handlers:
         if message is None or message.from_user is None:
             return
         self._track()
+        album = await self._albums.gather(message, self._outbox.clock)
+        if album is None:
+            return  # a later photo of an album: the album is answered once, with all its photos
+        message = captioned(album)
+        if message.from_user is None:
+            return
         bot = self._outbox.bot
         replied = message.reply_to_message
         if replied is not None and replied.forum_topic_created is not None:
@@ -118,7 +127,7 @@ class Handlers:
         target = Target(message.chat_id, thread_id, message.message_id, group=not is_private(message.chat))
         reply = TelegramReply(self._outbox, target, new_conversation(message.chat, thread_id, message.message_id))
         try:
-            await self._handle(message, addressed, replied if to_bot else None, reply)
+            await self._handle(message, album, addressed, replied if to_bot else None, reply)
         except ImageRejected as exc:
             await reply.send_error(str(exc))
         except Exception as exc:
@@ -126,7 +135,12 @@ class Handlers:
             await self._apologise(reply)
 
     async def _handle(
-        self, message: Message, addressed: Addressed, replied: Message | None, reply: TelegramReply
+        self,
+        message: Message,
+        album: list[Message],
+        addressed: Addressed,
+        replied: Message | None,
+        reply: TelegramReply,
     ) -> None:
         assert message.from_user is not None
         linked_conversation, linked_job = (None, None)
@@ -144,7 +158,7 @@ class Handlers:
             instruction = command.text if isinstance(command, ChatText) else command.params.prompt
             await self._core.action(Action.EDIT, linked_job, request, reply, instruction=instruction)
             return
-        await self._run(message, command, request, reply, linked_conversation is not None)
+        await self._run(message, album, command, request, reply, linked_conversation is not None)
 
     def _command_of(self, message: Message, addressed: Addressed) -> Command:
         """The typed command: parsed by the core's one parser; a photo with a plain caption is a question."""
@@ -155,11 +169,17 @@ class Handlers:
         return ChatText(addressed.text)
 
     async def _run(
-        self, message: Message, command: Command, request: Request, reply: TelegramReply, continued: bool
+        self,
+        message: Message,
+        album: list[Message],
+        command: Command,
+        request: Request,
+        reply: TelegramReply,
+        continued: bool,
     ) -> None:
         if isinstance(command, ChatText) and not command.text:
             if image_of(message) is not None and is_private(message.chat):
-                await reply.send_text(PHOTO_HINT)
+                await reply.send_text(STICKER_HINT if message.sticker is not None else PHOTO_HINT)
             return
         if isinstance(command, Reset) and not is_private(message.chat) and not continued:
             await reply.send_text(GROUP_RESET)
@@ -167,9 +187,9 @@ class Handlers:
         if isinstance(command, ChangeSettings):
             request.is_admin = await self._is_admin(message)
         if isinstance(command, Edit | Ask):
-            image = input_image(message)
-            if image is not None:
-                request.images = [await download(self._outbox.bot, image)]
+            images = album_images(album) if len(album) > 1 else [image for image in [input_image(message)] if image]
+            # The core keeps as many as the model takes, and says so when it drops some.
+            request.images = list(await asyncio.gather(*(download(self._outbox.bot, image) for image in images)))
         await self._core.run(command, request, reply)
 
     async def _is_admin(self, message: Message) -> bool:

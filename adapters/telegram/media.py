@@ -24,13 +24,27 @@ class InputImage:
     file_size: int | None
 
 
+ANIMATED = (
+    "Animated stickers, video stickers and GIFs can't be used as images. "
+    "Send a photo, an image file or a static sticker instead."
+)
+
+
 def image_of(message: Message | None) -> InputImage | None:
-    """The image a message carries: its largest photo size, or a document that is an image."""
+    """The image a message carries: its largest photo size, a static sticker (WebP), or a document that
+    is an image. An animation or an animated sticker is refused with a message saying so."""
     if message is None:
         return None
     if message.photo:
         largest = message.photo[-1]
         return InputImage(largest.file_id, largest.file_size)
+    sticker = message.sticker
+    if sticker is not None:
+        if sticker.is_animated or sticker.is_video:
+            raise ImageRejected(ANIMATED)
+        return InputImage(sticker.file_id, sticker.file_size)
+    if message.animation is not None:  # a GIF: Telegram carries it as an MP4 (and as a document too)
+        raise ImageRejected(ANIMATED)
     document = message.document
     if document is not None and (document.mime_type or "").startswith("image/"):
         return InputImage(document.file_id, document.file_size)

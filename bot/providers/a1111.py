@@ -138,8 +138,10 @@ class A1111Images:
         """Best effort: stop the GPU working on an image nobody will see."""
         try:
             async with asyncio.timeout(2.0):
-                await self._upstream.client.post(self._base + "/sdapi/v1/interrupt", headers=self._headers)
-        except (httpx.HTTPError, TimeoutError) as exc:
+                await self._upstream.send_once(
+                    "POST", self._base + "/sdapi/v1/interrupt", headers=self._headers, max_bytes=_PROGRESS_BYTES
+                )
+        except (httpx.HTTPError, TimeoutError, ProviderError) as exc:
             log.info("A1111 interrupt failed: %r", exc)
 
     async def aclose(self) -> None:

@@ -11,6 +11,7 @@ import httpx
 from bot.providers.base import ChatMessage, ProviderError
 from bot.providers.downloads import DEFAULT_MAX_ANSWER_BYTES
 from bot.providers.http_errors import error_for
+from bot.providers.retry import retry_after_seconds
 from bot.providers.wire import capped_lines, read_capped, transport_failure
 from bot.redaction import header_secrets, redact
 
@@ -44,7 +45,10 @@ class OpenAIChat:
         try:
             async with self._client.stream("POST", self._url, json=body, headers=self._headers) as response:
                 if not response.is_success:
-                    raise error_for(await self._detached(response, _MAX_ERROR_BYTES))
+                    answer = await self._detached(response, _MAX_ERROR_BYTES)
+                    failure = error_for(answer)
+                    failure.retry_after = retry_after_seconds(answer)
+                    raise failure
                 if "text/event-stream" not in response.headers.get("content-type", ""):
                     # Some gateways ignore `stream` and answer in one JSON document.
                     whole = await self._detached(response, self._max_bytes)

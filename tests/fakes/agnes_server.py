@@ -173,7 +173,8 @@ class FakeAgnes(LoopbackFake):
             event = b'data: {"choices": [{"index": 0, "delta": {"content": "la "}}]}\n\n'
             return await self._endless(request, b"data: {}\n\n", event * 64)
         if isinstance(fault, int):
-            return web.json_response({"error": {"message": f"fake failure {fault}"}}, status=fault)
+            headers = {"Retry-After": self.retry_after} if fault == 429 else {}
+            return web.json_response({"error": {"message": f"fake failure {fault}"}}, status=fault, headers=headers)
         body = recorded.body or {}
         if not body.get("stream"):
             return web.json_response(

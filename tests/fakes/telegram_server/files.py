@@ -30,6 +30,30 @@ class FilesMixin(TelegramState):
             return self._store_photo(data, strict=False)[-1]["file_id"]
         return self._store_document(data, file_name or "file.bin", mime_type)["file_id"]
 
+    def add_sticker(self, data: bytes, *, animated: bool = False, video: bool = False) -> str:
+        """Store a sticker as if a user sent it (static: WebP; animated: TGS; video: WebM); returns its file_id."""
+        file_id, unique_id = self._new_file_ids("sticker")
+        ext = "tgs" if animated else "webm" if video else "webp"
+        info = _image_info(data) if not (animated or video) else None
+        width, height = info[:2] if info else (512, 512)
+        self._files[file_id] = StoredFile(
+            file_id, unique_id, data, f"stickers/file_{self._file_counter}.{ext}", "sticker",
+            extra={"type": "regular", "width": width, "height": height, "is_animated": animated, "is_video": video},
+        )  # fmt: skip
+        return file_id
+
+    def add_animation(self, data: bytes, *, file_name: str = "animation.mp4") -> str:
+        """Store a GIF animation as Telegram keeps it (an MP4); returns its file_id."""
+        file_id, unique_id = self._new_file_ids("animation")
+        self._files[file_id] = StoredFile(
+            file_id, unique_id, data, f"animations/file_{self._file_counter}.mp4", "animation", file_name,
+            "video/mp4", extra={"width": 320, "height": 240, "duration": 2},
+        )  # fmt: skip
+        return file_id
+
+    def _media_dict(self, stored: StoredFile) -> JSONDict:
+        return {**self._document_dict(stored), **stored.extra}
+
     def file_bytes(self, file_id: str) -> bytes:
         return self._files[file_id].data
 

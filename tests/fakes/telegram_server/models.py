@@ -153,6 +153,7 @@ class StoredFile:
     file_name: str | None = None
     mime_type: str | None = None
     photo_sizes: list[JSONDict] | None = None  # shared by every size of one photo
+    extra: JSONDict = field(default_factory=dict)  # a sticker's or an animation's own fields
 
 
 @dataclass

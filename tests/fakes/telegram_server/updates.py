@@ -38,16 +38,21 @@ class UpdatesMixin(FilesMixin):
         caption: str | None = None,
         photo_file_id: str | None = None,
         document_file_id: str | None = None,
+        sticker_file_id: str | None = None,
+        animation_file_id: str | None = None,
         reply_to: JSONDict | int | None = None,
         message_thread_id: int | None = None,
         entities: list[JSONDict] | None = None,
         media_group_id: str | None = None,
     ) -> JSONDict:
         """Queue an incoming ``message`` update from a user; returns the update dict."""
-        if text is None and photo_file_id is None and document_file_id is None:
-            raise ValueError("push_message needs text, photo_file_id or document_file_id")
-        if text is not None and (photo_file_id or document_file_id or caption):
+        media = (photo_file_id, document_file_id, sticker_file_id, animation_file_id)
+        if text is None and not any(media):
+            raise ValueError("push_message needs text, or a photo, document, sticker or animation file_id")
+        if text is not None and (any(media) or caption):
             raise ValueError("a Telegram message has either text or media (+caption), not both")
+        if sticker_file_id and caption:
+            raise ValueError("a sticker has no caption")
         chat = self.add_chat(chat_id, chat_type, title=chat_title, is_forum=message_thread_id is not None)
         if chat["type"] == "private":
             if user_id not in (None, chat_id):
@@ -66,6 +71,10 @@ class UpdatesMixin(FilesMixin):
             msg["photo"] = self._file(photo_file_id, "photo").photo_sizes
         if document_file_id is not None:
             msg["document"] = self._document_dict(self._file(document_file_id, "document"))
+        if sticker_file_id is not None:
+            msg["sticker"] = self._media_dict(self._file(sticker_file_id, "sticker"))
+        if animation_file_id is not None:  # like Telegram, also as a document (for older clients)
+            msg["animation"] = msg["document"] = self._media_dict(self._file(animation_file_id, "animation"))
         if media_group_id is not None:
             msg["media_group_id"] = media_group_id
         if caption is not None:
