@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from bot.config import Settings, SettingsError, load_settings
 from bot.core import Atelier
-from bot.preflight import catalogue_problem, database_problem
+from bot.preflight import catalogue_problem, database_problem, folder_problem
 from bot.redaction import configure_logging, redact, secrets_of
 from bot.tasks import cancel_and_wait
 
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"atelier: {exc}", file=sys.stderr)
         return 2
-    problem = database_problem(settings)  # before the event loop: these checks block
+    problem = _file_problem(settings, args)  # before the event loop: these checks block
     if problem:
         print(f"atelier: {problem}", file=sys.stderr)
         return 2
@@ -59,6 +59,14 @@ def main(argv: list[str] | None = None) -> int:
         log.debug("stopped by an unexpected error", exc_info=True)
         print(f"atelier: stopped: {redact(str(exc), secrets_of(settings)) or type(exc).__name__}", file=sys.stderr)
         return 1
+
+
+def _file_problem(settings: Settings, args: argparse.Namespace) -> str | None:
+    """The database, and the console's --out folder, must be writable: say so at start, not at the first job."""
+    problem = database_problem(settings)
+    if problem is None and args.command == "console" and (unusable := folder_problem(args.out)):
+        problem = f"--out is invalid: {unusable}"
+    return problem
 
 
 def _missing_provider(core: Atelier, image_model_source: str = "Setting IMAGE_MODEL") -> str | None:

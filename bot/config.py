@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     agnes_api_key: SecretStr | None = None
     agnes_base_url: HttpUrl = "https://apihub.agnes-ai.com/v1"
     agnes_models: str = "agnes-image-2.1-flash"  # the image models Agnes offers (comma list)
+    agnes_max_concurrency: int = Field(default=8, ge=1)
     image_model: str = "agnes-image-2.1-flash"
     chat_model: str = "agnes-2.0-flash"
     chat_system_prompt: str = "You are Atelier, a helpful assistant in a community chat. Answer concisely."
@@ -75,7 +76,6 @@ class Settings(BaseSettings):
     provider_max_response_bytes: ByteSize = Field(default=80 * 1024 * 1024, ge=1024)
 
     # Other providers (issue 5). Each is enabled by its key (A1111 by its URL); comma lists name models.
-    agnes_max_concurrency: int = Field(default=8, ge=1)
     agnic_api_key: SecretStr | None = None
     agnic_base_url: HttpUrl = "https://api.agnic.ai/v1"  # https://openrouter.ai/api/v1 works the same
     agnic_models: str = "google/gemini-2.0-flash"
@@ -203,6 +203,10 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         raise SettingsError(_one_line(exc)) from None
+    except UnicodeDecodeError:
+        raise SettingsError("The .env file is not UTF-8 text: save it as UTF-8") from None
+    except OSError as exc:
+        raise SettingsError(f"The .env file cannot be read: {exc.strerror or exc}") from None
 
 
 def _one_line(exc: ValidationError) -> str:

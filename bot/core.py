@@ -69,6 +69,7 @@ class Atelier:
     _buttons: Buttons
     _scope_limits: ScopeLimits
     _resources: AsyncExitStack
+    _lease: Lease | None = None  # set by start
     _handlers: dict[type, Handler] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -115,6 +116,7 @@ class Atelier:
             housekeeping = asyncio.create_task(_prune_periodically(store, results, retention))
             stack.push_async_callback(cancel_and_wait, housekeeping)
             core = cls._wire(settings, store, catalogue, results, stack.pop_all())
+        core._lease = lease
         return core
 
     @classmethod
@@ -210,6 +212,14 @@ class Atelier:
         """Jobs on this platform that a dead process left running, refunded since, their users not yet
         told. An adapter, once connected, tells each user and then calls `mark_told`."""
         return await self.store.jobs.interrupted(platform)
+
+    async def more_interrupted(self, timeout: float = 60.0) -> None:
+        """Wait until there may be more interrupted jobs: this process refunded some (a process that died
+        a moment ago holds its lease until it expires), or `timeout` passed (another process may have)."""
+        if self._lease is not None:
+            await self._lease.refunds(timeout)
+        else:
+            await asyncio.sleep(timeout)
 
     async def mark_told(self, job_id: str) -> bool:
         """Claim the telling of one interrupted job; False when another process has already claimed it."""

@@ -11,8 +11,8 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Ancillary PNG chunks that describe rather than draw: text (which holds anything: ComfyUI workflows,
 # A1111 parameters), EXIF and the last-modified time. Colour chunks (iCCP, sRGB, gAMA, cHRM) stay.
 _PNG_METADATA = frozenset({b"tEXt", b"zTXt", b"iTXt", b"eXIf", b"tIME"})
-# JPEG segments kept: APP0 (JFIF), APP2 (ICC profile), APP14 (Adobe colour transform); every other APPn
-# (APP1 EXIF/XMP, APP13 IPTC, ...) and COM comments go.
+# JPEG segments kept: APP0 (JFIF), APP2 holding an ICC profile, APP14 (Adobe colour transform); every
+# other APPn (APP1 EXIF/XMP, APP2 MPF, APP13 IPTC, ...) and COM comments go.
 _JPEG_KEPT_APP = frozenset({0xE0, 0xE2, 0xEE})
 _JPEG_SOS = 0xDA
 _EXIF_HEADER = b"Exif\x00\x00"
@@ -34,10 +34,6 @@ def strip_metadata(data: bytes) -> Stripped:
     except (struct.error, IndexError, ValueError):
         pass
     return Stripped(data, None)
-
-
-def png_has_metadata(data: bytes) -> bool:
-    return data.startswith(_PNG_SIGNATURE) and strip_metadata(data).data is not data
 
 
 def _strip_png(data: bytes) -> Stripped:
@@ -71,6 +67,7 @@ def _strip_jpeg(data: bytes) -> Stripped:
     kept: list[bytes | memoryview] = []
     exif: bytes | None = None
     position = start = 2
+    stop = len(data)
     dropped = False
     while position + 4 <= len(data):
         if data[position] != 0xFF:
@@ -80,13 +77,19 @@ def _strip_jpeg(data: bytes) -> Stripped:
             position += 1
             continue
         if marker == _JPEG_SOS or 0xD0 <= marker <= 0xD9 or marker == 0x01:
-            break  # image data (or a marker with no length): the rest is kept as it is
+            # Image data (or a marker with no length): kept as it is, up to the end of this image.
+            # Whatever follows (a phone's second picture, MPO-style, with its own EXIF) goes.
+            finish = data.find(b"\xff\xd9", position)
+            if 0 <= finish < len(data) - 2:
+                stop, dropped = finish + 2, True
+            break
         (length,) = struct.unpack_from(">H", data, position + 2)
         end = position + 2 + length
         if end > len(data):
             raise ValueError("truncated segment")
         is_app = 0xE0 <= marker <= 0xEF
-        if (is_app and marker not in _JPEG_KEPT_APP) or marker == 0xFE:
+        kept_app = marker in _JPEG_KEPT_APP and (marker != 0xE2 or data.startswith(b"ICC_PROFILE", position + 4))
+        if (is_app and not kept_app) or marker == 0xFE:
             kept.append(view[start:position])
             start = end
             dropped = True
@@ -96,5 +99,5 @@ def _strip_jpeg(data: bytes) -> Stripped:
         position = end
     if not dropped:
         return Stripped(data, None)
-    kept.append(view[start:])
+    kept.append(view[start:stop])
     return Stripped(b"\xff\xd8" + b"".join(kept), exif)

@@ -5,6 +5,7 @@ live jobs of other processes on the same database are left to finish and commit.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 
@@ -38,6 +39,7 @@ class Lease:
         self._clock = clock
         self._ttl = ttl
         self._every = every
+        self._refunded = asyncio.Event()  # replaced each time it is set, so every waiter wakes once
 
     async def acquire(self) -> int:
         """Take the lease, then refund the jobs of expired ones. Returns how many were refunded."""
@@ -54,6 +56,13 @@ class Lease:
             except Exception as exc:
                 log.warning("could not renew this process's lease: %r", exc)
 
+    async def refunds(self, timeout: float) -> None:
+        """Return once this lease next refunds jobs of a dead process, or after `timeout` seconds (another
+        process on the database may have refunded some meanwhile)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self._refunded.wait()
+
     async def release(self) -> None:
         """At a clean stop, once this process's jobs are closed."""
         await self._store.instances.retire()
@@ -63,5 +72,7 @@ class Lease:
         refunded = await self._store.quotas.refund_orphaned(now, self._ttl)
         if refunded:
             log.warning("refunded %d job(s) left running by a process that stopped", refunded)
+            announced, self._refunded = self._refunded, asyncio.Event()
+            announced.set()
         await self._store.instances.forget_expired(now, self._ttl)
         return refunded

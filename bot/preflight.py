@@ -47,21 +47,33 @@ class _Unusable(Exception):
     """Why the database file cannot be used, in one sentence."""
 
 
-def _check_database(path: Path) -> None:
-    folder = path.parent
+def folder_problem(folder: Path) -> str | None:
+    """Why files cannot be written in `folder` (created if missing), or None. Blocking."""
+    try:
+        _check_folder(folder)
+    except _Unusable as exc:
+        return str(exc)
+    return None
+
+
+def _check_folder(folder: Path) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except FileExistsError as exc:
         raise _Unusable(f"cannot create the folder {exc.filename or folder}: a file has that name") from None
     except OSError as exc:
         raise _Unusable(f"cannot create the folder {folder}: {exc.strerror or exc}") from None
-    if path.is_dir():
-        raise _Unusable(f"{path} is a folder, not a database file")
-    try:  # SQLite writes its -wal and -shm files beside the database
+    try:
         with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as exc:
         raise _Unusable(f"cannot write in the folder {folder}: {exc.strerror or exc}") from None
+
+
+def _check_database(path: Path) -> None:
+    if path.is_dir():
+        raise _Unusable(f"{path} is a folder, not a database file")
+    _check_folder(path.parent)  # SQLite writes its -wal and -shm files beside the database
     if not path.exists():
         return
     try:

@@ -122,7 +122,7 @@ def test_empty_and_blank_values_mean_unset(tmp_path: Path) -> None:
 def test_a_comment_on_a_value_line_is_refused_without_showing_the_value(tmp_path: Path) -> None:
     env = tmp_path / ".env"
     env.write_text("IMAGE_MODEL='agnes-image-2.1-flash   # or relay:flux-2-pro'\n")  # what docker would pass
-    with pytest.raises(SettingsError, match="^Setting IMAGE_MODEL is invalid: .*own line"):
+    with pytest.raises(SettingsError, match=r"^Setting IMAGE_MODEL is invalid: .*own line"):
         load_settings(_env_file=env)
     message = refusal(agnes_api_key="sk-live-123 # my key")
     assert message.startswith("Setting AGNES_API_KEY is invalid") and "sk-live-123" not in message

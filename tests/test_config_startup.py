@@ -8,12 +8,14 @@ import os
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = (ROOT / ".env.example").read_text()
+NO_PROVIDER = "atelier: No provider is configured: set AGNES_API_KEY (or another provider's settings, see README)."
 
 
 def closed_port() -> int:
@@ -62,7 +64,7 @@ def agnes_env() -> dict[str, str]:
     ("command", "expected"),
     [
         ("run", "atelier: nothing to run: set TELEGRAM_TOKEN and/or DISCORD_TOKEN (see README)."),
-        ("console", "atelier: No provider is configured: set AGNES_API_KEY (or another provider's settings, see README)."),
+        ("console", NO_PROVIDER),
     ],
 )
 def test_a_copied_env_example_says_what_to_fill_in(tmp_path: Path, command: str, expected: str) -> None:
@@ -77,8 +79,7 @@ def test_an_env_example_with_only_a_token_filled_in_asks_for_a_provider_key(tmp_
     assert filled != EXAMPLE
     extra = f"TELEGRAM_BASE_URL={settings['TELEGRAM_BASE_URL']}\n"
     (tmp_path / ".env").write_text(filled + extra)
-    line = one_line(*atelier(tmp_path, "run"))
-    assert line == "atelier: No provider is configured: set AGNES_API_KEY (or another provider's settings, see README)."
+    assert one_line(*atelier(tmp_path, "run")) == NO_PROVIDER
 
 
 def database_under_a_file(tmp_path: Path) -> str:
@@ -97,47 +98,70 @@ def database_is_not_sqlite(tmp_path: Path) -> str:
 
 
 @pytest.mark.parametrize(
-    ("make_url", "expected"),
+    ("command", "make_url", "expected"),
     [
-        (database_under_a_file, "cannot create the folder"),
-        (database_is_a_folder, "is a folder, not a database file"),
-        (database_is_not_sqlite, "is not a SQLite database this bot can open (file is not a database)"),
+        ("run", database_under_a_file, "cannot create the folder"),
+        ("run", database_is_a_folder, "is a folder, not a database file"),
+        ("run", database_is_not_sqlite, "is not a SQLite database this bot can open (file is not a database)"),
+        ("console", database_under_a_file, "cannot create the folder"),
     ],
-    ids=["under-a-file", "a-folder", "not-sqlite"],
+    ids=["run-under-a-file", "run-a-folder", "run-not-sqlite", "console-under-a-file"],
 )
-@pytest.mark.parametrize("command", ["run", "console"])
 def test_a_database_that_cannot_be_used_is_refused_by_name(
-    tmp_path: Path, command: str, make_url: object, expected: str
+    tmp_path: Path, command: str, make_url: Callable[[Path], str], expected: str
 ) -> None:
-    url = make_url(tmp_path)  # type: ignore[operator]
+    url = make_url(tmp_path)
     line = one_line(*atelier(tmp_path, command, env={**platform_env(), **agnes_env(), "DATABASE_URL": url}))
     assert line.startswith("atelier: Setting DATABASE_URL is invalid: ") and expected in line
 
 
+# The model checks run after the core starts, on each command's own path; the rest are read with the
+# settings, shared by both commands, so `run` alone shows them.
 @pytest.mark.parametrize(
-    ("settings", "expected"),
+    ("command", "settings", "expected"),
     [
         (
+            "run",
             {"IMAGE_MODEL": "relay:flux-2-pro"},
             "atelier: Setting IMAGE_MODEL is invalid: No image model called 'relay:flux-2-pro'. "
             "Available: agnes:agnes-image-2.1-flash.",
         ),
         (
+            "console",
+            {"IMAGE_MODEL": "relay:flux-2-pro"},
+            "atelier: Setting IMAGE_MODEL is invalid: No image model called 'relay:flux-2-pro'. ",
+        ),
+        (
+            "run",
             {"IMAGE_MODEL": "agnes-image-9-turbo"},
             "atelier: Setting IMAGE_MODEL is invalid: No image model called 'agnes-image-9-turbo'. "
             "Available: agnes:agnes-image-2.1-flash.",
         ),
-        ({"CHAT_MODEL": "agnic:openai/gpt-4o-mini"}, "atelier: Setting CHAT_MODEL is invalid: "),
-        ({"DEFAULT_SIZE": "2048x512"}, "atelier: Setting DEFAULT_SIZE is invalid: 2048x512 is not in ALLOWED_SIZES"),
+        ("run", {"CHAT_MODEL": "agnic:openai/gpt-4o-mini"}, "atelier: Setting CHAT_MODEL is invalid: "),
+        ("console", {"CHAT_MODEL": "agnic:openai/gpt-4o-mini"}, "atelier: Setting CHAT_MODEL is invalid: "),
         (
+            "run",
+            {"DEFAULT_SIZE": "2048x512"},
+            "atelier: Setting DEFAULT_SIZE is invalid: 2048x512 is not in ALLOWED_SIZES",
+        ),
+        (
+            "run",
             {"IMAGE_MODEL": "agnes-image-2.1-flash   # or relay:flux-2-pro"},
             "atelier: Setting IMAGE_MODEL is invalid: the value contains ' #': put comments on their own line",
         ),
-        ({"MAX_INPUT_IMAGE_BYTES": "20 parsecs"}, "atelier: Setting MAX_INPUT_IMAGE_BYTES is invalid: "),
+        ("run", {"MAX_INPUT_IMAGE_BYTES": "20 parsecs"}, "atelier: Setting MAX_INPUT_IMAGE_BYTES is invalid: "),
     ],
-    ids=["other-provider", "unknown-name", "chat-model", "default-size", "inline-comment", "byte-size"],
+    ids=[
+        "run-other-provider",
+        "console-other-provider",
+        "run-unknown-name",
+        "run-chat-model",
+        "console-chat-model",
+        "run-default-size",
+        "run-inline-comment",
+        "run-byte-size",
+    ],
 )
-@pytest.mark.parametrize("command", ["run", "console"])
 def test_a_setting_no_request_could_work_with_is_refused_at_start(
     tmp_path: Path, command: str, settings: dict[str, str], expected: str
 ) -> None:
@@ -154,6 +178,13 @@ def test_the_console_names_its_model_option(tmp_path: Path) -> None:
     assert line.startswith("atelier: --model is invalid: No image model called 'relay:qwen'.")
 
 
+def test_the_console_refuses_an_out_folder_it_cannot_write(tmp_path: Path) -> None:
+    (tmp_path / "shots").write_text("a file, not a folder")
+    env = {**agnes_env(), "DATABASE_URL": f"sqlite:///{tmp_path / 'atelier.db'}"}
+    line = one_line(*atelier(tmp_path, "console", "--out", "shots", env=env))
+    assert line == "atelier: --out is invalid: cannot create the folder shots: a file has that name"
+
+
 def test_valid_settings_still_start(tmp_path: Path) -> None:
     env = {
         **agnes_env(),
@@ -164,3 +195,8 @@ def test_valid_settings_still_start(tmp_path: Path) -> None:
     code, out, err = atelier(tmp_path, "console", env=env)  # empty input: the console ends at once
     assert code == 0, err
     assert "Traceback" not in out + err and (tmp_path / "data" / "atelier.db").is_file()
+
+
+def test_an_env_file_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_bytes(b"AGNES_API_KEY=caf\xe9\nTELEGRAM_TOKEN=\n")  # saved as Latin-1
+    assert one_line(*atelier(tmp_path, "console")) == "atelier: The .env file is not UTF-8 text: save it as UTF-8"

@@ -148,3 +148,13 @@ async def test_a_result_over_its_own_limit_says_so(tmp_path: Path, fake_agnes: F
         ]
     finally:
         await core.close()
+
+
+async def test_a_second_picture_after_the_first_is_not_sent_upstream(core: Atelier, fake_agnes: FakeAgnes) -> None:
+    """Phones append a second picture (MPO-style, with its own EXIF) after the first one ends."""
+    first = jpeg_bytes(60, 40)
+    await say(
+        core, "/edit make it snowy", make_request(images=[first + jpeg_bytes(8, 8) + b"GPS 52N"]), RecordingReply()
+    )
+    [request] = fake_agnes.image_requests()
+    assert base64.b64decode(request.body["image"][0].partition(",")[2]) == first

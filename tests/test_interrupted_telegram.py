@@ -13,11 +13,16 @@ from pathlib import Path
 import pytest
 from telegram import Bot
 
+from adapters.telegram.adapter import TelegramAdapter
 from adapters.telegram.status import cancel_keyboard
 from bot.commands.actions import INTERRUPTED_NOTICE
+from bot.core import Atelier
+from bot.lease import HEARTBEAT_SECONDS
 from bot.store import Store
+from bot.store.instances import LEASE_TTL_SECONDS
 from bot.store.jobs import JobKind, JobStatus
 from bot.store.quotas import NewJob, QuotaLimits
+from tests.fake_clock import FakeClock
 from tests.fakes.agnes_server import FakeAgnes
 from tests.fakes.telegram_server import FakeTelegram
 from tests.test_telegram_harness import (  # noqa: F401 - pytest fixtures
@@ -34,12 +39,19 @@ pytestmark = pytest.mark.timeout(30)
 
 
 async def crashed_job(
-    path: Path, job_id: str, *, chat: int, user: int, request_message: int, status: dict | None
+    path: Path,
+    job_id: str,
+    *,
+    chat: int,
+    user: int,
+    request_message: int,
+    status: dict | None,
+    last_beat: float | None = None,
 ) -> None:
-    """What a process killed mid-job leaves in the database."""
+    """What a process killed mid-job leaves in the database (by default its last heartbeat an hour ago)."""
     dead = await Store.open(path)
     try:
-        await dead.instances.beat(time.time() - 3600)  # its last heartbeat, an hour ago
+        await dead.instances.beat(time.time() - 3600 if last_beat is None else last_beat)
         origin = {"chat": chat, "thread": None, "message": request_message, "group": chat < 0, "user": user}
         origin["name"] = "Ada"
         scope = f"telegram:guild:{chat}" if chat < 0 else f"telegram:private:{user}"
@@ -120,3 +132,33 @@ async def test_a_running_jobs_origin_and_status_message_are_stored_for_after_a_c
         assert (origin["chat"], origin["message"], origin["user"]) == (GROUP, sent["message"]["message_id"], USER)
         fake_agnes.release()
         await fake_telegram.wait_for("sendPhoto")
+
+
+async def test_a_crash_and_quick_restart_tells_the_user_once_the_dead_lease_expires(
+    tmp_path: Path, fake_agnes: FakeAgnes, fake_telegram: FakeTelegram
+) -> None:
+    """Restarted by its supervisor within seconds, the process finds the dead one's lease still live; the
+    job is refunded by a later heartbeat, and its user told then, without waiting for another restart."""
+    fake = fake_telegram
+    fake.add_chat(USER)
+    async with Bot(fake.token, base_url=fake.base_url) as bot:
+        status = await bot.send_message(USER, "🎨 Working… 3s", reply_markup=cancel_keyboard("crashedjob"))
+    settings = telegram_settings(tmp_path, fake_agnes, fake)
+    clock = FakeClock(start=1_800_000_000.0)
+    await crashed_job(
+        settings.database_path, "crashedjob", chat=USER, user=USER, request_message=1,
+        status={"chat": USER, "message": status.message_id}, last_beat=clock.now(),
+    )  # fmt: skip
+    core = await Atelier.start(settings, lease_clock=clock)
+    adapter = TelegramAdapter(core, settings)
+    try:
+        await adapter.start()
+        assert fake.calls("editMessageText") == []  # its lease still looks live
+        for _ in range(int(LEASE_TTL_SECONDS // HEARTBEAT_SECONDS) + 1):  # until the dead lease expires
+            await clock.sleeping(lambda remaining: remaining == HEARTBEAT_SECONDS)
+            clock.advance(HEARTBEAT_SECONDS)
+        edit = await fake.wait_for("editMessageText")
+        assert edit.params["message_id"] == status.message_id and text_of(edit) == INTERRUPTED_NOTICE
+    finally:
+        await adapter.stop()
+        await core.close()

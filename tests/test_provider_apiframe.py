@@ -354,6 +354,20 @@ async def test_a_500_after_an_accepted_submit_is_not_paid_twice(
     assert [row["status"] for row in rows] == ["failed"] * 3
 
 
+async def test_a_connection_dropped_after_the_submit_is_not_sent_again(
+    core: Atelier, fake: FakeApiframe, clock: FakeClock
+) -> None:
+    """httpx-aiohttp reports a dropped connection as a ConnectTimeout, as it does a refused one: only
+    the latter means the submit never left."""
+    fake.submit_faults = ["accepted_then_drop"]
+    reply = RecordingReply()
+    async with clock.autojump():
+        await say(core, "/imagine a sunflower field --model apiframe:flux-pro", make_request(), reply)
+    assert len(fake.tasks) == 1 and len(fake.calls("/flux-imagine")) == 1
+    [message] = reply.errors
+    assert "connection to the provider broke off" in message and "Nothing was charged" in message
+
+
 async def test_a_submit_that_timed_out_after_sending_is_not_sent_again(fake: FakeApiframe) -> None:
     fake.submit_faults = ["accepted_then_hang"]
     policy = RetryPolicy(max_retries=3, deadline_seconds=5.0, base_delay=0.01, max_delay=0.05)

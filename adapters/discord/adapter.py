@@ -13,7 +13,7 @@ from discord import app_commands
 from adapters.discord.commands import register_commands
 from adapters.discord.inflight import InFlight
 from adapters.discord.interactions import AtelierInteractions
-from adapters.discord.recovery import tell_interrupted
+from adapters.discord.recovery import keep_telling
 from adapters.discord.reply import Pacing
 from adapters.discord.threads import ChatThreads, MessageChat
 from adapters.discord.views import ActionButton
@@ -149,7 +149,7 @@ class DiscordAdapter:
         ready = asyncio.create_task(client.wait_until_ready())
         done, _ = await asyncio.wait({self._task, ready}, timeout=self._ready_timeout, return_when="FIRST_COMPLETED")
         if ready in done:
-            self._recovery = asyncio.create_task(self._tell_interrupted(client))
+            self._recovery = asyncio.create_task(keep_telling(self._core, client))
             return
         await cancel_and_wait(ready)
         if self._task in done:
@@ -158,12 +158,6 @@ class DiscordAdapter:
             raise failure
         await self.stop()
         raise DiscordStartError(f"Discord did not become ready within {self._ready_timeout:.0f}s.")
-
-    async def _tell_interrupted(self, client: AtelierClient) -> None:
-        try:
-            await tell_interrupted(self._core, client)
-        except Exception as exc:  # the bot serves on; the next start tries again
-            log.warning("discord: could not tell users of interrupted jobs: %r", exc)
 
     async def stop_intake(self) -> None:
         """Turn new messages and commands away; running handlers go on and can still answer."""

@@ -30,6 +30,16 @@ def status_ref(message: discord.Message | discord.WebhookMessage | discord.Inter
     return json.dumps({"channel": message.channel.id, "message": message.id})
 
 
+async def keep_telling(core: Atelier, client: discord.Client) -> None:
+    """Tell users of interrupted jobs now and whenever more are refunded, until cancelled."""
+    while True:
+        try:
+            await tell_interrupted(core, client)
+        except Exception as exc:  # the database busy, say: tried again next time
+            log.warning("discord: could not tell users of interrupted jobs: %r", exc)
+        await core.more_interrupted()
+
+
 async def tell_interrupted(core: Atelier, client: discord.Client) -> int:
     """Tell the users of this platform's interrupted jobs. Returns how many were told."""
     told = 0

@@ -16,11 +16,12 @@ from telegram.ext import Application, ApplicationBuilder, CallbackQueryHandler, 
 from adapters.telegram.admins import AdminCache
 from adapters.telegram.handlers import Handlers
 from adapters.telegram.outbox import Outbox
-from adapters.telegram.recovery import tell_interrupted
+from adapters.telegram.recovery import keep_telling
 from adapters.telegram.webhook import WebhookServer
 from bot.config import Settings
 from bot.core import Atelier
 from bot.redaction import RedactingFilter, secrets_of
+from bot.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,9 @@ class TelegramAdapter:
             .base_url(settings.telegram_base_url)
             .base_file_url(settings.telegram_base_file_url)
             .concurrent_updates(True)  # a long image job must not hold up other chats
+            # Stopping confirms the last updates with one more getUpdates while the cancelled long poll may
+            # still hold its connection: a second one, or that call times out and they come again next start.
+            .get_updates_connection_pool_size(2)
         )
         if self._webhook_url:
             builder = builder.updater(None)
@@ -73,6 +77,7 @@ class TelegramAdapter:
         self.application.add_handler(CallbackQueryHandler(self.handlers.on_callback))
         self.application.add_error_handler(self.handlers.on_error)
         self.webhook: WebhookServer | None = None
+        self._recovery: asyncio.Task[None] | None = None  # telling users of jobs a crash cut off
 
     async def start(self) -> None:
         """Returns once updates are being received."""
@@ -87,7 +92,7 @@ class TelegramAdapter:
             log.warning("telegram: setMyCommands failed: %s", type(exc).__name__)
         await app.start()
         # Jobs a crash cut off: their users are told now (in the background), once.
-        self.outbox.spawn(tell_interrupted(self._core, app.bot), "telling users of interrupted jobs")
+        self._recovery = asyncio.create_task(keep_telling(self._core, app.bot))
         if self._webhook_url:
             secret = self._settings.telegram_webhook_secret
             token = secret.get_secret_value() if secret else secrets.token_urlsafe(32)
@@ -112,6 +117,7 @@ class TelegramAdapter:
     async def close(self, grace: float = STOP_GRACE_SECONDS) -> None:
         """Once the jobs have delivered: let other handlers finish (bounded), then close the Bot API session."""
         app = self.application
+        await cancel_and_wait(self._recovery)
         await self._finish_inflight(grace)
         if app.running:
             await app.stop()

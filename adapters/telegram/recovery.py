@@ -41,6 +41,16 @@ def status_ref(message: Message) -> str:
     return json.dumps({"chat": message.chat_id, "message": message.message_id})
 
 
+async def keep_telling(core: Atelier, bot: Bot) -> None:
+    """Tell users of interrupted jobs now and whenever more are refunded, until cancelled."""
+    while True:
+        try:
+            await tell_interrupted(core, bot)
+        except Exception as exc:  # the database busy, say: tried again next time
+            log.warning("telegram: could not tell users of interrupted jobs: %r", exc)
+        await core.more_interrupted()
+
+
 async def tell_interrupted(core: Atelier, bot: Bot) -> int:
     """Tell the users of this platform's interrupted jobs. Returns how many were told."""
     told = 0

@@ -19,6 +19,7 @@ async def edit(runner: JobRunner, request: Request, params: GenerationParams, re
     if not params.prompt.strip():
         await reply.send_error(NO_INSTRUCTION)
         return None
-    # Every attached image is a reference (the model's limit is checked with the others).
+    # Every attached image (a whole album) is a reference; past what the model takes, the first ones are
+    # used and the caption says so. With no size asked, the result keeps the first image's shape.
     spec = JobSpec(JobKind.EDIT, params, request.images, mask=request.mask)
     return await runner.run(request, spec, reply)

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from bot.clock import MONOTONIC, Clock
-from bot.providers.base import AnswerTooLarge, ProviderError, UpstreamTimeout
+from bot.providers.base import ProviderError, UpstreamTimeout
 from bot.providers.downloads import DEFAULT_MAX_ANSWER_BYTES, read_answer
 from bot.providers.http_errors import error_for
 from bot.providers.wire import never_sent, transport_failure
@@ -86,8 +86,9 @@ async def send_with_retry(
             async with asyncio.timeout(remaining):
                 response = await read_answer(client, method, url, headers, json_body, params, max_bytes)
         except (httpx.HTTPError, TimeoutError) as exc:
+            # (An answer over the cap raises AnswerTooLarge straight through: asking again would not help.)
             failure = transport_failure(exc, method, url)
-            if isinstance(failure, AnswerTooLarge) or not (idempotent or never_sent(exc)):
+            if isinstance(exc, httpx.TooManyRedirects) or not (idempotent or never_sent(exc)):
                 raise failure from None
         else:
             if response.is_success:

@@ -24,7 +24,7 @@ def never_sent(exc: BaseException) -> bool:
     if not isinstance(exc, httpx.ConnectTimeout):
         return False
     origin = _origin(exc)
-    if origin is None:  # httpx's own transport: a genuine connect timeout
+    if not isinstance(origin, aiohttp.ClientError):  # httpx's own transport: a genuine connect timeout
         return True
     # aiohttp: ClientConnectorError covers refused, DNS and TLS set-up failures; ConnectionTimeoutError
     # a connect that got no answer. A ServerDisconnectedError (also mapped here) may follow a sent request.
@@ -45,8 +45,9 @@ def transport_failure(exc: BaseException, method: str, url: str | httpx.URL) -> 
         reason = origin if origin is not None else exc
         return Unreachable(f"could not connect to {host_of(url)} ({type(reason).__name__}: {reason})")
     origin = _origin(exc)
-    if isinstance(exc, httpx.ConnectTimeout) and origin is not None and not isinstance(origin, TimeoutError):
-        return ConnectionLost(f"{where}: {type(origin).__name__}")  # dropped, not slow
+    if isinstance(exc, httpx.ConnectTimeout) and isinstance(origin, aiohttp.ClientError):
+        if not isinstance(origin, TimeoutError):
+            return ConnectionLost(f"{where}: {type(origin).__name__}")  # dropped by aiohttp, not slow
     if isinstance(exc, httpx.TimeoutException | TimeoutError):
         return UpstreamTimeout(f"{where} timed out")
     if isinstance(exc, httpx.TooManyRedirects):

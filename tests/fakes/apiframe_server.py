@@ -41,8 +41,9 @@ class FakeApiframe(LoopbackFake):
     failure_field: str = "message"  # failed tasks put their reason under `message` or `error`
     failure_reason: str = "Generation failed: upstream error"
     # Queued submit faults: a status code, "hang", or "bad_request" (400 with the errors envelope);
-    # "accepted_then_500" / "accepted_then_hang" create (and will charge for) the task, then answer 500
-    # or never answer: the submit reached APIFRAME, as far as the caller can tell it may not have.
+    # "accepted_then_500" / "accepted_then_hang" / "accepted_then_drop" create (and will charge for) the
+    # task, then answer 500, never answer, or drop the connection: the submit reached APIFRAME, though
+    # the caller cannot tell.
     submit_faults: list[Any] = field(default_factory=list)
     retry_after: str = "0"
     # Webhooks: post each progress step and the outcome to `webhook_url` when one is given.
@@ -107,6 +108,10 @@ class FakeApiframe(LoopbackFake):
             return web.json_response({"errors": [{"msg": "Internal server error"}]}, status=500)
         if fault == "accepted_then_hang":
             await self._release.wait()
+        if fault == "accepted_then_drop":
+            assert request.transport is not None
+            request.transport.abort()  # the connection drops before any answer
+            return web.Response(status=500)
         if body.get("webhook_url") and self.send_webhooks:
             sender = asyncio.create_task(self._send_webhooks(task))
             self._background.add(sender)
