@@ -172,6 +172,13 @@ class Settings(BaseSettings):
             raise ValueError("Setting APIFRAME_POLL_SECONDS is invalid: it is above APIFRAME_POLL_MAX_SECONDS")
         if self.a1111_username and self.a1111_password is None:
             raise ValueError("Setting A1111_PASSWORD is missing: A1111_USERNAME is set, so the password is needed too")
+        apiframe_hooks = self.apiframe_api_key is not None and self.public_base_url
+        telegram_hooks = self.telegram_token is not None and self.telegram_webhook_url
+        if apiframe_hooks and telegram_hooks and _same_address(self.webhook_listen, self.telegram_webhook_listen):
+            raise ValueError(
+                "Setting WEBHOOK_LISTEN is invalid: APIFRAME and Telegram webhooks would both listen on "
+                f"{self.webhook_listen}; give TELEGRAM_WEBHOOK_LISTEN another port"
+            )
         return self
 
     @field_validator("database_url")
@@ -192,6 +199,13 @@ class Settings(BaseSettings):
     @property
     def discord_guild_id_list(self) -> list[int]:
         return [int(item) for item in self.discord_guild_ids.split(",") if item.strip()]
+
+
+def _same_address(one: str, other: str) -> bool:
+    """Whether two `host:port` listeners would collide (port 0 picks a free port, never colliding)."""
+    (host_a, _, port_a), (host_b, _, port_b) = one.rpartition(":"), other.rpartition(":")
+    wildcard = {"", "0.0.0.0", "::", "[::]"}
+    return port_a == port_b != "0" and (host_a == host_b or host_a in wildcard or host_b in wildcard)
 
 
 class SettingsError(Exception):

@@ -79,7 +79,7 @@ def _check_database(path: Path) -> None:
     try:
         with open(path, "r+b"):
             pass
-        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5.0)
+        connection = sqlite3.connect(path, timeout=5.0)
         try:
             connection.execute("PRAGMA schema_version").fetchone()
         finally:

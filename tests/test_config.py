@@ -149,6 +149,16 @@ def test_a_comment_on_a_value_line_is_refused_without_showing_the_value(tmp_path
         ({"agnes_base_url": "apihub.agnes-ai.com/v1"}, "Setting AGNES_BASE_URL is invalid: 'apihub.agnes-ai.com/v1'"),
         ({"a1111_base_url": "127.0.0.1:7860"}, "Setting A1111_BASE_URL is invalid"),
         ({"database_url": "postgres://db/atelier"}, "Setting DATABASE_URL is invalid: only sqlite:///"),
+        (
+            {
+                "apiframe_api_key": "af",
+                "public_base_url": "https://bot.example.org",
+                "telegram_token": "1:t",
+                "telegram_webhook_url": "https://bot.example.org/telegram",
+                "telegram_webhook_listen": "127.0.0.1:8080",
+            },
+            "Setting WEBHOOK_LISTEN is invalid: APIFRAME and Telegram webhooks would both listen on 0.0.0.0:8080",
+        ),
     ],
 )
 def test_contradictory_or_malformed_settings_are_one_line_naming_the_setting(
@@ -162,8 +172,11 @@ def test_well_formed_values_are_accepted() -> None:
         a1111_base_url="http://[::1]:7860",
         a1111_username="admin",
         a1111_password="pw # with a hash",
+        telegram_token="1:t",
         telegram_webhook_url="https://bot.example.org/telegram",
         telegram_webhook_secret="s3cret-Token_1",
+        apiframe_api_key="af",
+        public_base_url="https://bot.example.org",  # its receiver on 0.0.0.0:8080, Telegram's on :8443
         discord_guild_ids="123456789012345678, 234567890123456789",
         allowed_sizes="1024x1024,1280x720,",
         default_size="1280x720",

@@ -139,7 +139,8 @@ async def test_a_job_cut_off_by_the_grace_period_is_refunded_and_its_user_told(
     assert fake_telegram.calls("sendPhoto") == []
     status = [c for c in fake_telegram.calls("sendMessage") if "Working" in str(c.params.get("text"))]
     deleted = {c.params["message_id"] for c in fake_telegram.calls("deleteMessage") if c.ok}
-    assert all(s.result["message_id"] in deleted for s in status)  # no "Working… / Cancel" left behind
+    calls = [(c.method, c.status, c.params.get("text"), c.params.get("message_id")) for c in fake_telegram.calls()]
+    assert all(s.result["message_id"] in deleted for s in status), (calls, logs)  # no "Working… / Cancel" left
     assert "Traceback" not in logs
 
 

@@ -5,6 +5,7 @@ Also the JSON the core stores for us: where a request came from, and where its s
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 
@@ -18,6 +19,13 @@ log = logging.getLogger(__name__)
 PLATFORM = "discord"
 # A job cut off because the bot is stopping: what its status message is left saying.
 STOPPED_NOTICE = "⚠️ Stopped: Atelier is restarting. Nothing was charged; please try again in a minute."
+
+
+def cut_off_at_shutdown(client: discord.Client) -> bool:
+    """The job calling this is being cancelled while the adapter takes no more requests (stopping)."""
+    task = asyncio.current_task()
+    cancelled = task is not None and task.cancelling() > 0
+    return cancelled and not getattr(client, "taking_requests", True)
 
 
 def origin_of(channel_id: int | None, user_id: int) -> str | None:

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import discord
 
-from adapters.discord.recovery import STOPPED_NOTICE, status_ref
+from adapters.discord.recovery import STOPPED_NOTICE, cut_off_at_shutdown, status_ref
 from adapters.discord.requests import message_key
 from adapters.discord.stream import PagedStream, split_pages
 from adapters.discord.uploads import result_files, upload_cap
@@ -51,13 +51,6 @@ class Pacing:
         self, post: Callable[[str], Awaitable[M]], edit: Callable[[M, str], Awaitable[object]]
     ) -> PagedStream[M]:
         return PagedStream(post, edit, interval=self.stream_interval, clock=self.clock)
-
-
-def _cut_off_at_shutdown(client: discord.Client) -> bool:
-    """The job calling this is being cancelled while the adapter takes no more requests (stopping)."""
-    task = asyncio.current_task()
-    cancelled = task is not None and task.cancelling() > 0
-    return cancelled and not getattr(client, "taking_requests", True)
 
 
 def _pages(text: str) -> list[str]:
@@ -215,7 +208,7 @@ class InteractionReply(Reply):
         # off because the bot is stopping: nothing will follow, so it says so, its Cancel button gone.
         async with self._lock:
             self._progress_open = False
-            if self._status is not None and _cut_off_at_shutdown(self._inter.client):
+            if self._status is not None and cut_off_at_shutdown(self._inter.client):
                 status, self._status = self._status, None
                 try:
                     await status.edit(content=STOPPED_NOTICE, view=None)
