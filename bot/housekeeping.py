@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+from bot.conversation_images import ConversationImages
 from bot.results import ResultFiles
 from bot.store import Store
 from bot.store.retention import Retention, prune_rows
@@ -28,3 +29,7 @@ async def prune(store: Store, results: ResultFiles, retention: Retention) -> Non
     pruned = await prune_rows(store.db, retention)
     if any(vars(pruned).values()):
         log.info("pruned rows past retention: %s", pruned)
+    # Chat images go with the history that named them (a file kept again is renewed, so a live one stays).
+    pictures = await ConversationImages(results).prune(retention.chat_days)
+    if pictures:
+        log.info("pruned %d chat image file(s) past retention", pictures)

@@ -140,7 +140,10 @@ class JobRunner:
         except asyncio.CancelledError:
             running = self._running.get(job_id)
             by_user = running is not None and running.cancelled_by_user
-            await self._store.quotas.refund(job_id, JobStatus.CANCELLED, "cancelled" if by_user else "shutdown")
+            # Shielded: a second cancel (a shutdown during a user's cancel) must not leave the job charged.
+            await asyncio.shield(
+                self._store.quotas.refund(job_id, JobStatus.CANCELLED, "cancelled" if by_user else "shutdown")
+            )
             if by_user:
                 await cancel_and_wait(ticker)
                 await _quietly(reply.clear_progress())
@@ -207,19 +210,15 @@ class JobRunner:
         """Cancel this user's running jobs in this scope. Returns how many were stopped."""
         count = 0
         for running in self._running.values():
-            if running.scope_key == scope_key and running.user_key == user_key and not running.task.done():
-                running.cancelled_by_user = True
-                running.task.cancel()
+            if running.scope_key == scope_key and running.user_key == user_key and _cancel_once(running):
                 count += 1
         return count
 
     def cancel_job(self, job_id: str, user_key: str) -> bool:
         running = self._running.get(job_id)
-        if running is None or running.task.done() or running.user_key != user_key:
+        if running is None or running.user_key != user_key:
             return False
-        running.cancelled_by_user = True
-        running.task.cancel()
-        return True
+        return _cancel_once(running)
 
     async def drain(self, timeout: float) -> None:
         """At shutdown: let running jobs finish for `timeout` seconds, then cancel (and so refund) the rest."""
@@ -259,6 +258,15 @@ class JobRunner:
 def _resolved(job: ImageJob) -> dict:
     """What the job really asks, kept with it: Reroll repeats it, and refuses when its inputs are gone."""
     return {"size": format_size(job.size), "inputs": len(job.images), "mask": job.mask is not None}
+
+
+def _cancel_once(running: _Running) -> bool:
+    """Cancel a job the user stops; a second press or /cancel while it refunds does nothing."""
+    if running.task.done() or running.cancelled_by_user:
+        return False
+    running.cancelled_by_user = True
+    running.task.cancel()
+    return True
 
 
 def new_seed() -> int:

@@ -169,3 +169,24 @@ async def test_a_forged_cancel_from_another_chat_leaves_the_job_running(core: At
         await job
     assert own.errors == [] and "Cancelled" in reply.errors[0]
     assert await used(core) == 0
+
+
+async def test_a_second_cancel_while_the_first_refunds_leaves_nothing_charged(
+    core: Atelier, fake_agnes: FakeAgnes
+) -> None:
+    fake_agnes.faults = ["timeout"]
+    reply = ShowsProgress()
+    job = asyncio.ensure_future(say(core, "/imagine something slow", make_request(), reply))
+    async with asyncio.timeout(5):
+        await reply.running.wait()
+    job_id = reply.progress_updates[0].job_id
+
+    assert core.runner.cancel_job(job_id, "test:u1")
+    for _ in range(3):  # the job is now in its refund: a double press or /cancel arrives
+        await asyncio.sleep(0)
+    assert not core.runner.cancel_job(job_id, "test:u1")
+    assert core.runner.cancel_for("test:guild:g1", "test:u1") == 0
+    async with asyncio.timeout(5):
+        await job
+    assert (await core.store.jobs.get(job_id)).status == "cancelled"  # type: ignore[union-attr]
+    assert await used(core) == 0

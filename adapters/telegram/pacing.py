@@ -92,7 +92,9 @@ class EditPacer:
             raise
 
     async def _wait(self, delay: float | None, *events: asyncio.Event | None) -> None:
-        waiters = [asyncio.ensure_future(event.wait()) for event in events if event is not None]
+        waiters: list[asyncio.Future[object]] = [
+            asyncio.ensure_future(event.wait()) for event in events if event is not None
+        ]
         if delay is not None:
             waiters.append(asyncio.ensure_future(self.clock.sleep(delay)))
         try:
