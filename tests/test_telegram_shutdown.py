@@ -166,3 +166,24 @@ async def test_a_platform_that_cannot_start_stops_the_process_with_one_line(
         assert len(lines) == 1 and lines[0].startswith("atelier: could not start telegram: "), (case, lines)
         assert "WRONG-token" not in lines[0] and fake_telegram.token not in lines[0]
     assert job_rows(tmp_path) == []
+
+
+async def test_a_second_platform_that_cannot_start_stops_the_first_too(
+    tmp_path: Path, fake_agnes: FakeAgnes, fake_telegram: FakeTelegram
+) -> None:
+    shim = tmp_path / "shim"
+    shim.mkdir()  # points discord.py's REST base at a closed port, as the Discord tests' fake does in-process
+    (shim / "sitecustomize.py").write_text(
+        f"import discord.http\ndiscord.http.Route.BASE = 'http://127.0.0.1:{closed_port()}/api/v10'\n"
+    )
+    env = bot_env(tmp_path, fake_agnes, fake_telegram, DISCORD_TOKEN="MTIz.fake-discord-token.aBcDeF")
+    env["PYTHONPATH"] = f"{shim}{os.pathsep}{ROOT}"
+    async with atelier_run(env, tmp_path) as bot:
+        await bot.line("telegram adapter started")
+        logs = await bot.finish()  # never a hang
+
+    ours = [line for line in logs.splitlines() if line.startswith("atelier:")]
+    assert bot.process.returncode == 1, logs
+    assert len(ours) == 1 and ours[0].startswith("atelier: could not start discord: "), logs
+    assert "fake-discord-token" not in logs and "Traceback" not in logs
+    assert "Application.stop() complete" in logs  # the Telegram side was closed cleanly

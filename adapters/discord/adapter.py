@@ -11,7 +11,7 @@ import discord
 from discord import app_commands
 
 from adapters.discord.commands import register_commands
-from adapters.discord.inflight import InFlight
+from adapters.discord.inflight import InFlight, turned_away
 from adapters.discord.interactions import AtelierInteractions
 from adapters.discord.recovery import keep_telling
 from adapters.discord.reply import Pacing
@@ -23,9 +23,6 @@ from bot.core import Atelier
 from bot.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
-
-
-RESTARTING = "Atelier is restarting: please try again in a minute."
 
 
 class DiscordStartError(RuntimeError):
@@ -53,7 +50,7 @@ class AtelierClient(discord.Client):
             allowed_mentions=discord.AllowedMentions.none(),
             **options,  # type: ignore[arg-type]
         )
-        self.tree = app_commands.CommandTree(self)
+        self.tree = AtelierTree(self)
         self.atelier_actions = handler  # found by ActionButton.callback through interaction.client
         self._settings = settings
         self._handler = handler
@@ -78,14 +75,18 @@ class AtelierClient(discord.Client):
             log.exception("discord: handling a message failed")
 
     async def on_interaction(self, interaction: discord.Interaction) -> None:
-        if not self.taking_requests:
-            with contextlib.suppress(discord.HTTPException):
-                await interaction.response.send_message(RESTARTING, ephemeral=True)
+        if await turned_away(interaction):
             return
         try:
             await self._handler.on_interaction(interaction)
         except Exception:
             log.exception("discord: handling a form failed")
+
+
+class AtelierTree(app_commands.CommandTree):
+    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
+        """Slash commands reach the tree, not `on_interaction`: turned away here while stopping."""
+        return not await turned_away(interaction)
 
 
 async def sync_commands(tree: app_commands.CommandTree, guild_ids: list[int]) -> None:

@@ -7,6 +7,20 @@ import asyncio
 import contextlib
 from collections.abc import Iterator
 
+import discord
+
+RESTARTING = "Atelier is restarting: please try again in a minute."
+
+
+async def turned_away(interaction: discord.Interaction) -> bool:
+    """While the bot stops (its client's `taking_requests` is off), a new command or button press is
+    answered that it is restarting, and not run. Returns True when it was turned away."""
+    if getattr(interaction.client, "taking_requests", True):
+        return False
+    with contextlib.suppress(discord.HTTPException):
+        await interaction.response.send_message(RESTARTING, ephemeral=True)
+    return True
+
 
 class InFlight:
     def __init__(self) -> None:

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 import discord
 
+from adapters.discord.inflight import turned_away
 from bot.messages import Action, action_id
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,8 @@ class ActionButton(
         return cls(Action(match["action"]), match["job"])
 
     async def callback(self, interaction: discord.Interaction) -> None:
+        if await turned_away(interaction):  # the bot is stopping
+            return
         handler: ActionHandler | None = getattr(interaction.client, "atelier_actions", None)
         if handler is None:
             log.warning("button %s clicked but no handler is registered", self.action)
