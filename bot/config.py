@@ -116,8 +116,9 @@ class Settings(BaseSettings):
     discord_guild_ids: IdList = ""
 
     # Telegram: pacing of message edits (Telegram flood-limits edits too) and small adapter knobs.
-    telegram_stream_edit_seconds_private: float = Field(default=1.5, gt=0)  # streamed answers, private chats
-    telegram_stream_edit_seconds_group: float = Field(default=3.0, gt=0)  # streamed answers, groups (~20/min)
+    # The pace of a chat's one queue: every message or edit in it, streamed answers included.
+    telegram_stream_edit_seconds_private: float = Field(default=1.5, gt=0)  # private chats
+    telegram_stream_edit_seconds_group: float = Field(default=3.0, gt=0)  # groups (~20 messages a minute)
     telegram_progress_edit_seconds: float = Field(default=4.0, gt=0)  # the status message of an image job
     telegram_progress_delay_seconds: float = Field(default=1.0, ge=0)  # no status message for faster jobs
     telegram_chat_action_seconds: float = Field(default=4.5, gt=0)  # "sending photo…" lasts about 5 s

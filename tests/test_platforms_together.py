@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from adapters.platforms import build_platforms
+from adapters.platforms import build_platforms, shut_down
 from bot.command import GenerationParams
 from bot.core import Atelier
 from bot.messages import Reply, Request
@@ -44,9 +44,8 @@ async def test_telegram_and_discord_share_one_core_and_store(
         assert photo.ok and followup.files
         assert entered == [("telegram", "a lighthouse"), ("discord", "a harbour")]
     finally:
-        for platform in reversed(platforms):
-            await platform.stop()
-        await core.close(drain_seconds=2.0)
+        await shut_down(core, platforms, grace=2.0)  # as `atelier run` stops them
+        await core.close(drain_seconds=0.0)
 
     reopened = await Atelier.start(settings)
     try:

@@ -7,6 +7,7 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
+import pytest
 from telegram.error import RetryAfter
 
 from adapters.telegram.pacing import EditPacer, Priority
@@ -28,8 +29,9 @@ def jobs_by_status(tmp_path: Path) -> dict[str, int]:
 
 
 async def test_forty_imagines_under_group_flood_limits_deliver_every_charged_image(
-    tmp_path: Path, fake_agnes: FakeAgnes, fake_telegram: FakeTelegram
+    tmp_path: Path, fake_agnes: FakeAgnes, fake_telegram: FakeTelegram, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("PTB_TIMEDELTA", "1")  # RetryAfter.retry_after as a timedelta, PTB's future default
     # Telegram's ~20 messages a minute in a group, scaled down (and tighter than the lane's pace): 3 per 3 s.
     fake_telegram.limit_chat_rate(per_window=3, window=3.0)
     async with running_bot(tmp_path, fake_agnes, fake_telegram, rate_limit_per_user_per_minute=6) as tg:
