@@ -86,3 +86,20 @@ async def test_a_result_is_retried_past_the_chatter_retry_limit() -> None:
     async with clock.autojump():
         assert await lane.call(flooded, "sendPhoto", Priority.RESULT) == "sent"
     assert attempts == 9 and clock.sleeps.count(5.0) == 8  # each wait as long as Telegram asked
+
+
+async def test_a_result_waits_for_telegrams_holds_but_not_for_the_courtesy_pace() -> None:
+    clock = FakeClock()
+    lane = EditPacer(3.0, clock)
+    lane.mark()  # the status message just went: chatter now waits 3 s
+
+    async def sent() -> str:
+        return "sent"
+
+    start = clock.now()
+    assert await lane.call(sent, "sendPhoto", Priority.RESULT) == "sent"
+    assert clock.now() == start  # the photo went at once
+    lane.hold(5.0)  # Telegram said wait: the photo waits too
+    async with clock.autojump():
+        await lane.call(sent, "sendPhoto", Priority.RESULT)
+    assert clock.now() == start + 5.0

@@ -1,7 +1,7 @@
 """Telegram's flood limits: every call that posts to a chat takes a turn in that chat's lane.
 
 A lane lets one call go at a time, `interval` seconds after the previous one finished (groups allow about
-20 messages a minute), results first: a waiting photo goes before waiting errors and status edits, and
+20 messages a minute; a paid result skips that courtesy pace and waits only for Telegram's own holds), results first: a waiting photo goes before waiting errors and status edits, and
 whoever arrived first goes first within a priority. `RetryAfter` holds the whole lane for as long as
 Telegram asks. A result is retried until its caller gives up (the core's delivery deadline cancels it);
 chatter gives up after a few tries. Identical edits still count against the limits, so callers skip
@@ -55,7 +55,8 @@ class EditPacer:
     def __init__(self, interval: float, clock: Clock = MONOTONIC) -> None:
         self.interval = interval
         self.clock = clock
-        self._ready_at = float("-inf")
+        self._ready_at = float("-inf")  # the courtesy pace, and Telegram's holds
+        self._held_until = float("-inf")  # Telegram's holds only
         self._waiting: list[tuple[int, int]] = []  # a heap of (priority, arrival)
         self._busy = False
         self._changed = asyncio.Event()
@@ -78,7 +79,10 @@ class EditPacer:
                 changed = self._changed
                 delay = None
                 if not self._busy and self._waiting[0] == entry:
-                    delay = self._ready_at - self.clock.now()
+                    # A paid result waits only for what Telegram asked, not for the courtesy pace: a quick
+                    # job's photo must not sit behind its own status message's spacing.
+                    ready = self._held_until if priority == Priority.RESULT else self._ready_at
+                    delay = ready - self.clock.now()
                     if delay <= 0:
                         heapq.heappop(self._waiting)
                         self._busy = True
@@ -150,7 +154,8 @@ class EditPacer:
 
     def hold(self, seconds: float) -> None:
         """Telegram asked us to wait: nothing in this chat goes before that."""
-        self._ready_at = max(self._ready_at, self.clock.now() + seconds)
+        self._held_until = max(self._held_until, self.clock.now() + seconds)
+        self._ready_at = max(self._ready_at, self._held_until)
         self._notify()
 
 
