@@ -234,3 +234,17 @@ async def test_usage_help_models_cancel_answer_privately(fake_discord: FakeDisco
         assert callback.json["data"]["flags"] & 64  # deferred ephemerally
         answer = await followup_where(fake_discord, inter, lambda r: True)
         assert expected in answer.json["content"], name
+
+
+async def test_edit_button_of_a_job_that_is_gone_answers_instead_of_opening_a_form(
+    fake_discord: FakeDiscord, fake_agnes: FakeAgnes, bot: Bot
+) -> None:
+    inter = await fake_discord.dispatch_slash_command("imagine", {"prompt": "a blue bird"})
+    first = await fake_discord.wait_for_followup(inter, timeout=TIMEOUT)
+    await finished(bot, job_of(first.json))
+
+    edit = await fake_discord.dispatch_component(action_id(Action.EDIT, "0" * 16), message=first.message_id)
+    answered = await fake_discord.wait_for_callback(edit, TIMEOUT)
+    assert answered.json["type"] != CallbackType.MODAL
+    assert "no longer available" in answered.json["data"]["content"]
+    assert len(fake_agnes.image_requests()) == 1

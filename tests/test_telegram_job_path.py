@@ -81,17 +81,16 @@ async def test_a_forged_button_in_another_group_acts_on_nothing(
         refusals = [
             await fake.wait_for(says("belongs to another chat"), count=count, timeout=10) for count in (1, 2, 3)
         ]
-        # Edit asks for the instruction first; the answer to that prompt is refused the same way.
+        # Edit is refused at the press, in the button's own answer: no instruction prompt is posted.
         fake.push_callback_query(in_other_group, action_id(Action.EDIT, job_id))
-        prompt = await fake.wait_for("sendMessage", says("what should I change"))
-        fake.push_message(OTHER_GROUP, "make it blue", reply_to=prompt.result["message_id"])
         refusals.append(await fake.wait_for(says("belongs to another chat"), count=4, timeout=10))
         await tg.idle()
+        assert not [call for call in fake.calls("sendMessage") if "what should I change" in str(call.params)]
         in_other = await tg.core.store.quotas.usage(f"telegram:guild:{OTHER_GROUP}", f"telegram:{USER}")
         at_home = await tg.core.store.quotas.usage(f"telegram:guild:{GROUP}", f"telegram:{USER}")
 
-    # Reroll, Vary and Edit are refused in the other group's chat; Cancel in the button's own answer.
-    assert sorted(call.method for call in refusals) == ["answerCallbackQuery"] + ["sendMessage"] * 3
+    # Reroll and Vary are refused in the other group's chat; Cancel and Edit in the button's own answer.
+    assert sorted(call.method for call in refusals) == ["answerCallbackQuery"] * 2 + ["sendMessage"] * 2
     assert all(call.params["chat_id"] == OTHER_GROUP for call in refusals if call.method == "sendMessage")
     assert len(fake_agnes.image_requests()) == 1 and len(fake.calls("sendPhoto")) == 1
     assert (in_other.user_used, at_home.user_used) == (0, 1)

@@ -255,6 +255,11 @@ class AtelierInteractions:
     async def on_action(self, interaction: discord.Interaction, action: Action, job_id: str) -> None:
         if action == Action.EDIT:
             async with self.guarded("Edit button", None):
+                # One indexed row read, well inside the 3 s a form has: no form for another chat's job.
+                refusal = await self.core.button_refusal(job_id, from_interaction(interaction))
+                if refusal is not None:
+                    await interaction.response.send_message(refusal, ephemeral=True)
+                    return
                 form = InstructionForm(form_id("job", job_id), "Edit image", "What should change?", "e.g. at night")
                 await interaction.response.send_modal(form)
             return

@@ -233,10 +233,14 @@ class Handlers:
                 await self._core.action(action, job_id, request, captured)
                 await answer(captured.said[0] if captured.said else "Cancelling…", alert=bool(captured.said))
                 return
-            await answer(CALLBACK_TEXT[action])
             if action == Action.EDIT:
-                await self._ask_for_instruction(target, query.from_user, job_id)
+                # Asked before the instruction prompt: another chat's job, or one gone, gets no prompt.
+                refusal = await self._core.button_refusal(job_id, request)
+                await answer(refusal or CALLBACK_TEXT[action], alert=refusal is not None)
+                if refusal is None:
+                    await self._ask_for_instruction(target, query.from_user, job_id)
                 return
+            await answer(CALLBACK_TEXT[action])
             await self._core.action(action, job_id, request, TelegramReply(self._outbox, target, conversation))
         except Exception as exc:
             log.error("telegram: a button failed: %s", redact(repr(exc), self._secrets))
