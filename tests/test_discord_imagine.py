@@ -241,9 +241,11 @@ async def test_edit_button_of_a_job_that_is_gone_answers_instead_of_opening_a_fo
 ) -> None:
     inter = await fake_discord.dispatch_slash_command("imagine", {"prompt": "a blue bird"})
     first = await fake_discord.wait_for_followup(inter, timeout=TIMEOUT)
-    await finished(bot, job_of(first.json))
+    job = job_of(first.json)
+    await finished(bot, job)
+    await bot.core.store.db.execute("DELETE FROM jobs WHERE id = ?", (job,))  # past retention: the row is gone
 
-    edit = await fake_discord.dispatch_component(action_id(Action.EDIT, "0" * 16), message=first.message_id)
+    edit = await fake_discord.dispatch_component(action_id(Action.EDIT, job), message=first.message_id)
     answered = await fake_discord.wait_for_callback(edit, TIMEOUT)
     assert answered.json["type"] != CallbackType.MODAL
     assert "no longer available" in answered.json["data"]["content"]
