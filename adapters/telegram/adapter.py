@@ -92,7 +92,7 @@ class TelegramAdapter:
             log.warning("telegram: setMyCommands failed: %s", type(exc).__name__)
         await app.start()
         # Jobs a crash cut off: their users are told now (in the background), once.
-        self._recovery = asyncio.create_task(keep_telling(self._core, app.bot))
+        self._recovery = asyncio.create_task(keep_telling(self._core, self.outbox))
         if self._webhook_url:
             secret = self._settings.telegram_webhook_secret
             token = secret.get_secret_value() if secret else secrets.token_urlsafe(32)

@@ -9,12 +9,13 @@ import html
 import json
 import logging
 
-from telegram import Bot, Message, ReplyParameters
+from telegram import Message
 from telegram import User as TelegramUser
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, TelegramError
 
-from adapters.telegram.outbox import Target
+from adapters.telegram.outbox import Outbox, Target
+from adapters.telegram.pacing import Priority
 from bot.commands.actions import INTERRUPTED_NOTICE
 from bot.core import Atelier
 
@@ -41,44 +42,51 @@ def status_ref(message: Message) -> str:
     return json.dumps({"chat": message.chat_id, "message": message.message_id})
 
 
-async def keep_telling(core: Atelier, bot: Bot) -> None:
+async def keep_telling(core: Atelier, outbox: Outbox) -> None:
     """Tell users of interrupted jobs now and whenever more are refunded, until cancelled."""
     while True:
         try:
-            await tell_interrupted(core, bot)
+            await tell_interrupted(core, outbox)
         except Exception as exc:  # the database busy, say: tried again next time
             log.warning("telegram: could not tell users of interrupted jobs: %r", exc)
         await core.more_interrupted()
 
 
-async def tell_interrupted(core: Atelier, bot: Bot) -> int:
-    """Tell the users of this platform's interrupted jobs. Returns how many were told."""
+async def tell_interrupted(core: Atelier, outbox: Outbox) -> int:
+    """Tell the users of this platform's interrupted jobs, each in its chat's paced lane. Returns how many
+    were told."""
     told = 0
     for job in await core.interrupted(PLATFORM):
         if not await core.mark_told(job.id):
             continue  # another process on this database got there first
         try:
-            if await _edit_status(bot, job.status_ref) or await _reply_to_origin(bot, job.origin):
+            if await _edit_status(outbox, job.status_ref) or await _reply_to_origin(outbox, job.origin):
                 told += 1
         except TelegramError as exc:
             log.info("telegram: could not tell a user of an interrupted job: %s", type(exc).__name__)
     return told
 
 
-async def _edit_status(bot: Bot, ref: str | None) -> bool:
+async def _edit_status(outbox: Outbox, ref: str | None) -> bool:
     if not ref:
         return False
     status = json.loads(ref)
+    chat, message = int(status["chat"]), int(status["message"])
     try:
         # No reply_markup: the Cancel button goes with the edit.
-        await bot.edit_message_text(INTERRUPTED_NOTICE, chat_id=status["chat"], message_id=status["message"])
+        await outbox.call(
+            Target(chat, None, None, group=chat < 0),
+            lambda: outbox.bot.edit_message_text(INTERRUPTED_NOTICE, chat_id=chat, message_id=message),
+            "editMessageText",
+            Priority.NOTICE,
+        )
     except BadRequest as exc:  # deleted meanwhile, or too old to edit: fall back to a reply
         log.info("telegram: could not edit an interrupted job's status: %s", exc.message)
         return False
     return True
 
 
-async def _reply_to_origin(bot: Bot, origin: str | None) -> bool:
+async def _reply_to_origin(outbox: Outbox, origin: str | None) -> bool:
     if not origin:
         return False
     where = json.loads(origin)
@@ -86,12 +94,11 @@ async def _reply_to_origin(bot: Bot, origin: str | None) -> bool:
     if where.get("group") and where.get("user"):
         name = html.escape(str(where.get("name") or "there"))
         text = f'<a href="tg://user?id={int(where["user"])}">{name}</a>, {text}'
-    message_id = where.get("message")
-    await bot.send_message(
-        chat_id=where["chat"],
-        message_thread_id=where.get("thread"),
-        text=text,
-        parse_mode=ParseMode.HTML,
-        reply_parameters=ReplyParameters(message_id, allow_sending_without_reply=True) if message_id else None,
+    target = Target(int(where["chat"]), where.get("thread"), where.get("message"), group=bool(where.get("group")))
+    await outbox.call(
+        target,
+        lambda: outbox.bot.send_message(text=text, parse_mode=ParseMode.HTML, **target.send_args()),
+        "sendMessage",
+        Priority.NOTICE,
     )
     return True
