@@ -20,6 +20,7 @@ from tests.fakes.agnes_server import FakeAgnes
 from tests.fakes.loopback import closed_port
 from tests.recording import RecordingReply, make_request, say
 from tests.test_console import run_cli
+from tests.test_core_faults import imagine_once as imagine
 
 KEY = "sk-live-4f9a0c2e7b1d4e8f9a0b"
 CAP = 2 * 1024 * 1024
@@ -51,12 +52,6 @@ async def core(tmp_path: Path, hostile: FakeAgnes, clock: FakeClock) -> AsyncIte
     settings = make_settings(tmp_path, hostile, provider_max_response_bytes=CAP, provider_deadline_seconds=5.0)
     async for atelier in start_core(settings, clock):
         yield atelier
-
-
-async def imagine(core: Atelier) -> RecordingReply:
-    reply = RecordingReply()
-    await say(core, "/imagine a lighthouse", make_request(), reply)
-    return reply
 
 
 async def assert_refunded(core: Atelier) -> None:

@@ -11,8 +11,10 @@ import logging
 
 import discord
 
+from bot import interruptions
 from bot.commands.actions import INTERRUPTED_NOTICE
 from bot.core import Atelier
+from bot.store.jobs import InterruptedJob
 
 log = logging.getLogger(__name__)
 
@@ -40,26 +42,11 @@ def status_ref(message: discord.Message | discord.WebhookMessage | discord.Inter
 
 async def keep_telling(core: Atelier, client: discord.Client) -> None:
     """Tell users of interrupted jobs now and whenever more are refunded, until cancelled."""
-    while True:
-        try:
-            await tell_interrupted(core, client)
-        except Exception as exc:  # the database busy, say: tried again next time
-            log.warning("discord: could not tell users of interrupted jobs: %r", exc)
-        await core.more_interrupted()
 
+    async def tell(job: InterruptedJob) -> bool:
+        return await _edit_status(client, job.status_ref) or await _post_to_origin(client, job.origin)
 
-async def tell_interrupted(core: Atelier, client: discord.Client) -> int:
-    """Tell the users of this platform's interrupted jobs. Returns how many were told."""
-    told = 0
-    for job in await core.interrupted(PLATFORM):
-        if not await core.mark_told(job.id):
-            continue  # another process on this database got there first
-        try:
-            if await _edit_status(client, job.status_ref) or await _post_to_origin(client, job.origin):
-                told += 1
-        except discord.HTTPException as exc:
-            log.info("discord: could not tell a user of an interrupted job: %s", exc.status)
-    return told
+    await interruptions.keep_telling(core, PLATFORM, tell)
 
 
 async def _edit_status(client: discord.Client, ref: str | None) -> bool:

@@ -1,7 +1,8 @@
 """Telegram's flood limits: every call that posts to a chat takes a turn in that chat's lane.
 
 A lane lets one call go at a time, `interval` seconds after the previous one finished (groups allow about
-20 messages a minute; a paid result skips that courtesy pace and waits only for Telegram's own holds), results first: a waiting photo goes before waiting errors and status edits, and
+20 messages a minute; a paid result skips that courtesy pace and waits only for Telegram's own holds),
+results first: a waiting photo goes before waiting errors and status edits, and
 whoever arrived first goes first within a priority. `RetryAfter` holds the whole lane for as long as
 Telegram asks. A result is retried until its caller gives up (the core's delivery deadline cancels it);
 chatter gives up after a few tries. Identical edits still count against the limits, so callers skip

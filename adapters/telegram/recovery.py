@@ -12,12 +12,14 @@ import logging
 from telegram import Message
 from telegram import User as TelegramUser
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, TelegramError
+from telegram.error import BadRequest
 
 from adapters.telegram.outbox import Outbox, Target
 from adapters.telegram.pacing import Priority
+from bot import interruptions
 from bot.commands.actions import INTERRUPTED_NOTICE
 from bot.core import Atelier
+from bot.store.jobs import InterruptedJob
 
 log = logging.getLogger(__name__)
 
@@ -43,28 +45,12 @@ def status_ref(message: Message) -> str:
 
 
 async def keep_telling(core: Atelier, outbox: Outbox) -> None:
-    """Tell users of interrupted jobs now and whenever more are refunded, until cancelled."""
-    while True:
-        try:
-            await tell_interrupted(core, outbox)
-        except Exception as exc:  # the database busy, say: tried again next time
-            log.warning("telegram: could not tell users of interrupted jobs: %r", exc)
-        await core.more_interrupted()
+    """Tell users of interrupted jobs now and whenever more are refunded, each in its chat's paced lane."""
 
+    async def tell(job: InterruptedJob) -> bool:
+        return await _edit_status(outbox, job.status_ref) or await _reply_to_origin(outbox, job.origin)
 
-async def tell_interrupted(core: Atelier, outbox: Outbox) -> int:
-    """Tell the users of this platform's interrupted jobs, each in its chat's paced lane. Returns how many
-    were told."""
-    told = 0
-    for job in await core.interrupted(PLATFORM):
-        if not await core.mark_told(job.id):
-            continue  # another process on this database got there first
-        try:
-            if await _edit_status(outbox, job.status_ref) or await _reply_to_origin(outbox, job.origin):
-                told += 1
-        except TelegramError as exc:
-            log.info("telegram: could not tell a user of an interrupted job: %s", type(exc).__name__)
-    return told
+    await interruptions.keep_telling(core, PLATFORM, tell)
 
 
 async def _edit_status(outbox: Outbox, ref: str | None) -> bool:
