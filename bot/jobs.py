@@ -69,6 +69,7 @@ class JobRunner:
         self._scope_limits = scope_limits
         self._running: dict[str, _Running] = {}
         self._image_limits = image_limits
+        self._result_limits = ImageLimits.for_results(settings)
         self._preparer = Preparer(settings, catalogue, scope_limits, image_limits)
         self.clock: Clock = MONOTONIC  # what the delivery deadline reads; tests drive their own
 
@@ -131,8 +132,7 @@ class JobRunner:
         try:
             async with asyncio.timeout(self._settings.provider_deadline_seconds):
                 raw_images = await prepared.provider.generate(job, report)
-            result_limits = ImageLimits.for_results(self._settings)
-            images = [await check_result_image(data, result_limits) for data in raw_images]
+            images = [await check_result_image(data, self._result_limits) for data in raw_images]
             if not images:
                 raise ImageRejected("no images")
             await cancel_and_wait(ticker)
@@ -158,7 +158,7 @@ class JobRunner:
             secrets = secrets_of(self._settings)  # an upstream may echo a key: none is kept or shown
             detail = failure_detail(exc, secrets)
             log.warning("job %s failed: %s", job_id, detail)
-            await self._store.quotas.refund(job_id, JobStatus.FAILED, detail)
+            await asyncio.shield(self._store.quotas.refund(job_id, JobStatus.FAILED, detail))
             await cancel_and_wait(ticker)
             await _quietly(reply.clear_progress())
             await _quietly(reply.send_error(image_failure(exc, secrets)))
@@ -167,7 +167,8 @@ class JobRunner:
             # Every exit, shutdown included: no ticker left running, no "Working… / Cancel" left behind.
             await cancel_and_wait(ticker)
             await _quietly(reply.clear_progress())
-        await self._store.quotas.commit(job_id, kept)
+        # Shielded: the images are delivered, so a cancel arriving now must not leave the job "running".
+        await asyncio.shield(self._store.quotas.commit(job_id, kept))
         return job_id
 
     async def _deliver(self, job_id: str, prepared: Prepared, images: list[ResultImage], reply: Reply) -> dict:
