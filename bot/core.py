@@ -34,7 +34,7 @@ from bot.commands.settings import SettingsCommand
 from bot.commands.usage import usage
 from bot.config import Settings
 from bot.conversation_images import ConversationImages
-from bot.housekeeping import prune, prune_results
+from bot.housekeeping import prune
 from bot.images import ImageLimits
 from bot.jobs import JobRunner, JobSpec
 from bot.lease import WALL, Lease
@@ -47,7 +47,7 @@ from bot.results import ResultFiles
 from bot.scope_limits import ScopeLimits
 from bot.store import Store
 from bot.store.jobs import InterruptedJob, JobKind
-from bot.store.retention import Retention, prune_rows
+from bot.store.retention import Retention
 from bot.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -111,8 +111,7 @@ class Atelier:
             stack.push_async_callback(catalogue.aclose)
             results = ResultFiles(settings.database_path.parent / "results")
             retention = Retention(settings.result_retention_days, settings.chat_history_retention_days)
-            await prune_results(store, results, settings.result_retention_days)
-            await prune_rows(store.db, retention)
+            await prune(store, results, retention)
             housekeeping = asyncio.create_task(_prune_periodically(store, results, retention))
             stack.push_async_callback(cancel_and_wait, housekeeping)
             core = cls._wire(settings, store, catalogue, results, stack.pop_all())

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 import pytest
 
 from bot.commands.actions import INPUTS_GONE, OTHER_CHAT
-from bot.core import Atelier, prune_results
+from bot.core import Atelier
+from bot.housekeeping import prune_results
 from bot.messages import Action, Progress
 from bot.results import ResultFiles
 from bot.store.jobs import JobKind

@@ -145,7 +145,7 @@ async def test_start_closes_what_it_opened_when_a_later_step_fails(
         raise OSError("No space left on device")
 
     monkeypatch.setattr(Store, "open", recording_open)
-    monkeypatch.setattr("bot.core.prune_results", disk_full)
+    monkeypatch.setattr("bot.core.prune", disk_full)
     catalogue = RecordingCatalogue()
     with pytest.raises(OSError, match="No space left"):
         await Atelier.start(make_settings(tmp_path, None), catalogue)

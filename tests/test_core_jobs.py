@@ -146,7 +146,7 @@ async def test_vary_pressed_while_the_result_is_still_being_delivered(core: Atel
 async def test_result_images_past_retention_are_deleted_and_buttons_say_so(
     core: Atelier, fake_agnes: FakeAgnes
 ) -> None:
-    from bot.core import prune_results
+    from bot.housekeeping import prune_results
     from bot.messages import Action
     from bot.results import ResultFiles
 

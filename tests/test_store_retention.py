@@ -4,6 +4,7 @@ deleted, recent ones stay, and every deletion is found through an index (EXPLAIN
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -110,5 +111,27 @@ async def test_the_upgrade_flags_old_jobs_that_keep_files(tmp_path: Path) -> Non
     try:
         expired = dict(await store.jobs.expired_result_files(14))
         assert expired == {"with": ["a"], "inputs": ["b"]}
+    finally:
+        await store.close()
+
+
+async def test_housekeeping_deletes_chat_images_unused_past_the_chat_retention(tmp_path: Path) -> None:
+    from bot.conversation_images import ConversationImages, Picture
+    from bot.housekeeping import prune
+    from bot.results import ResultFiles
+
+    store = await Store.open(tmp_path / "atelier.db")
+    results = ResultFiles(tmp_path / "results")
+    try:
+        pictures = ConversationImages(results)
+        [old] = await pictures.keep("telegram:1", [Picture(b"\x89PNG old", "image/png")])
+        [recent] = await pictures.keep("telegram:1", [Picture(b"\x89PNG recent", "image/png")])
+        stale = time.time() - 31 * DAY
+        os.utime(tmp_path / "results" / old, (stale, stale))
+
+        await prune(store, results, Retention(jobs_days=14, chat_days=30))
+
+        assert not (tmp_path / "results" / old).exists()
+        assert (tmp_path / "results" / recent).is_file()
     finally:
         await store.close()
