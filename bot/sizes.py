@@ -12,8 +12,6 @@ from PIL import Image, UnidentifiedImageError
 
 _SIZE = re.compile(r"^\s*(\d{2,5})\s*[xX×]\s*(\d{2,5})\s*$")
 _RATIO = re.compile(r"^\s*(\d{1,3})\s*:\s*(\d{1,3})\s*$")
-_EXIF_ORIENTATION = 0x0112
-_QUARTER_TURNS = {5, 6, 7, 8}  # transpose, 90°, transverse, 270°
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -54,15 +52,13 @@ def nearest_ratio(size: tuple[int, int], ratios: list[str]) -> str:
 
 
 def input_shape(data: bytes) -> tuple[int, int] | None:
-    """An image's shape as shown, from its header alone (no pixels decoded); EXIF orientations that turn
-    the picture a quarter are applied. None when the bytes are not an image we can read."""
+    """An image's shape from its header alone (no pixels decoded). Given checked input bytes, which
+    `check_input_image` has already turned upright. None when the bytes are not an image we can read."""
     try:
         with Image.open(io.BytesIO(data)) as image:
-            width, height = image.size
-            orientation = image.getexif().get(_EXIF_ORIENTATION, 1) if image.format in ("JPEG", "WEBP") else 1
+            return image.size
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         return None
-    return (height, width) if orientation in _QUARTER_TURNS else (width, height)
 
 
 def size_for_input(
