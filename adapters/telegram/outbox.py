@@ -61,8 +61,6 @@ class Outbox:
         )
         return self.pacers.get(target.chat_id, interval, self.clock)
 
-    stream_pacer = lane
-
     async def call(
         self,
         target: Target,

@@ -160,9 +160,6 @@ class EditPacer:
         self._notify()
 
 
-ChatLane = EditPacer
-
-
 class PacerPool:
     """One lane per chat, the least recently used forgotten beyond MAX_PACERS chats."""
 

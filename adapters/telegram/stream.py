@@ -22,7 +22,7 @@ class StreamedAnswer:
         self._outbox = outbox
         self._target = target
         self._conversation = conversation
-        self._pacer: EditPacer = outbox.stream_pacer(target)
+        self._pacer: EditPacer = outbox.lane(target)
         self._text = ""
         self._changed = asyncio.Event()
         self._start = 0  # where the current message's text begins in the whole answer
