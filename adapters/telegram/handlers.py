@@ -150,8 +150,7 @@ class Handlers:
             )
         conversation = reply.conversation = linked_conversation or reply.conversation
         request = Request(user_of(message.from_user), scope_of(message.chat, message.from_user), conversation)
-        where = Target(message.chat_id, thread_of(message), message.message_id, group=not is_private(message.chat))
-        request.origin = origin_of(where, message.from_user)
+        request.origin = origin_of(reply.target, message.from_user)
         command = self._command_of(message, addressed)
         if linked_job is not None and linked_conversation is None and isinstance(command, ChatText | Edit):
             # The answer to our "what should I change?" prompt (linked to its job only).

@@ -41,6 +41,11 @@ class TelegramReply(Reply):
         self._replied = False  # only the first answer quotes the user's message
 
     @property
+    def target(self) -> Target:
+        """Where this reply answers: the request's chat, topic and message."""
+        return self._target
+
+    @property
     def _bot(self) -> Bot:
         return self._outbox.bot
 
