@@ -175,14 +175,13 @@ class InteractionReply(Reply):
             try:
                 if self._status is not None:
                     await self._status.edit(content=text)
-                elif self._thinking:
-                    view = status_view(update.job_id)
-                    self._status = await self._inter.edit_original_response(content=text, view=view)
-                    self._thinking = False
-                    await self._note(update.job_id, self._status)
                 else:
                     view = status_view(update.job_id)
-                    self._status = await self.post(text, view=view)
+                    if self._thinking:
+                        self._status = await self._inter.edit_original_response(content=text, view=view)
+                        self._thinking = False
+                    else:
+                        self._status = await self.post(text, view=view)
                     await self._note(update.job_id, self._status)
             except discord.HTTPException as exc:
                 log.debug("could not show progress: %s", exc)
