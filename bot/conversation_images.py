@@ -9,6 +9,7 @@ import hashlib
 import logging
 from dataclasses import dataclass
 
+from bot.messages import EXTENSIONS
 from bot.providers.base import ChatMessage
 from bot.providers.encoding import data_uri
 from bot.results import ResultFiles
@@ -16,8 +17,7 @@ from bot.results import ResultFiles
 log = logging.getLogger(__name__)
 PREFIX = "conv-"
 GONE = "[image no longer available]"
-_EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/gif": "gif"}
-_MIMES = {extension: mime for mime, extension in _EXTENSIONS.items()}
+_MIMES = {extension: mime for mime, extension in EXTENSIONS.items()}
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ class ConversationImages:
 
 def _name(conversation: str, picture: Picture) -> str:
     digest = hashlib.sha256(conversation.encode() + b"\0" + picture.data).hexdigest()[:32]
-    return f"{PREFIX}{digest}.{_EXTENSIONS.get(picture.mime, 'bin')}"
+    return f"{PREFIX}{digest}.{EXTENSIONS.get(picture.mime, 'bin')}"
 
 
 def _resolved(message: ChatMessage, loaded: dict[str, bytes | None]) -> ChatMessage:

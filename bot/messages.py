@@ -71,6 +71,10 @@ class Request:
         return f"{self.scope.key}|{self.user.key}"
 
 
+# The file extension each image type is kept under (result files, conversation images).
+EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/gif": "gif"}
+
+
 @dataclass
 class ResultImage:
     data: bytes
@@ -80,7 +84,7 @@ class ResultImage:
 
     @property
     def extension(self) -> str:
-        return {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/gif": "gif"}.get(self.mime, "png")
+        return EXTENSIONS.get(self.mime, "png")
 
 
 class Action(StrEnum):
