@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from bot.config import Settings
 from bot.messages import Scope, ScopeKind
+from bot.parsing import whole_number
 from bot.store.settings import ScopeSettingsStore
 
 
@@ -50,7 +51,8 @@ class ScopeLimits:
         def value(name: str) -> int:
             knob = KNOBS[name]
             raw = overrides.get(name)
-            return int(raw) if raw is not None and raw.isascii() and raw.isdigit() else self.default(knob)
+            number = whole_number(raw) if raw is not None else None
+            return self.default(knob) if number is None else number
 
         return Limits(value("user_quota"), value("guild_quota"), value("rate"))
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from bot.store.db import Database
+from bot.store.quotas import utc_day
 
 # /usage shows today only; a month and a bit of daily counters is kept for operators to look at.
 USAGE_RETENTION_DAYS = 35
@@ -59,7 +59,7 @@ async def _delete_batches(db: Database, sql: str, cutoff: float | str) -> int:
 async def prune_rows(db: Database, retention: Retention, now: float | None = None) -> Pruned:
     """Delete rows past retention. Returns how many of each went."""
     now = time.time() if now is None else now
-    usage_day = datetime.fromtimestamp(now - retention.usage_days * DAY, UTC).strftime("%Y-%m-%d")
+    usage_day = utc_day(now - retention.usage_days * DAY)
     jobs_cutoff, chat_cutoff = now - retention.jobs_days * DAY, now - retention.chat_days * DAY
     usage = await _delete_batches(db, STATEMENTS["usage"], usage_day)
     jobs = await _delete_batches(db, STATEMENTS["jobs"], jobs_cutoff)
