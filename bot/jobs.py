@@ -70,6 +70,7 @@ class JobRunner:
         self._running: dict[str, _Running] = {}
         self._image_limits = image_limits
         self._result_limits = ImageLimits.for_results(settings)
+        self._secrets = secrets_of(settings)  # an upstream may echo a key: none is kept or shown
         self._preparer = Preparer(settings, catalogue, scope_limits, image_limits)
         self.clock: Clock = MONOTONIC  # what the delivery deadline reads; tests drive their own
 
@@ -155,13 +156,12 @@ class JobRunner:
             await _quietly(asyncio.wait_for(reply.send_error(INTERRUPTED), INTERRUPTED_SEND_SECONDS))
             raise
         except Exception as exc:
-            secrets = secrets_of(self._settings)  # an upstream may echo a key: none is kept or shown
-            detail = failure_detail(exc, secrets)
+            detail = failure_detail(exc, self._secrets)
             log.warning("job %s failed: %s", job_id, detail)
             await asyncio.shield(self._store.quotas.refund(job_id, JobStatus.FAILED, detail))
             await cancel_and_wait(ticker)
             await _quietly(reply.clear_progress())
-            await _quietly(reply.send_error(image_failure(exc, secrets)))
+            await _quietly(reply.send_error(image_failure(exc, self._secrets)))
             return None
         finally:
             # Every exit, shutdown included: no ticker left running, no "Working… / Cancel" left behind.

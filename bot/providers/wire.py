@@ -39,15 +39,13 @@ def host_of(url: str | httpx.URL) -> str:
 def transport_failure(exc: BaseException, method: str, url: str | httpx.URL) -> ProviderError:
     """The ProviderError for an httpx exception (or an asyncio timeout) while calling `url`. The detail
     names the host for the operator; URLs of provider APIs carry no keys (those travel in headers)."""
-    where = f"{method} {host_of(url)}"
+    where, origin = f"{method} {host_of(url)}", _origin(exc)
     if never_sent(exc):
-        origin = _origin(exc)
         reason = origin if origin is not None else exc
         return Unreachable(f"could not connect to {host_of(url)} ({type(reason).__name__}: {reason})")
-    origin = _origin(exc)
-    if isinstance(exc, httpx.ConnectTimeout) and isinstance(origin, aiohttp.ClientError):
-        if not isinstance(origin, TimeoutError):
-            return ConnectionLost(f"{where}: {type(origin).__name__}")  # dropped by aiohttp, not slow
+    dropped = isinstance(origin, aiohttp.ClientError) and not isinstance(origin, TimeoutError)
+    if isinstance(exc, httpx.ConnectTimeout) and dropped:
+        return ConnectionLost(f"{where}: {type(origin).__name__}")  # dropped by aiohttp, not slow
     if isinstance(exc, httpx.TimeoutException | TimeoutError):
         return UpstreamTimeout(f"{where} timed out")
     if isinstance(exc, httpx.TooManyRedirects):
