@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from bot.messages import User
 from bot.sizes import format_size, parse_size
 
 
@@ -23,6 +24,7 @@ class CommandName(StrEnum):
     CANCEL = "cancel"
     RESET = "reset"
     HELP = "help"
+    MOD = "mod"
 
 
 # Other names people type for a command (Telegram opens every private chat with /start).
@@ -125,10 +127,26 @@ class Help:
 
 
 @dataclass(frozen=True)
+class Moderate:
+    """`/mod <subcommand> [argument]`, for a scope's admins (checked by the core, whatever the platform
+    already checked). `subcommand` is one or two lower-case words as typed: "" (a summary), "block add",
+    "block remove", "block list", "ban", "unban", "bans", "channel", "roles allow", "roles deny",
+    "roles clear", "strictness", "output", "nsfw", "log", "logchannel", "review". `argument` is the rest
+    (a term, a mode, a duration and reason, a number). `target` is the member a ban names, where the
+    platform resolved one (a Discord user option, the author of the Telegram message replied to);
+    `role` a Discord role id from a role option or a `<@&id>` mention."""
+
+    subcommand: str = ""
+    argument: str = ""
+    target: User | None = None
+    role: str | None = None
+
+
+@dataclass(frozen=True)
 class Invalid:
     """A command that could not be parsed; `reason` tells the user what is valid."""
 
     reason: str
 
 
-Command = Imagine | Edit | Ask | Chat | Usage | ChangeSettings | Models | Cancel | Reset | Help | Invalid
+Command = Imagine | Edit | Ask | Chat | Usage | ChangeSettings | Models | Cancel | Reset | Help | Moderate | Invalid

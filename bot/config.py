@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -23,7 +23,7 @@ from bot.sizes import format_size, parse_size
 __all__ = ["ByteSize", "Settings", "SettingsError", "load_settings"]
 
 # Free text, where " #" may be meant: the only settings not checked for a comment pasted onto the value.
-_FREE_TEXT = {"chat_system_prompt", "a1111_password"}
+_FREE_TEXT = {"chat_system_prompt", "a1111_password", "moderation_blocklist"}
 
 
 class Settings(BaseSettings):
@@ -104,6 +104,17 @@ class Settings(BaseSettings):
     a1111_max_concurrency: int = Field(default=1, ge=1)
     a1111_denoising_strength: float = Field(default=0.6, ge=0, le=1)
     a1111_progress_seconds: float = Field(default=1.0, gt=0)
+
+    # Moderation (see README "Moderating a server"). The blocklist applies everywhere; the model is optional.
+    moderation_blocklist: str = ""  # comma list of terms; `re:<regex>` for a pattern
+    moderation_api_url: OptionalHttpUrl = None  # an OpenAI-compatible base URL; POST {url}/moderations
+    moderation_api_key: SecretStr | None = None
+    moderation_model: str = "omni-moderation-latest"
+    moderation_strictness: Literal["low", "medium", "high"] = "medium"  # servers may choose their own
+    moderation_on_failure: Literal["closed", "open"] = "closed"  # the moderation service down: refuse, or allow
+    moderation_output: Literal["withhold", "spoiler"] = "withhold"  # flagged results; servers may choose
+    moderation_timeout_seconds: float = Field(default=10.0, gt=0)
+    allow_private_chats: bool = True  # off: DMs and private chats are refused (the console never is)
 
     # Platforms.
     telegram_token: SecretStr | None = None

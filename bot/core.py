@@ -10,6 +10,8 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
+
 from bot.clock import Clock
 from bot.command import (
     Ask,
@@ -23,13 +25,15 @@ from bot.command import (
     Imagine,
     Invalid,
     Models,
+    Moderate,
     Reset,
     Usage,
 )
 from bot.commands.actions import Buttons
 from bot.commands.chat import ChatCommands
 from bot.commands.edit import edit
-from bot.commands.help import HELP, models_text
+from bot.commands.help import help_for, models_text
+from bot.commands.moderation import ModCommand
 from bot.commands.settings import SettingsCommand
 from bot.commands.usage import usage
 from bot.config import Settings
@@ -39,6 +43,12 @@ from bot.images import ImageLimits
 from bot.jobs import JobRunner, JobSpec
 from bot.lease import WALL, Lease
 from bot.messages import Action, Reply, Request
+from bot.moderation.actions import ModeratorActions
+from bot.moderation.classifier import Classifier
+from bot.moderation.desk import Desk, ModVerb
+from bot.moderation.desks import ModeratorDesks
+from bot.moderation.gate import Moderation
+from bot.moderation.review import ReviewQueue
 from bot.parsing import parse_line
 from bot.providers.catalogue import Catalogue
 from bot.providers.registry import build_catalogue, build_http_client
@@ -69,6 +79,10 @@ class Atelier:
     _buttons: Buttons
     _scope_limits: ScopeLimits
     _resources: AsyncExitStack
+    moderation: Moderation
+    _desks: ModeratorDesks
+    _mod_command: ModCommand
+    _mod_actions: ModeratorActions
     _lease: Lease | None = None  # set by start
     _handlers: dict[type, Handler] = field(init=False)
 
@@ -84,7 +98,8 @@ class Atelier:
             Models: lambda _c, _request, reply: self.models(reply),
             Cancel: lambda _c, request, reply: self.cancel(request, reply),
             Reset: lambda _c, request, reply: self.reset(request, reply),
-            Help: lambda _c, _request, reply: self.help(reply),
+            Help: lambda _c, request, reply: self.help(reply, request),
+            Moderate: lambda c, request, reply: self.mod(request, c, reply),
             Invalid: lambda c, _request, reply: reply.send_error(c.reason),
         }
 
@@ -109,25 +124,41 @@ class Atelier:
                 stack.push_async_callback(http.aclose)
                 catalogue = build_catalogue(settings, http)
             stack.push_async_callback(catalogue.aclose)
+            classifier = None
+            if settings.moderation_api_url:
+                moderation_http = httpx.AsyncClient(timeout=settings.moderation_timeout_seconds)
+                stack.push_async_callback(moderation_http.aclose)
+                classifier = Classifier.from_settings(settings, moderation_http)
             results = ResultFiles(settings.database_path.parent / "results")
             retention = Retention(settings.result_retention_days, settings.chat_history_retention_days)
             await prune(store, results, retention)
             housekeeping = asyncio.create_task(_prune_periodically(store, results, retention))
             stack.push_async_callback(cancel_and_wait, housekeeping)
-            core = cls._wire(settings, store, catalogue, results, stack.pop_all())
+            core = cls._wire(settings, store, catalogue, results, stack.pop_all(), classifier)
         core._lease = lease
         return core
 
     @classmethod
     def _wire(
-        cls, settings: Settings, store: Store, catalogue: Catalogue, results: ResultFiles, resources: AsyncExitStack
+        cls,
+        settings: Settings,
+        store: Store,
+        catalogue: Catalogue,
+        results: ResultFiles,
+        resources: AsyncExitStack,
+        classifier: Classifier | None = None,
     ) -> Atelier:
         limiter = RateLimiter()
         image_limits = ImageLimits.from_settings(settings)
         scope_limits = ScopeLimits(settings, store.settings)
-        runner = JobRunner(settings, store, catalogue, limiter, results, scope_limits, image_limits)
+        desks = ModeratorDesks(store.settings, store.moderation)
+        moderation = Moderation(settings, store, classifier, desks)
+        reviews = ReviewQueue(store, desks)
+        runner = JobRunner(
+            settings, store, catalogue, limiter, results, scope_limits, image_limits, moderation, reviews
+        )
         pictures = ConversationImages(results)
-        chat = ChatCommands(settings, catalogue, store.conversations, limiter, image_limits, pictures)
+        chat = ChatCommands(settings, catalogue, store.conversations, limiter, image_limits, pictures, moderation)
         return cls(
             settings=settings,
             store=store,
@@ -140,6 +171,10 @@ class Atelier:
             _buttons=Buttons(runner, store.jobs),
             _scope_limits=scope_limits,
             _resources=resources,
+            moderation=moderation,
+            _desks=desks,
+            _mod_command=ModCommand(settings, store),
+            _mod_actions=ModeratorActions(store, desks, results),
         )
 
     async def close(self, drain_seconds: float = 10.0) -> None:
@@ -184,8 +219,22 @@ class Atelier:
     async def models(self, reply: Reply) -> None:
         await reply.send_text(models_text(self.catalogue))
 
-    async def help(self, reply: Reply) -> None:
-        await reply.send_text(HELP)
+    async def help(self, reply: Reply, request: Request | None = None) -> None:
+        """The moderation commands are listed only for the scope's admins."""
+        is_admin = request is not None and request.is_admin
+        await reply.send_text(help_for(is_admin, console=request is not None and request.scope.platform == "console"))
+
+    async def mod(self, request: Request, command: Moderate, reply: Reply) -> None:
+        """`/mod ...`: the core checks the asker administers the scope, whatever the platform checked."""
+        await self._mod_command.run(request, command, reply)
+
+    def attach_desk(self, platform: str, desk: Desk) -> None:
+        """An adapter, once connected: how the core reaches moderators' channels and requesters on it."""
+        self._desks.attach(platform, desk)
+
+    async def moderate(self, verb: ModVerb, item_id: int, request: Request, reply: Reply) -> None:
+        """A button in a moderators' channel (`atelier-mod:<verb>:<id>`); checked again here."""
+        await self._mod_actions.press(verb, item_id, request, reply)
 
     async def cancel(self, request: Request, reply: Reply) -> None:
         if self.runner.cancel_for(request.scope.key, request.user.key) == 0:

@@ -20,6 +20,8 @@ from bot.delivery import deliver_within
 from bot.failures import CANCELLED, failure_detail, image_failure
 from bot.images import ImageLimits, ImageRejected, check_result_image
 from bot.messages import Action, Delivery, Progress, Reply, Request, ResultImage, ScopeKind
+from bot.moderation.gate import Moderation
+from bot.moderation.review import ReviewQueue
 from bot.preparation import JobSpec, Prepared, Preparer, Refused
 from bot.providers.base import ImageJob, ProviderProgress
 from bot.providers.catalogue import Catalogue, UnknownModel
@@ -60,8 +62,12 @@ class JobRunner:
         results: ResultFiles,
         scope_limits: ScopeLimits,
         image_limits: ImageLimits,
+        moderation: Moderation,
+        reviews: ReviewQueue,
     ) -> None:
         self._settings = settings
+        self._moderation = moderation
+        self._reviews = reviews
         self._store = store
         self._catalogue = catalogue
         self._limiter = limiter

@@ -64,6 +64,13 @@ class Request:
     # The adapter's opaque JSON naming where this came from (chat, thread, message), stored with a job
     # so that if the process dies the adapter can tell its user after the restart.
     origin: str | None = None
+    # Where in the scope, for channel rules (`/mod channel`): a Discord channel id (a thread's parent
+    # channel: threads follow their channel), a Telegram forum topic id; "" for a group's one chat.
+    channel: str = ""
+    # The member's Discord role ids, for `/mod roles` (other platforms have none).
+    roles: tuple[str, ...] = ()
+    # A Discord age-restricted (NSFW) channel, where a server may allow the sexual category.
+    age_restricted: bool = False
 
     @property
     def asker(self) -> str:
@@ -118,6 +125,8 @@ class Delivery:
     images: list[ResultImage]
     caption: str
     actions: list[Action]
+    # A flagged result a server shows behind a spoiler (Discord SPOILER_ attachment, Telegram has_spoiler).
+    spoiler: bool = False
 
 
 @dataclass
@@ -154,8 +163,15 @@ class Reply:
         await self.send_text(text)
         return text
 
-    async def send_images(self, delivery: Delivery) -> None:
+    async def send_images(self, delivery: Delivery) -> str | None:
+        """Upload the images; returns the adapter's JSON naming the posted message(s), so a moderator's
+        Delete can remove them later (see bot.moderation.desk.Desk.delete), or None."""
         raise NotImplementedError
+
+    async def replace_answer(self, text: str) -> None:
+        """The answer `stream_text` just showed was flagged by moderation: replace what was posted (every
+        message of it) with `text`. The default, for a reply that cannot edit, sends `text`."""
+        await self.send_text(text)
 
     async def progress(self, update: Progress) -> None:
         """Called about once a second while a job runs; the adapter decides how often to show it."""

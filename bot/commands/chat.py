@@ -12,6 +12,7 @@ from bot.conversation_images import ConversationImages, Picture
 from bot.failures import chat_failure
 from bot.images import ImageLimits, ImageRejected, check_input_image, shrink_for_vision
 from bot.messages import Reply, Request
+from bot.moderation.gate import Moderation
 from bot.providers.base import ChatMessage, ProviderError
 from bot.providers.catalogue import Catalogue, UnknownModel
 from bot.ratelimit import RateLimiter
@@ -32,8 +33,10 @@ class ChatCommands:
         limiter: RateLimiter,
         image_limits: ImageLimits,
         pictures: ConversationImages,
+        moderation: Moderation,
     ) -> None:
         self._settings = settings
+        self._moderation = moderation
         self._catalogue = catalogue
         self._conversations = conversations
         self._limiter = limiter

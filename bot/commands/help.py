@@ -33,6 +33,23 @@ CONSOLE_HELP = f"""Atelier console: make and edit images, ask about them, and ch
 Paths with spaces: @"my photo.png" or @'my photo.png'. Ctrl-D (or Ctrl-C with nothing running) quits."""
 
 
+MOD_HELP = """Moderation (admins): /mod shows this server's rules.
+/mod block add|remove|list <term> - refuse prompts containing a term (re:<regex> for a pattern)
+/mod ban <user> [1h|7d] [reason] - keep someone from using the bot here; /mod unban <user>; /mod bans
+/mod channel images|chat|all|off - what this channel allows; /mod channel default ... for the others
+/mod roles allow|deny <role> | clear - Discord role lists
+/mod strictness low|medium|high - how strict the moderation model is
+/mod output withhold|spoiler - what happens to flagged results; /mod nsfw on|off - age-restricted channels
+/mod log [N] - recent moderation events; /mod logchannel - post flagged items in this channel
+/mod review on|off - results in this channel wait for a moderator's approval"""
+
+
+def help_for(is_admin: bool, console: bool = False) -> str:
+    """/help: the moderation commands are shown only to those who can use them."""
+    text = CONSOLE_HELP if console else HELP
+    return f"{text}\n\n{MOD_HELP}" if is_admin else text
+
+
 def models_text(catalogue: Catalogue) -> str:
     models = catalogue.image_models()
     if not models:

@@ -11,6 +11,7 @@ from bot.store.conversations import ConversationStore
 from bot.store.db import Database
 from bot.store.instances import InstanceStore
 from bot.store.jobs import JobStore
+from bot.store.moderation import ModerationStore
 from bot.store.quotas import QuotaStore
 from bot.store.settings import ScopeSettingsStore
 
@@ -23,6 +24,7 @@ class Store:
     settings: ScopeSettingsStore
     conversations: ConversationStore
     instances: InstanceStore  # this Store's instance id and lease; the jobs it reserves are owned by it
+    moderation: ModerationStore
 
     @classmethod
     async def open(cls, path: Path | str, *, history_messages: int = 40, clock: Clock = MONOTONIC) -> Store:
@@ -36,6 +38,7 @@ class Store:
             ScopeSettingsStore(db, clock=clock),
             ConversationStore(db, history_messages),
             InstanceStore(db, instance_id),
+            ModerationStore(db, clock=clock),
         )
 
     @property
