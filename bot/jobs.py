@@ -1,5 +1,6 @@
-"""One path for every generation: validate -> admit (rate limit) -> reserve quota -> provider call
-with timeout and progress -> check -> deliver -> commit, or refund on any failure."""
+"""One path for every generation: access -> validate -> moderate the prompt and inputs -> admit (rate
+limit) -> reserve quota -> provider call with timeout and progress -> check -> moderate the result ->
+deliver (or withhold, or hold for review) -> commit, or refund on any failure."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from bot.admission import admit
+from bot.admission import IMAGES_OFF, admit
 from bot.captions import result_caption
 from bot.clock import MONOTONIC, Clock
 from bot.config import Settings
@@ -20,7 +21,8 @@ from bot.delivery import deliver_within
 from bot.failures import CANCELLED, failure_detail, image_failure
 from bot.images import ImageLimits, ImageRejected, check_result_image
 from bot.messages import Action, Delivery, Progress, Reply, Request, ResultImage, ScopeKind
-from bot.moderation.gate import Moderation
+from bot.moderation.gate import Moderation, Outcome, ResultCheck
+from bot.moderation.policy import Use
 from bot.moderation.review import ReviewQueue
 from bot.preparation import JobSpec, Prepared, Preparer, Refused
 from bot.providers.base import ImageJob, ProviderProgress
@@ -82,13 +84,14 @@ class JobRunner:
 
     async def run(self, request: Request, spec: JobSpec, reply: Reply) -> str | None:
         """Run one generation to the end. Returns the job id when images were delivered."""
-        try:
-            prepared = await self._preparer.prepare(request, spec)
-        except (Refused, ImageRejected, UnknownModel) as exc:
-            await reply.send_error(str(exc))
+        prepared = await self._admitted(request, spec, reply)
+        if prepared is None:
             return None
         limits = await self._scope_limits.for_scope(request.scope)
-        if not await admit(self._limiter, request, limits, reply):
+        noting = _NotingReply(reply)
+        if not await admit(self._limiter, request, limits, noting):
+            if noting.said is not None:  # said, not dropped silently: worth a line in the audit log
+                await self._moderation.refused(request, "quota" if noting.said == IMAGES_OFF else "rate", noting.said)
             return None
         job_id = uuid.uuid4().hex[:16]
         job, model = prepared.job, prepared.model
@@ -117,14 +120,39 @@ class JobRunner:
         if refusal is not None:
             self._limiter.forget_last(request.asker)
             await reply.send_error(refusal.message)
+            await self._moderation.refused(request, "quota", refusal.message)
             return None
-        task = asyncio.create_task(self._execute(job_id, prepared, reply))
+        task = asyncio.create_task(self._execute(job_id, request, prepared, reply))
         self._running[job_id] = _Running(task, request.scope.key, request.user.key)
         task.add_done_callback(lambda _: self._running.pop(job_id, None))
         # Shielded: if the caller goes away (an adapter stopping), the job still finishes or refunds.
         return await asyncio.shield(task)
 
-    async def _execute(self, job_id: str, prepared: Prepared, reply: Reply) -> str | None:
+    async def _admitted(self, request: Request, spec: JobSpec, reply: Reply) -> Prepared | None:
+        """Access, validation, then moderation of what was asked: the prepared job, or None (the user told).
+        All before the rate limit and the charge: a refused prompt costs nothing and reaches no provider.
+        Buttons (Reroll, Vary, Edit) come through here too, so they meet the scope's terms of today."""
+        refusal = await self._moderation.access(request, Use.IMAGES)
+        if refusal is not None:
+            await reply.send_error(refusal)
+            return None
+        try:
+            prepared = await self._preparer.prepare(request, spec)
+        except (Refused, ImageRejected, UnknownModel) as exc:
+            await reply.send_error(str(exc))
+            return None
+        # The negative prompt is matched against the blocklists only (the caption may show it): it lists
+        # what to keep out, so the model would flag `--no gore` for the very words it avoids.
+        negative = spec.params.negative_prompt or ""
+        refusal = await self._moderation.screen(
+            request, Use.IMAGES, prepared.job.prompt, prepared.job.images, listed_only=negative
+        )
+        if refusal is not None:
+            await reply.send_error(refusal)
+            return None
+        return prepared
+
+    async def _execute(self, job_id: str, request: Request, prepared: Prepared, reply: Reply) -> str | None:
         job = prepared.job
         started = time.monotonic()
         latest = ProviderProgress()
@@ -143,7 +171,11 @@ class JobRunner:
             if not images:
                 raise ImageRejected("no images")
             await cancel_and_wait(ticker)
-            kept = await self._deliver(job_id, prepared, images, reply)
+            check = await self._moderation.check_result(request, job_id, job.prompt, images)
+            if check.outcome in (Outcome.WITHHOLD, Outcome.REVIEW):
+                await self._keep_back(job_id, request, prepared, images, check, reply)
+                return None
+            kept, ref = await self._deliver(job_id, prepared, images, reply, spoiler=check.outcome is Outcome.SPOILER)
         except asyncio.CancelledError:
             running = self._running.get(job_id)
             by_user = running is not None and running.cancelled_by_user
@@ -175,24 +207,66 @@ class JobRunner:
             await _quietly(reply.clear_progress())
         # Shielded: the images are delivered, so a cancel arriving now must not leave the job "running".
         await asyncio.shield(self._store.quotas.commit(job_id, kept))
+        try:
+            if ref is not None:  # what a moderator's Delete removes
+                await self._store.jobs.note_posted(job_id, ref)
+            await self._moderation.generated(request, job_id, job.prompt, check.verdict)
+        except Exception as exc:  # the user has the images; a missing audit line must not turn into an error
+            log.warning("job %s: could not note its delivery: %r", job_id, exc)
         return job_id
 
-    async def _deliver(self, job_id: str, prepared: Prepared, images: list[ResultImage], reply: Reply) -> dict:
-        """Upload the images; returns what the job row keeps (its files, for the buttons)."""
+    async def _keep_back(
+        self,
+        job_id: str,
+        request: Request,
+        prepared: Prepared,
+        images: list[ResultImage],
+        check: ResultCheck,
+        reply: Reply,
+    ) -> None:
+        """A result that is not posted here: withheld by moderation, or sent to the review queue."""
+        job = prepared.job
+        await _quietly(reply.clear_progress())
+        if not check.charge:  # moderation failed (our side): nothing is shown and nothing charged
+            await asyncio.shield(self._store.quotas.refund(job_id, JobStatus.FAILED, "moderation unavailable"))
+            await _quietly(reply.send_error(check.message))
+            return
+        # Made and paid for: the job is done and charged, its files kept for moderators to see or approve
+        # (committed before the review is posted, so an Approve finds them).
+        files, inputs, masks = await self._save_files(job_id, images, job.images, job.mask)
+        await asyncio.shield(self._store.quotas.commit(job_id, _kept(files, inputs, masks, images)))
+        if check.outcome is Outcome.WITHHOLD:
+            await _quietly(reply.send_error(check.message))
+            return
+        caption = result_caption(job, prepared.model, images, prepared.notes)
+        held = await self._reviews.hold(request, Delivery(job_id, images, caption, list(RESULT_ACTIONS)))
+        if held is None:
+            await _quietly(reply.send_error(await self._moderation.unreviewed(request, job_id, job.prompt)))
+            return
+        await self._moderation.held(request, job_id, job.prompt)
+        await _quietly(reply.send_text(held))
+
+    async def _deliver(
+        self, job_id: str, prepared: Prepared, images: list[ResultImage], reply: Reply, *, spoiler: bool = False
+    ) -> tuple[dict, str | None]:
+        """Upload the images; returns what the job row keeps (its files, for the buttons) and the adapter's
+        ref of the posted message."""
         job = prepared.job
         # Kept on disk for the buttons, written while the images travel to the user.
         saving = asyncio.ensure_future(self._save_files(job_id, images, job.images, job.mask))
         try:
             await reply.clear_progress()
             caption = result_caption(job, prepared.model, images, prepared.notes)
-            delivery = Delivery(job_id, images, caption, list(RESULT_ACTIONS))
-            await deliver_within(self.clock, self._settings.delivery_deadline_seconds, reply.send_images(delivery))
+            delivery = Delivery(job_id, images, caption, list(RESULT_ACTIONS), spoiler=spoiler)
+            ref = await deliver_within(
+                self.clock, self._settings.delivery_deadline_seconds, reply.send_images(delivery)
+            )
         except BaseException:
             files, inputs, masks = await asyncio.shield(saving)  # never raises
             await self._results.delete(files + inputs + masks)  # an undelivered job keeps nothing
             raise
         files, inputs, masks = await saving
-        return {"files": files, "inputs": inputs, "masks": masks, "sizes": [f"{i.width}x{i.height}" for i in images]}
+        return _kept(files, inputs, masks, images), ref
 
     async def _save_files(
         self, job_id: str, results: list[ResultImage], inputs: list[bytes], mask: bytes | None
@@ -260,6 +334,26 @@ class JobRunner:
         inputs = await self._results.load(record.result.get("inputs", [])) or []
         masks = await self._results.load(record.result.get("masks", [])) or []
         return inputs, masks[0] if masks else None
+
+
+def _kept(files: list[str], inputs: list[str], masks: list[str], images: list[ResultImage]) -> dict:
+    """What a finished job's row keeps: its files, for the buttons and for moderators."""
+    return {"files": files, "inputs": inputs, "masks": masks, "sizes": [f"{i.width}x{i.height}" for i in images]}
+
+
+class _NotingReply(Reply):
+    """Passes refusals on to the user and remembers the last, so the job path can audit what was said."""
+
+    def __init__(self, reply: Reply) -> None:
+        self._reply = reply
+        self.said: str | None = None
+
+    async def send_text(self, text: str) -> None:
+        await self._reply.send_text(text)
+
+    async def send_error(self, text: str) -> None:
+        self.said = text
+        await self._reply.send_error(text)
 
 
 def _resolved(job: ImageJob) -> dict:

@@ -22,6 +22,7 @@ from bot.command import (
     Imagine,
     Invalid,
     Models,
+    Moderate,
     Reset,
     Usage,
     command_name,
@@ -36,6 +37,27 @@ SETTINGS_USAGE = (
     "Usage: `/settings` shows them; `/settings user_quota 10`, `/settings guild_quota 100`, "
     "`/settings rate 3`, `/settings model NAME`; `/settings reset` (or `/settings reset rate`) goes back to defaults."
 )
+# `/mod` subcommands: the two-word ones with their second words.
+MOD_SUBCOMMANDS: dict[str, tuple[str, ...]] = {
+    "block": ("add", "remove", "list"),
+    "ban": (),
+    "unban": (),
+    "bans": (),
+    "channel": (),
+    "roles": ("allow", "deny", "clear"),
+    "strictness": (),
+    "output": (),
+    "nsfw": (),
+    "log": (),
+    "logchannel": (),
+    "review": (),
+}
+MOD_USAGE = (
+    "Usage: `/mod` shows this server's rules; `/mod block add|remove|list`, `/mod ban`, `/mod unban`, `/mod bans`, "
+    "`/mod channel`, `/mod roles allow|deny|clear`, `/mod strictness`, `/mod output`, `/mod nsfw`, `/mod log`, "
+    "`/mod logchannel`, `/mod review on|off`. /help explains each."
+)
+_ROLE = re.compile(r"^(?:<@&(\d{1,20})>|(\d{1,20}))$")
 _FLAGS = ("--size", "--ar", "--seed", "--model", "--no")
 # Em dash, en dash, minus sign: what phone keyboards make of a typed `--`.
 _DASHES = "\u2014\u2013\u2212"
@@ -90,6 +112,32 @@ def _settings(args: str, _sizes: list[tuple[int, int]]) -> Command:
     return ChangeSettings(*(word.lower() if index == 0 else word for index, word in enumerate(words)))
 
 
+def _moderate(args: str, _sizes: list[tuple[int, int]]) -> Command:
+    """`/mod roles allow <@&123>` -> Moderate("roles allow", "<@&123>", role="123"). The argument keeps its case
+    (a `re:` term, a reason)."""
+    words = args.split(None, 1)
+    if not words:
+        return Moderate()
+    sub, rest = words[0].lower(), words[1] if len(words) > 1 else ""
+    if sub not in MOD_SUBCOMMANDS:
+        raise UsageError(f"Unknown /mod subcommand '{_shown(words[0])}'. {MOD_USAGE}")
+    seconds = MOD_SUBCOMMANDS[sub]
+    if not seconds:
+        return Moderate(sub, rest.strip())
+    more = rest.split(None, 1)
+    if not more or more[0].lower() not in seconds:
+        raise UsageError(f"Usage: /mod {sub} {'|'.join(seconds)}. /help explains each.")
+    argument = more[1].strip() if len(more) > 1 else ""
+    role = None
+    if sub == "roles" and (match := _ROLE.match(argument)):
+        role = match.group(1) or match.group(2)
+    return Moderate(f"{sub} {more[0].lower()}", argument, role=role)
+
+
+def _shown(text: str) -> str:
+    return text if len(text) <= 24 else text[:23] + "…"
+
+
 _Sizes = list[tuple[int, int]]
 _PARSERS: dict[CommandName, Callable[[str, _Sizes], Command]] = {
     CommandName.IMAGINE: lambda args, sizes: Imagine(parse_generation(args, sizes)),
@@ -102,6 +150,7 @@ _PARSERS: dict[CommandName, Callable[[str, _Sizes], Command]] = {
     CommandName.CANCEL: lambda _args, _sizes: Cancel(),
     CommandName.RESET: lambda _args, _sizes: Reset(),
     CommandName.HELP: lambda _args, _sizes: Help(),
+    CommandName.MOD: _moderate,
 }
 
 

@@ -137,6 +137,7 @@ async def test_start_syncs_commands_to_the_dev_guild(fake_discord: FakeDiscord, 
         "cancel",
         "reset",
         "settings",
+        "mod",
         "Edit image",
         "Ask about image",
     }

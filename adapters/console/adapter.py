@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import getpass
+import json
 import logging
 import signal
 import sys
@@ -18,10 +19,10 @@ from pathlib import Path
 from typing import TextIO
 
 from adapters.console.attachments import AttachmentError, split_attachments
+from adapters.console.desk import ConsoleDesk
 from adapters.console.lines import LineReader
 from adapters.console.terminal import ConsoleReply, LastResult, Terminal, is_tty
-from bot.command import Ask, Cancel, Edit, Help
-from bot.commands.help import CONSOLE_HELP
+from bot.command import Ask, Cancel, Edit
 from bot.core import Atelier
 from bot.failures import SORRY
 from bot.messages import Action, Request, Scope, ScopeKind, User
@@ -78,6 +79,8 @@ class ConsoleAdapter:
         self._session = ConsoleSession(out_dir)
         self._stdin = stdin
         self._terminal = Terminal(stdout, core.settings.console_progress_seconds)
+        # The console user moderates their own scope: `/mod logchannel` makes the transcript its moderators' desk.
+        core.attach_desk("console", ConsoleDesk(self._terminal, out_dir))
         # Someone typing at a terminal gets a greeting and a prompt; a script's transcript does not.
         self._interactive = self._terminal.is_tty and is_tty(stdin)
         self._queue: asyncio.Queue[str | None] = asyncio.Queue()
@@ -92,6 +95,7 @@ class ConsoleAdapter:
             conversation=f"console:{self._session.user.id}",
             images=images,
             is_admin=True,  # your own private scope; it may only lower the operator's limits
+            origin=json.dumps({"console": self._session.user.id}),  # where `/mod logchannel` points
         )
 
     def _reply(self) -> ConsoleReply:
@@ -210,9 +214,6 @@ class ConsoleAdapter:
             await self._button(button, reply)
             return
         command = self._core.parse(text)
-        if isinstance(command, Help):
-            await reply.send_text(CONSOLE_HELP)
-            return
         if not images and isinstance(command, Edit | Ask):
             if self._session.last.image is None:
                 await reply.send_error(ASK_NO_IMAGE if isinstance(command, Ask) else EDIT_NO_IMAGE)

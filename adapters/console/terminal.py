@@ -11,9 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from bot.messages import Delivery, Progress, Reply
+from bot.messages import Delivery, Progress, Reply, ResultImage
 
 _CLEAR_LINE = "\r\x1b[2K"
+# A result a server would show behind a spoiler (Delivery.spoiler): the console saves it as usual, and says so.
+FLAGGED = "flagged by moderation: chat platforms show this result behind a spoiler"
 
 
 @dataclass
@@ -108,21 +110,34 @@ class ConsoleReply(Reply):
         self._terminal.clear_progress()
 
     async def send_images(self, delivery: Delivery) -> None:
-        paths = await asyncio.to_thread(self._write, delivery)
+        await show_delivery(self._terminal, self._out_dir, delivery)
         self._last.image = delivery.images[0].data
         self._last.job_id = delivery.job_id
-        self._terminal.line(delivery.caption)
-        for path in paths:
-            self._terminal.line(f"saved {path}")
 
-    def _write(self, delivery: Delivery) -> list[Path]:
-        self._out_dir.mkdir(parents=True, exist_ok=True)
-        paths = []
-        for index, image in enumerate(delivery.images):
-            path = self._out_dir / f"{delivery.job_id}-{index}.{image.extension}"
-            path.write_bytes(image.data)
-            paths.append(path)
-        return paths
+
+async def show_delivery(terminal: Terminal, out_dir: Path, delivery: Delivery) -> None:
+    """A result's caption, then its files as they are saved."""
+    paths = await save_images(out_dir, delivery.job_id, delivery.images)
+    terminal.line(delivery.caption)
+    if delivery.spoiler:
+        terminal.line(FLAGGED)
+    for path in paths:
+        terminal.line(f"saved {path}")
+
+
+async def save_images(out_dir: Path, stem: str, images: list[ResultImage]) -> list[Path]:
+    """`<out>/<stem>-<n>.<ext>`, written off the event loop."""
+    return await asyncio.to_thread(_write, out_dir, stem, images)
+
+
+def _write(out_dir: Path, stem: str, images: list[ResultImage]) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for index, image in enumerate(images):
+        path = out_dir / f"{stem}-{index}.{image.extension}"
+        path.write_bytes(image.data)
+        paths.append(path)
+    return paths
 
 
 def is_tty(stream: TextIO) -> bool:

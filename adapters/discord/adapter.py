@@ -11,12 +11,13 @@ import discord
 from discord import app_commands
 
 from adapters.discord.commands import register_commands
+from adapters.discord.desk import DiscordDesk
 from adapters.discord.inflight import InFlight, turned_away
 from adapters.discord.interactions import AtelierInteractions
-from adapters.discord.recovery import keep_telling
+from adapters.discord.recovery import PLATFORM, keep_telling
 from adapters.discord.reply import Pacing
 from adapters.discord.threads import ChatThreads, MessageChat
-from adapters.discord.views import ActionButton
+from adapters.discord.views import ActionButton, ModButton
 from bot.clock import MONOTONIC, Clock
 from bot.config import Settings
 from bot.core import Atelier
@@ -60,7 +61,7 @@ class AtelierClient(discord.Client):
         register_commands(self.tree, handler, settings)
 
     async def setup_hook(self) -> None:
-        self.add_dynamic_items(ActionButton)
+        self.add_dynamic_items(ActionButton, ModButton)
         await sync_commands(self.tree, self._settings.discord_guild_id_list)
 
     async def on_ready(self) -> None:
@@ -150,6 +151,10 @@ class DiscordAdapter:
         ready = asyncio.create_task(client.wait_until_ready())
         done, _ = await asyncio.wait({self._task, ready}, timeout=self._ready_timeout, return_when="FIRST_COMPLETED")
         if ready in done:
+            desk = DiscordDesk(
+                client, self._core.store.conversations, max_upload=self._settings.discord_max_upload_bytes
+            )
+            self._core.attach_desk(PLATFORM, desk)
             self._recovery = asyncio.create_task(keep_telling(self._core, client))
             return
         await cancel_and_wait(ready)

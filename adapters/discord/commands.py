@@ -6,6 +6,7 @@ from __future__ import annotations
 from discord import Attachment, Interaction, Message, app_commands
 
 from adapters.discord.interactions import AtelierInteractions
+from adapters.discord.mod_commands import mod_group
 from bot.command import Cancel, ChangeSettings, Help, Models, Reset, Usage
 from bot.config import Settings
 from bot.scope_limits import KNOBS
@@ -124,4 +125,5 @@ def register_commands(tree: app_commands.CommandTree, handler: AtelierInteractio
     async def ask_image(interaction: Interaction, message: Message) -> None:
         await handler.ask_image_menu(interaction, message)
 
+    tree.add_command(mod_group(handler))
     _ = (imagine, edit, ask, chat, usage, models, help_, cancel, reset, settings_, edit_image, ask_image)

@@ -18,10 +18,11 @@ from adapters.discord.requests import channel_conversation, dm_key, from_interac
 from adapters.discord.threads import ChatThreads
 from adapters.discord.uploads import image_attachments, read_image
 from adapters.discord.views import InstructionForm, form_id, parse_form_id, submitted_text
-from bot.command import Cancel, Command, GenerationParams, Reset
+from bot.command import Cancel, Command, GenerationParams, Moderate, Reset
 from bot.failures import SORRY
 from bot.images import ImageRejected
 from bot.messages import Action, Reply
+from bot.moderation.desk import ModVerb
 from bot.parsing import UsageError, check_size
 
 if TYPE_CHECKING:
@@ -209,6 +210,18 @@ class AtelierInteractions:
             await self.core.run(command, request, reply)
             await reply.finish("Cancelling your running job…" if isinstance(command, Cancel) else "Done.")
 
+    async def mod(self, interaction: discord.Interaction, command: Moderate, channel_id: int | None = None) -> None:
+        """/mod subcommands: private answers; `channel_id` names another channel than this one for a rule."""
+        if not await self.defer(interaction, ephemeral=True):
+            return
+        reply = self.reply(interaction, ephemeral=True)
+        async with self.guarded("/mod", reply):
+            request = from_interaction(interaction)
+            if channel_id is not None:
+                request.channel = str(channel_id)
+            await self.core.run(command, request, reply)
+            await reply.finish("Done.")
+
     # ---------------------------------------------------------------------- context menus
 
     async def edit_image_menu(self, interaction: discord.Interaction, message: discord.Message) -> None:
@@ -276,6 +289,15 @@ class AtelierInteractions:
         async with self.guarded(f"{action} button", reply):
             await self.core.action(action, job_id, from_interaction(interaction), reply)
             await reply.finish()
+
+    async def on_mod(self, interaction: discord.Interaction, verb: ModVerb, item_id: int) -> None:
+        """A button in the moderators' channel; the core checks the presser moderates this server."""
+        if not await self.defer(interaction, ephemeral=True):
+            return
+        reply = self.reply(interaction, ephemeral=True)
+        async with self.guarded(f"{verb} moderation button", reply):
+            await self.core.moderate(verb, item_id, from_interaction(interaction), reply)
+            await reply.finish("Done.")
 
     # --------------------------------------------------------------------------------- forms
 

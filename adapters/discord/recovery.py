@@ -30,10 +30,14 @@ def cut_off_at_shutdown(client: discord.Client) -> bool:
     return cancelled and not getattr(client, "taking_requests", True)
 
 
-def origin_of(channel_id: int | None, user_id: int) -> str | None:
+def origin_of(channel_id: int | None, user_id: int, message_id: int | None = None) -> str | None:
+    """Where a request came from: its channel, its user and, for a plain message, that message."""
     if channel_id is None:
         return None
-    return json.dumps({"channel": channel_id, "user": user_id})
+    where: dict[str, int] = {"channel": channel_id, "user": user_id}
+    if message_id is not None:
+        where["message"] = message_id
+    return json.dumps(where)
 
 
 def status_ref(message: discord.Message | discord.WebhookMessage | discord.InteractionMessage) -> str:

@@ -4,6 +4,7 @@ follow-ups, ephemeral errors, a paced status with a Cancel button), one answers 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -61,6 +62,29 @@ async def _edit_text(message: AnyMessage, text: str) -> None:
     await message.edit(content=text)
 
 
+def posted_ref(messages: list[AnyMessage]) -> str | None:
+    """The JSON naming posted message(s), so a moderator's Delete can remove them (desk.py)."""
+    if not messages:
+        return None
+    return json.dumps({"channel": messages[0].channel.id, "messages": [message.id for message in messages]})
+
+
+async def replace_messages(messages: list[AnyMessage], text: str) -> bool:
+    """A flagged answer: its first message now says `text`, the rest of it goes. False when nothing
+    of it could be changed (the caller then posts `text`)."""
+    replaced = False
+    for index, message in enumerate(messages):
+        try:
+            if index == 0:
+                await message.edit(content=text[:2000], attachments=[], view=None)
+                replaced = True
+            else:
+                await message.delete()
+        except discord.HTTPException as exc:
+            log.warning("could not replace a flagged answer's message: %s", exc.status)
+    return replaced
+
+
 class InteractionReply(Reply):
     """Answers a deferred interaction. The first follow-up fills the "thinking" message; errors are
     ephemeral (the public "thinking" message is removed first, since a follow-up that fills it keeps it
@@ -94,6 +118,7 @@ class InteractionReply(Reply):
         self._status_next = float("-inf")
         self._progress_open = True
         self._lock = asyncio.Lock()
+        self._answer: list[AnyMessage] = []  # the messages of the last streamed answer
 
     @property
     def answered(self) -> bool:
@@ -160,7 +185,16 @@ class InteractionReply(Reply):
                 await self._links.link_message(message_key(message.id), conversation=self.conversation)
             return message
 
-        return await self._pacing.stream(post, _edit_text).run(chunks)
+        stream = self._pacing.stream(post, _edit_text)
+        try:
+            return await stream.run(chunks)
+        finally:
+            self._answer = list(stream.messages)
+
+    async def replace_answer(self, text: str) -> None:
+        answer, self._answer = self._answer, []
+        if not await replace_messages(answer, text):
+            await self.post(text[:2000])
 
     async def progress(self, update: Progress) -> None:
         if not self._progress_open or update.elapsed_seconds < self._pacing.progress_delay:
@@ -214,7 +248,7 @@ class InteractionReply(Reply):
                 except discord.HTTPException as exc:
                     log.debug("could not edit a status message: %s", exc)
 
-    async def send_images(self, delivery: Delivery) -> None:
+    async def send_images(self, delivery: Delivery) -> str | None:
         caption = delivery.caption[:2000]
         cap = upload_cap(self._pacing.max_upload, self._inter.guild, self._inter)
         async with self._lock:
@@ -229,6 +263,8 @@ class InteractionReply(Reply):
                 else:
                     message = await self.post(caption, files=files, view=view)
         await self._links.link_message(message_key(message.id), job_id=delivery.job_id)
+        # An ephemeral result is only its user's: nothing a moderator could delete.
+        return None if message.flags.ephemeral else posted_ref([message])
 
     async def _reply_in_channel(self, delivery: Delivery, caption: str, cap: int) -> discord.Message | None:
         if self._reply_to is None:
@@ -273,6 +309,7 @@ class ChannelReply(Reply):
         self._conversation = conversation
         self._errors = errors
         self._guild = guild
+        self._answer: list[discord.Message] = []  # the messages of the last streamed answer
 
     async def post(
         self, content: str, *, files: list[discord.File] | None = None, view: discord.ui.View | None = None
@@ -302,11 +339,21 @@ class ChannelReply(Reply):
             await self.post(text[:2000])
 
     async def stream_text(self, chunks: AsyncIterator[str]) -> str:
-        return await self._pacing.stream(self.post, _edit_text).run(chunks)
+        stream = self._pacing.stream(self.post, _edit_text)
+        try:
+            return await stream.run(chunks)
+        finally:
+            self._answer = list(stream.messages)
 
-    async def send_images(self, delivery: Delivery) -> None:
+    async def replace_answer(self, text: str) -> None:
+        answer, self._answer = self._answer, []
+        if not await replace_messages(list(answer), text):
+            await self.post(text[:2000])
+
+    async def send_images(self, delivery: Delivery) -> str | None:
         files = await result_files(delivery, upload_cap(self._pacing.max_upload, self._guild))
         message = await self.post(
             delivery.caption[:2000], files=files, view=buttons_view(delivery.actions, delivery.job_id)
         )
         await self._links.link_message(message_key(message.id), job_id=delivery.job_id)
+        return posted_ref([message])

@@ -33,7 +33,8 @@ async def result_files(delivery: Delivery, cap: int) -> list[discord.File]:
     for index, image in enumerate(delivery.images):
         fitted = await fit_within(image, share)
         name = f"atelier-{delivery.job_id}-{index + 1}.{fitted.extension}"
-        files.append(discord.File(io.BytesIO(fitted.data), filename=name))
+        # spoiler=True names the upload SPOILER_<name>: Discord blurs it until clicked.
+        files.append(discord.File(io.BytesIO(fitted.data), filename=name, spoiler=delivery.spoiler))
     return files
 
 

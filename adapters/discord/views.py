@@ -12,6 +12,7 @@ import discord
 
 from adapters.discord.inflight import turned_away
 from bot.messages import Action, action_id
+from bot.moderation.desk import ModVerb, mod_button_id
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,58 @@ class ActionButton(
             log.warning("button %s clicked but no handler is registered", self.action)
             return
         await handler.on_action(interaction, self.action, self.job_id)
+
+
+class ModHandler(Protocol):
+    async def on_mod(self, interaction: discord.Interaction, verb: ModVerb, item_id: int) -> None: ...
+
+
+_MOD_LABELS = {
+    ModVerb.DELETE: ("Delete", "🗑️", discord.ButtonStyle.danger),
+    ModVerb.BAN: ("Ban user", "⛔", discord.ButtonStyle.danger),
+    ModVerb.DISMISS: ("Dismiss", "👌", discord.ButtonStyle.secondary),
+    ModVerb.APPROVE: ("Approve", "✅", discord.ButtonStyle.success),
+    ModVerb.REJECT: ("Reject", "❌", discord.ButtonStyle.danger),
+}
+
+
+class ModButton(
+    discord.ui.DynamicItem[discord.ui.Button],
+    template=r"atelier-mod:(?P<verb>delete|ban|dismiss|approve|reject):(?P<item>[0-9]{1,19})",
+):
+    """A button in the moderators' channel: like result buttons, found by custom_id after a restart."""
+
+    def __init__(self, verb: ModVerb, item_id: int) -> None:
+        label, emoji, style = _MOD_LABELS[verb]
+        super().__init__(
+            discord.ui.Button(label=label, emoji=emoji, style=style, custom_id=mod_button_id(verb, item_id))
+        )
+        self.verb = verb
+        self.item_id = item_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> ModButton:
+        return cls(ModVerb(match["verb"]), int(match["item"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        if await turned_away(interaction):
+            return
+        handler: ModHandler | None = getattr(interaction.client, "atelier_actions", None)
+        if handler is None:
+            log.warning("moderation button %s clicked but no handler is registered", self.verb)
+            return
+        await handler.on_mod(interaction, self.verb, self.item_id)
+
+
+def mod_view(verbs: list[ModVerb], item_id: int) -> discord.ui.View | None:
+    if not verbs:
+        return None
+    view = discord.ui.View(timeout=None)
+    for verb in verbs:
+        view.add_item(ModButton(verb, item_id))
+    return view
 
 
 def buttons_view(actions: list[Action], job_id: str) -> discord.ui.View:

@@ -14,6 +14,7 @@ from telegram.error import InvalidToken
 from telegram.ext import Application, ApplicationBuilder, CallbackQueryHandler, MessageHandler, filters
 
 from adapters.telegram.admins import AdminCache
+from adapters.telegram.desk import TelegramDesk
 from adapters.telegram.handlers import Handlers
 from adapters.telegram.outbox import Outbox
 from adapters.telegram.recovery import keep_telling
@@ -36,6 +37,7 @@ COMMANDS = [
     BotCommand("cancel", "Stop your running image job"),
     BotCommand("reset", "Forget this conversation"),
     BotCommand("settings", "Admins: quotas, rate limit, default model"),
+    BotCommand("mod", "Admins: blocked terms, bans, topic rules, review queue"),
     BotCommand("help", "What Atelier can do"),
 ]
 STOP_GRACE_SECONDS = 25.0  # running image jobs get this long to deliver before the bot goes
@@ -91,6 +93,8 @@ class TelegramAdapter:
         except Exception as exc:  # the menu is a nicety; never a reason not to start
             log.warning("telegram: setMyCommands failed: %s", type(exc).__name__)
         await app.start()
+        # Moderators' channels: alerts, the review queue, approved results posted later (bot.moderation.desk).
+        self._core.attach_desk(self.name, TelegramDesk(self.outbox, self._settings.delivery_deadline_seconds))
         # Jobs a crash cut off: their users are told now (in the background), once.
         self._recovery = asyncio.create_task(keep_telling(self._core, self.outbox))
         if self._webhook_url:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
 
 from telegram import CallbackQuery, Chat, ForceReply, Message, ReplyParameters, Update
 from telegram import User as TelegramUser
@@ -22,12 +23,13 @@ from adapters.telegram.outbox import Outbox, Target, message_key
 from adapters.telegram.pacing import Priority
 from adapters.telegram.recovery import origin_of
 from adapters.telegram.reply import TelegramReply
-from bot.command import Ask, ChangeSettings, Command, Edit, Reset
+from bot.command import Ask, ChangeSettings, Command, Edit, Help, Moderate, Reset
 from bot.command import Chat as ChatText  # telegram has a Chat too
 from bot.core import Atelier
 from bot.failures import SORRY
 from bot.images import ImageRejected
 from bot.messages import Action, Reply, Request, Scope, ScopeKind, User, parse_action_id
+from bot.moderation.desk import BUTTON_PREFIX, parse_mod_button
 from bot.parsing import parse_command
 from bot.redaction import redact
 
@@ -36,6 +38,8 @@ log = logging.getLogger(__name__)
 PHOTO_HINT = "Nice picture. Send it with a caption like `/edit make it snowy` or `/ask what is this?`."
 STICKER_HINT = "Nice sticker. Reply to it with `/edit make it snowy` or `/ask what is this?`."
 GROUP_RESET = "In a group each reply chain is its own conversation: reply to one of my answers with /reset to clear it."
+ANSWER_TOAST = 100  # a longer callback answer is shown as an alert, which the moderator dismisses
+BAN_COMMANDS = ("ban", "unban")  # a reply to someone's message names whom
 CALLBACK_TEXT = {
     Action.REROLL: "Rerolling…",
     Action.VARY: "Making a variation…",
@@ -58,6 +62,11 @@ def scope_of(chat: Chat, user: TelegramUser) -> Scope:
     return Scope("telegram", ScopeKind.GUILD, str(chat.id))
 
 
+def channel_of(thread_id: int | None) -> str:
+    """The forum topic, for `/mod channel` rules; "" for a group's one chat (and a forum's General)."""
+    return str(thread_id) if thread_id is not None else ""
+
+
 def user_of(user: TelegramUser) -> User:
     return User("telegram", str(user.id), user.full_name or user.username or str(user.id))
 
@@ -74,9 +83,14 @@ class CapturedReply(Reply):
     """Collects what the core says, for a callback answer instead of a chat message."""
 
     said: list[str] = field(default_factory=list)
+    refused: bool = False  # something was said as an error: shown as an alert
 
     async def send_text(self, text: str) -> None:
         self.said.append(text)
+
+    async def send_error(self, text: str) -> None:
+        self.refused = True
+        await self.send_text(text)
 
 
 class Handlers:
@@ -151,6 +165,7 @@ class Handlers:
         conversation = reply.conversation = linked_conversation or reply.conversation
         request = Request(user_of(message.from_user), scope_of(message.chat, message.from_user), conversation)
         request.origin = origin_of(reply.target, message.from_user)
+        request.channel = channel_of(reply.target.thread_id)
         command = self._command_of(message, addressed)
         if linked_job is not None and linked_conversation is None and isinstance(command, ChatText | Edit):
             # The answer to our "what should I change?" prompt (linked to its job only).
@@ -183,13 +198,23 @@ class Handlers:
         if isinstance(command, Reset) and not is_private(message.chat) and not continued:
             await reply.send_text(GROUP_RESET)
             return
-        if isinstance(command, ChangeSettings):
-            request.is_admin = await self._is_admin(message)
+        if isinstance(command, ChangeSettings | Moderate | Help):
+            request.is_admin = await self._is_admin(message)  # /help lists /mod to admins only
+        if isinstance(command, Moderate) and command.subcommand in BAN_COMMANDS and command.target is None:
+            command = replace(command, target=self._author_replied_to(message))
         if isinstance(command, Edit | Ask):
             images = album_images(album) if len(album) > 1 else [image for image in [input_image(message)] if image]
             # The core keeps as many as the model takes, and says so when it drops some.
             request.images = list(await asyncio.gather(*(download(self._outbox.bot, image) for image in images)))
         await self._core.run(command, request, reply)
+
+    @staticmethod
+    def _author_replied_to(message: Message) -> User | None:
+        """`/mod ban` replying to someone's message names its author (never a topic's opening message)."""
+        replied = message.reply_to_message
+        if replied is None or replied.forum_topic_created is not None or replied.from_user is None:
+            return None
+        return None if replied.from_user.is_bot else user_of(replied.from_user)
 
     async def _is_admin(self, message: Message) -> bool:
         if is_private(message.chat):
@@ -213,8 +238,11 @@ class Handlers:
             answered = True
             await self._answer(query, text, alert=alert)
 
-        parsed = parse_action_id(query.data or "")
         message = query.message
+        if (query.data or "").startswith(BUTTON_PREFIX + ":") and message is not None:
+            await self._moderator_pressed(query, answer)
+            return
+        parsed = parse_action_id(query.data or "")
         if parsed is None or message is None:
             await answer("This button no longer works.")
             return
@@ -227,6 +255,7 @@ class Handlers:
             conversation = linked_conversation or new_conversation(chat, thread_id, message.message_id)
             request = Request(user_of(query.from_user), scope_of(chat, query.from_user), conversation)
             request.origin = origin_of(target, query.from_user)
+            request.channel = channel_of(thread_id)
             if action == Action.CANCEL:
                 captured = CapturedReply()
                 await self._core.action(action, job_id, request, captured)
@@ -247,6 +276,33 @@ class Handlers:
                 await answer(SORRY, alert=True)
             else:
                 await self._apologise(TelegramReply(self._outbox, target, f"telegram:{chat.id}"))
+
+    async def _moderator_pressed(self, query: CallbackQuery, answer: Callable[..., Awaitable[None]]) -> None:
+        """A button in the moderators' channel (Approve, Reject, Delete, Ban, Dismiss): the core acts
+        (everything it needs is in the database, so this works after a restart) and checks again that
+        the presser moderates this group; the callback's answer says what happened."""
+        message = query.message
+        assert message is not None
+        parsed = parse_mod_button(query.data or "")
+        if parsed is None:
+            await answer("This button no longer works.")
+            return
+        verb, item_id = parsed
+        chat, user = message.chat, query.from_user
+        thread_id = thread_of(message)  # type: ignore[arg-type]  # an InaccessibleMessage has none
+        request = Request(user_of(user), scope_of(chat, user), new_conversation(chat, thread_id, message.message_id))
+        request.origin = origin_of(Target(chat.id, thread_id, None, group=not is_private(chat)), user)
+        request.channel = channel_of(thread_id)
+        request.is_admin = await self._admins.is_admin(chat.id, user.id) if not is_private(chat) else True
+        captured = CapturedReply()
+        try:
+            await self._core.moderate(verb, item_id, request, captured)
+        except Exception as exc:
+            log.error("telegram: a moderator's button failed: %s", redact(repr(exc), self._secrets))
+            await answer(SORRY, alert=True)
+            return
+        said = " ".join(captured.said) or "Done."
+        await answer(said, alert=captured.refused or len(said) > ANSWER_TOAST)
 
     async def _answer(self, query: CallbackQuery, text: str, *, alert: bool = False) -> None:
         try:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from telegram import Bot, Message
 from telegram.error import TelegramError
 
-from bot.images import ImageRejected
+from bot.images import ImageRejected, fit_within, shrink_for_vision
 from bot.messages import ResultImage
 
 MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024  # what a bot may download from Telegram
@@ -85,6 +85,20 @@ def fits_as_photo(image: ResultImage) -> bool:
         and image.width + image.height <= MAX_PHOTO_SIDES
         and long / short <= MAX_PHOTO_RATIO
     )
+
+
+SPOILER_MAX_SIDE = 4096  # width + height stays within MAX_PHOTO_SIDES
+
+
+async def as_photo(image: ResultImage) -> ResultImage:
+    """An image that fits Telegram's photo limits: only photos can go behind a spoiler (documents have
+    none), so a flagged result too big for a photo is sent reduced rather than openly as a file."""
+    if fits_as_photo(image):
+        return image
+    data, mime = await shrink_for_vision(image.data, SPOILER_MAX_SIDE)
+    scale = min(1.0, SPOILER_MAX_SIDE / max(image.width, image.height, 1))
+    width, height = max(1, round(image.width * scale)), max(1, round(image.height * scale))
+    return await fit_within(ResultImage(data, mime, width, height), MAX_PHOTO_BYTES)
 
 
 def trim_caption(caption: str, limit: int = MAX_CAPTION) -> str:

@@ -44,11 +44,38 @@ def status_ref(message: Message) -> str:
     return json.dumps({"chat": message.chat_id, "message": message.message_id})
 
 
+def posted_ref(messages: list[Message]) -> str | None:
+    """The messages a result (or a moderators' channel item) was posted in, so they can be removed or
+    settled later, after a restart too: `{"chat": id, "thread": topic, "messages": [ids]}`. The last
+    one carries the buttons."""
+    if not messages:
+        return None
+    first = messages[0]
+    thread = first.message_thread_id if first.is_topic_message else None
+    ids = [message.message_id for message in messages]
+    return json.dumps({"chat": first.chat_id, "thread": thread, "messages": ids})
+
+
+def parse_posted_ref(ref: str) -> tuple[Target, list[int]]:
+    """Where a `posted_ref`'s messages are (or a `status_ref`'s one message), and their ids."""
+    posted = json.loads(ref)
+    chat = int(posted["chat"])
+    ids = posted.get("messages") or [posted["message"]]
+    return Target(chat, posted.get("thread"), None, group=chat < 0), [int(message_id) for message_id in ids]
+
+
+def origin_target(origin: str) -> Target:
+    """Where an origin's request was asked: its chat and topic, replying to the request's message."""
+    where = json.loads(origin)
+    return Target(int(where["chat"]), where.get("thread"), where.get("message"), group=bool(where.get("group")))
+
+
 async def keep_telling(core: Atelier, outbox: Outbox) -> None:
     """Tell users of interrupted jobs now and whenever more are refunded, each in its chat's paced lane."""
 
     async def tell(job: InterruptedJob) -> bool:
-        return await _edit_status(outbox, job.status_ref) or await _reply_to_origin(outbox, job.origin)
+        told = await _edit_status(outbox, job.status_ref)
+        return told or await reply_to_origin(outbox, job.origin, INTERRUPTED_NOTICE)
 
     await interruptions.keep_telling(core, PLATFORM, tell)
 
@@ -72,15 +99,16 @@ async def _edit_status(outbox: Outbox, ref: str | None) -> bool:
     return True
 
 
-async def _reply_to_origin(outbox: Outbox, origin: str | None) -> bool:
+async def reply_to_origin(outbox: Outbox, origin: str | None, notice: str) -> bool:
+    """Reply to the request `origin` names with `notice`, mentioning its user in a group."""
     if not origin:
         return False
     where = json.loads(origin)
-    text = html.escape(INTERRUPTED_NOTICE)
+    text = html.escape(notice)
     if where.get("group") and where.get("user"):
         name = html.escape(str(where.get("name") or "there"))
         text = f'<a href="tg://user?id={int(where["user"])}">{name}</a>, {text}'
-    target = Target(int(where["chat"]), where.get("thread"), where.get("message"), group=bool(where.get("group")))
+    target = origin_target(origin)
     await outbox.call(
         target,
         lambda: outbox.bot.send_message(text=text, parse_mode=ParseMode.HTML, **target.send_args()),

@@ -7,10 +7,12 @@ from functools import partial
 from typing import TypeVar
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputMediaDocument, InputMediaPhoto, Message
+from telegram.error import BadRequest
 
-from adapters.telegram.media import fits_as_photo, trim_caption
+from adapters.telegram.media import as_photo, fits_as_photo, trim_caption
 from adapters.telegram.outbox import Outbox, Target
 from adapters.telegram.pacing import Priority
+from adapters.telegram.recovery import posted_ref
 from adapters.telegram.splitting import split_text
 from adapters.telegram.status import JobStatus
 from adapters.telegram.stream import StreamedAnswer
@@ -32,6 +34,15 @@ def result_keyboard(delivery: Delivery) -> InlineKeyboardMarkup | None:
     return InlineKeyboardMarkup([buttons]) if buttons else None
 
 
+def album_item(
+    image: ResultImage, caption: str | None, index: int, photo: bool, spoiler: bool
+) -> InputMediaPhoto | InputMediaDocument:
+    name = f"atelier-{index}.{image.extension}"
+    if photo:
+        return InputMediaPhoto(image.data, caption=caption, filename=name, has_spoiler=spoiler or None)
+    return InputMediaDocument(image.data, caption=caption, filename=name)  # documents have no spoiler
+
+
 class TelegramReply(Reply):
     def __init__(self, outbox: Outbox, target: Target, conversation: str) -> None:
         self._outbox = outbox
@@ -39,6 +50,7 @@ class TelegramReply(Reply):
         self.conversation = conversation  # the adapter may settle it after a database look-up
         self._status: JobStatus | None = None
         self._replied = False  # only the first answer quotes the user's message
+        self._answer: list[Message] = []  # the messages the last streamed answer is shown in
 
     @property
     def target(self) -> Target:
@@ -77,6 +89,27 @@ class TelegramReply(Reply):
             return await answer.run(chunks)
         finally:
             self._replied = self._replied or answer.sent_any
+            self._answer = answer.messages
+
+    async def replace_answer(self, text: str) -> None:
+        """Moderation flagged the answer just streamed: its first message becomes `text`, the rest go."""
+        messages, self._answer = self._answer, []
+        if not messages:
+            await self.send_text(text)
+            return
+        first, *rest = messages
+        for extra in rest:
+            await self._quietly(extra.delete, "deleteMessage")
+        if not await self._quietly(lambda: first.edit_text(text), "editMessageText"):
+            await self.send_text(text)  # someone deleted it meanwhile: the notice still goes
+
+    async def _quietly(self, call: Callable[[], Awaitable[object]], what: str) -> bool:
+        """A call on a message that may be gone (deleted by a person): False instead of an error."""
+        try:
+            await self._call(call, what, Priority.ANSWER)
+        except BadRequest:
+            return False
+        return True
 
     async def progress(self, update: Progress) -> None:
         if self._status is None:
@@ -88,14 +121,18 @@ class TelegramReply(Reply):
             status, self._status = self._status, None
             await status.close()
 
-    async def send_images(self, delivery: Delivery) -> None:
+    async def send_images(self, delivery: Delivery) -> str | None:
+        """Returns the posted messages' ref (recovery.posted_ref), for a moderator's Delete."""
         keyboard = result_keyboard(delivery)
         caption = trim_caption(delivery.caption)
+        spoiler = delivery.spoiler
         images = delivery.images
+        if spoiler:  # documents have no spoiler: a flagged image too big for a photo goes reduced
+            images = [await as_photo(image) for image in images]
         if len(images) == 1:
-            sent = [await self._send_single(images[0], caption, keyboard)]
+            sent = [await self._send_single(images[0], caption, keyboard, spoiler)]
         else:
-            sent = await self._send_album(images, caption)
+            sent = await self._send_album(images, caption, spoiler)
             if keyboard is not None:  # albums cannot carry buttons: they go on a small follow-up
                 args = self._target.send_args(reply=False)
                 sent.append(
@@ -107,14 +144,22 @@ class TelegramReply(Reply):
                 )
         for message in sent:
             await self._outbox.link(message, conversation=self.conversation, job_id=delivery.job_id)
+        return posted_ref(sent)
 
-    async def _send_single(self, image: ResultImage, caption: str, keyboard: InlineKeyboardMarkup | None) -> Message:
+    async def _send_single(
+        self, image: ResultImage, caption: str, keyboard: InlineKeyboardMarkup | None, spoiler: bool = False
+    ) -> Message:
         args = self._send_args()
         name = f"atelier.{image.extension}"
         if fits_as_photo(image):
             return await self._call(
                 lambda: self._bot.send_photo(
-                    photo=image.data, caption=caption, reply_markup=keyboard, filename=name, **args
+                    photo=image.data,
+                    caption=caption,
+                    reply_markup=keyboard,
+                    filename=name,
+                    has_spoiler=spoiler or None,
+                    **args,
                 ),
                 "sendPhoto",
                 Priority.RESULT,
@@ -127,21 +172,17 @@ class TelegramReply(Reply):
             Priority.RESULT,
         )
 
-    async def _send_album(self, images: list[ResultImage], caption: str) -> list[Message]:
+    async def _send_album(self, images: list[ResultImage], caption: str, spoiler: bool = False) -> list[Message]:
         as_photos = all(fits_as_photo(image) for image in images)  # an album cannot mix the two
         sent: list[Message] = []
         for start in range(0, len(images), ALBUM_SIZE):
             batch = images[start : start + ALBUM_SIZE]
             first_caption = caption if start == 0 else None
             if len(batch) == 1:
-                sent.append(await self._send_single(batch[0], first_caption or "", None))
+                sent.append(await self._send_single(batch[0], first_caption or "", None, spoiler))
                 continue
             media = [
-                (InputMediaPhoto if as_photos else InputMediaDocument)(
-                    image.data,
-                    caption=first_caption if index == 0 else None,
-                    filename=f"atelier-{start + index}.{image.extension}",
-                )
+                album_item(image, first_caption if index == 0 else None, start + index, as_photos, spoiler)
                 for index, image in enumerate(batch)
             ]
             args = self._send_args()

@@ -31,6 +31,7 @@ class StreamedAnswer:
         self._flushed = ""  # the whole answer as last shown
         self._sent_any = False
         self._quote = quote  # the first message replies to the user's
+        self.messages: list[Message] = []  # every message the answer is shown in, first to last
 
     @property
     def sent_any(self) -> bool:
@@ -98,6 +99,7 @@ class StreamedAnswer:
                 pacer=self._pacer,
             )
             self._sent_any = True
+            self.messages.append(self._message)
             await self._outbox.link(self._message, conversation=self._conversation)
         else:
             message = self._message

@@ -1,4 +1,12 @@
-"""Threaded chat and `/ask` about an image: streamed answers, history kept per conversation."""
+"""Threaded chat and `/ask` about an image: streamed answers, history kept per conversation.
+
+Moderation: what users send is checked (access, blocklists, the model) before the rate limit and any
+provider call. Answers, where a moderation model is configured, are checked when finished: streaming
+stays (a reader sees the answer grow instead of waiting up to a minute) and a flagged answer is then
+replaced by a notice, everywhere it was shown. Checking partial text as it streams would cost a model
+call per edit and still judge sentences half-written. Where a scope wants nothing flagged ever visible,
+even for seconds (strictness high), the answer is collected first, checked, and only then shown.
+A flagged exchange is never kept in the conversation's history."""
 
 from __future__ import annotations
 
@@ -13,6 +21,7 @@ from bot.failures import chat_failure
 from bot.images import ImageLimits, ImageRejected, check_input_image, shrink_for_vision
 from bot.messages import Reply, Request
 from bot.moderation.gate import Moderation
+from bot.moderation.policy import Use
 from bot.providers.base import ChatMessage, ProviderError
 from bot.providers.catalogue import Catalogue, UnknownModel
 from bot.ratelimit import RateLimiter
@@ -51,6 +60,10 @@ class ChatCommands:
 
     async def chat(self, request: Request, text: str, reply: Reply, *, with_images: bool = False) -> bool:
         """Answer `text` in the request's conversation. Returns True when an answer was given and stored."""
+        refusal = await self._moderation.access(request, Use.CHAT)
+        if refusal is not None:
+            await reply.send_error(refusal)
+            return False
         if not text.strip():
             await reply.send_error(NOTHING_SAID)
             return False
@@ -65,18 +78,31 @@ class ChatCommands:
         except (ImageRejected, UnknownModel) as exc:
             await reply.send_error(str(exc))
             return False
+        refusal = await self._moderation.screen(request, Use.CHAT, text.strip(), [picture.data for picture in images])
+        if refusal is not None:
+            await reply.send_error(refusal)
+            return False
         if not await admit_chat(self._limiter, request, self._settings.rate_limit_chat_per_user_per_minute, reply):
             return False
         history = await self._pictures.for_model(await self._conversations.history(request.conversation))
         question = ChatMessage("user", text.strip(), [picture.uri for picture in images])
         messages = [ChatMessage("system", self._settings.chat_system_prompt), *history, question]
+        holds = await self._moderation.holds_answers(request)
         try:
             async with asyncio.timeout(self._settings.provider_deadline_seconds):
-                answer = await reply.stream_text(_non_empty(provider.stream_chat(messages, model)))
+                chunks = _non_empty(provider.stream_chat(messages, model))
+                answer = "".join([chunk async for chunk in chunks]) if holds else await reply.stream_text(chunks)
         except (ProviderError, TimeoutError) as exc:
             log.warning("chat failed: %r", exc)
             await reply.send_error(chat_failure(exc))
             return False
+        # Outside the provider's deadline: a check cut off by it would leave a flagged answer showing.
+        notice = await self._moderation.check_answer(request, question.text, answer)
+        if notice is not None:
+            await (reply.send_text(notice) if holds else reply.replace_answer(notice))
+            return False
+        if holds:
+            await reply.stream_text(_once(answer))  # the adapter splits a long answer as it does a stream
         # The history keeps references to files, never the images themselves.
         kept = ChatMessage("user", question.text, await self._pictures.keep(request.conversation, images))
         unused = await self._conversations.append(request.conversation, kept, ChatMessage("assistant", answer))
@@ -94,6 +120,10 @@ class ChatCommands:
             small, mime = await shrink_for_vision(checked)
             pictures.append(Picture(small, mime))
         return pictures
+
+
+async def _once(text: str) -> AsyncIterator[str]:
+    yield text
 
 
 async def _non_empty(chunks: AsyncIterator[str]) -> AsyncIterator[str]:

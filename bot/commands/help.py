@@ -33,21 +33,36 @@ CONSOLE_HELP = f"""Atelier console: make and edit images, ask about them, and ch
 Paths with spaces: @"my photo.png" or @'my photo.png'. Ctrl-D (or Ctrl-C with nothing running) quits."""
 
 
-MOD_HELP = """Moderation (admins): /mod shows this server's rules.
-/mod block add|remove|list <term> - refuse prompts containing a term (re:<regex> for a pattern)
-/mod ban <user> [1h|7d] [reason] - keep someone from using the bot here; /mod unban <user>; /mod bans
-/mod channel images|chat|all|off - what this channel allows; /mod channel default ... for the others
-/mod roles allow|deny <role> | clear - Discord role lists
-/mod strictness low|medium|high - how strict the moderation model is
-/mod output withhold|spoiler - what happens to flagged results; /mod nsfw on|off - age-restricted channels
-/mod log [N] - recent moderation events; /mod logchannel - post flagged items in this channel
-/mod review on|off - results in this channel wait for a moderator's approval"""
+MOD_HELP = """Moderation (admins only; on Telegram, group admins):
+/mod - this server's rules (on Discord: /mod status)
+/mod block add <term>, /mod block remove <term>, /mod block list - prompt terms refused here (re:<regex> for a pattern)
+/mod ban <user> [30m|2h|7d|2w] [reason] - stop someone using the bot here (a mention, a user id, or on Telegram \
+reply to their message); /mod unban <user>; /mod bans
+/mod channel images|chat|all|off - what this channel allows; /mod channel default <mode> - channels without a rule; \
+/mod channel reset
+/mod roles allow <role>, /mod roles deny <role>, /mod roles clear - Discord role lists
+/mod strictness low|medium|high - how readily the moderation model flags prompts and images
+/mod output withhold|spoiler - flagged results: held for moderators, or posted behind a spoiler
+/mod nsfw on|off - Discord age-restricted channels may show sexual content
+/mod log [N] - the latest moderation log entries (up to 50)
+/mod logchannel - run it in your moderators' channel: flagged items go there, with buttons; /mod logchannel off
+/mod review on|off - results in this channel wait in the moderators' channel for approval"""
+
+# The console user moderates their own scope: no members, roles, channels or buttons.
+CONSOLE_MOD_HELP = """Moderation of your own console scope:
+/mod - the rules here
+/mod block add <term>, /mod block remove <term>, /mod block list - prompt terms refused (re:<regex> for a pattern)
+/mod strictness low|medium|high - how readily the moderation model flags prompts and images
+/mod output withhold|spoiler - what happens to flagged results
+/mod log [N] - the latest moderation log entries
+/mod logchannel - print flagged items in this transcript too; /mod logchannel off"""
 
 
 def help_for(is_admin: bool, console: bool = False) -> str:
     """/help: the moderation commands are shown only to those who can use them."""
-    text = CONSOLE_HELP if console else HELP
-    return f"{text}\n\n{MOD_HELP}" if is_admin else text
+    if console:
+        return f"{CONSOLE_HELP}\n\n{CONSOLE_MOD_HELP}" if is_admin else CONSOLE_HELP
+    return f"{HELP}\n\n{MOD_HELP}" if is_admin else HELP
 
 
 def models_text(catalogue: Catalogue) -> str:

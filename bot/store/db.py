@@ -150,6 +150,73 @@ MIGRATIONS: list[str] = [
     UPDATE message_links SET created_at = (julianday('now') - 2440587.5) * 86400.0;
     CREATE INDEX message_links_created ON message_links(created_at);
     """,
+    # 4: moderation (bot.store.moderation): each scope's blocklist, channel rules, review channels, role
+    # lists and bans; the audit log; the review queue; and where a job's result was posted.
+    """
+    CREATE TABLE mod_terms (
+        scope_key TEXT NOT NULL,
+        term TEXT NOT NULL,             -- as the moderator typed it; 're:' for a regex
+        PRIMARY KEY (scope_key, term)
+    ) WITHOUT ROWID;
+    CREATE TABLE mod_channels (
+        scope_key TEXT NOT NULL,
+        channel TEXT NOT NULL,          -- '*': the scope's default
+        mode TEXT NOT NULL,             -- all | images | chat | off
+        PRIMARY KEY (scope_key, channel)
+    ) WITHOUT ROWID;
+    CREATE TABLE mod_review_channels (
+        scope_key TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        PRIMARY KEY (scope_key, channel)
+    ) WITHOUT ROWID;
+    CREATE TABLE mod_roles (
+        scope_key TEXT NOT NULL,
+        role TEXT NOT NULL,
+        listing TEXT NOT NULL CHECK (listing IN ('allow', 'deny')),  -- one list per role at most
+        PRIMARY KEY (scope_key, role)
+    ) WITHOUT ROWID;
+    CREATE TABLE mod_bans (
+        scope_key TEXT NOT NULL,
+        user_key TEXT NOT NULL,
+        user_name TEXT NOT NULL,
+        until REAL,                     -- wall-clock seconds; NULL: until unbanned
+        reason TEXT NOT NULL,
+        banned_by TEXT NOT NULL,        -- the moderator's name
+        at REAL NOT NULL,
+        PRIMARY KEY (scope_key, user_key)
+    ) WITHOUT ROWID;
+    CREATE TABLE mod_audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        scope_key TEXT NOT NULL,
+        at REAL NOT NULL,               -- wall-clock seconds
+        event TEXT NOT NULL,
+        user_key TEXT NOT NULL,
+        user_name TEXT NOT NULL,
+        job_id TEXT,
+        detail TEXT NOT NULL DEFAULT '{}',  -- JSON
+        desk_ref TEXT,                  -- the moderators' channel message about it
+        closed_by TEXT,                 -- the moderator who acted on that message; NULL: still open
+        closed_action TEXT
+    );
+    CREATE INDEX mod_audit_recent ON mod_audit(scope_key, id);
+    CREATE INDEX mod_audit_at ON mod_audit(at);
+    CREATE TABLE mod_reviews (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        job_id TEXT NOT NULL,
+        scope_key TEXT NOT NULL,
+        user_key TEXT NOT NULL,
+        origin TEXT,                    -- the adapter's JSON: where an approved result is posted
+        caption TEXT NOT NULL DEFAULT '',
+        status TEXT NOT NULL DEFAULT 'pending',  -- pending | approved | rejected
+        desk_ref TEXT,
+        decided_by TEXT,
+        created_at REAL NOT NULL,
+        decided_at REAL
+    );
+    CREATE INDEX mod_reviews_pending ON mod_reviews(scope_key, id) WHERE status = 'pending';
+    CREATE INDEX mod_reviews_decided ON mod_reviews(decided_at) WHERE decided_at IS NOT NULL;
+    ALTER TABLE jobs ADD COLUMN posted_ref TEXT;   -- the adapter's ref of the posted result
+    """,
 ]
 
 

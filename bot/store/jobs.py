@@ -51,6 +51,8 @@ class JobRecord(NewJob):
     status: JobStatus = JobStatus.RUNNING
     result: dict[str, Any] | None = None
     created_at: float = 0.0
+    # The adapter's ref of the message(s) that posted the result (Reply.send_images), for moderators' Delete.
+    posted_ref: str | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,7 @@ class JobStore:
             parent_id=row["parent_id"],
             origin=row["origin"],
             created_at=row["created_at"],
+            posted_ref=row["posted_ref"],
         )
 
     async def expired_result_files(self, older_than_days: int, limit: int = 500) -> list[tuple[str, list[str]]]:
@@ -119,6 +122,10 @@ class JobStore:
     async def note_status(self, job_id: str, ref: str) -> None:
         """Remember the adapter's status message of a running job, to edit it if the job is interrupted."""
         await self._db.execute("UPDATE jobs SET status_ref = ? WHERE id = ?", (ref, job_id))
+
+    async def note_posted(self, job_id: str, ref: str) -> None:
+        """Remember where the result was posted, so a moderator can delete it later."""
+        await self._db.execute("UPDATE jobs SET posted_ref = ? WHERE id = ?", (ref, job_id))
 
     async def interrupted(self, platform: str) -> list[InterruptedJob]:
         """This platform's jobs refunded after their process died, whose users were not told yet."""

@@ -1,6 +1,6 @@
-"""Row retention: usage counters, finished jobs, chat history and message links past their time go,
-in small batches (each one short autocommit statement, so other writers never wait long), each found
-through an index rather than a scan."""
+"""Row retention: usage counters, finished jobs, chat history, message links, the moderation audit log
+and decided reviews past their time go, in small batches (each one short autocommit statement, so other
+writers never wait long), each found through an index rather than a scan."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from bot.store.quotas import utc_day
 
 # /usage shows today only; a month and a bit of daily counters is kept for operators to look at.
 USAGE_RETENTION_DAYS = 35
+# The moderation audit log (`/mod log`): a quarter of a year, enough to look back on an incident.
+AUDIT_RETENTION_DAYS = 90
 BATCH = 500
 DAY = 86400
 
@@ -21,6 +23,7 @@ class Retention:
     jobs_days: int  # finished jobs and the links to them (RESULT_RETENTION_DAYS)
     chat_days: int  # chat history and the links to its conversations (CHAT_HISTORY_RETENTION_DAYS)
     usage_days: int = USAGE_RETENTION_DAYS
+    audit_days: int = AUDIT_RETENTION_DAYS  # the moderation audit log; decided reviews go with jobs_days
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,8 @@ class Pruned:
     jobs: int = 0
     conversation_messages: int = 0
     message_links: int = 0
+    audit: int = 0
+    reviews: int = 0
 
 
 # Each statement deletes one batch; `?` is the cutoff, then the batch size. Jobs still keeping files
@@ -44,6 +49,10 @@ STATEMENTS = {
     "conversation_links": "DELETE FROM message_links WHERE message_key IN (SELECT message_key FROM message_links "
     "WHERE created_at < ? AND job_id IS NULL AND conversation NOT IN "
     "(SELECT conversation FROM conversation_messages) LIMIT ?)",
+    "audit": "DELETE FROM mod_audit WHERE id IN (SELECT id FROM mod_audit WHERE at < ? LIMIT ?)",
+    # Pending reviews stay, however old: a moderator may still decide them.
+    "reviews": "DELETE FROM mod_reviews WHERE id IN "
+    "(SELECT id FROM mod_reviews WHERE decided_at IS NOT NULL AND decided_at < ? LIMIT ?)",
 }
 
 
@@ -66,4 +75,6 @@ async def prune_rows(db: Database, retention: Retention, now: float | None = Non
     messages = await _delete_batches(db, STATEMENTS["conversation_messages"], chat_cutoff)
     links = await _delete_batches(db, STATEMENTS["job_links"], jobs_cutoff)
     links += await _delete_batches(db, STATEMENTS["conversation_links"], chat_cutoff)
-    return Pruned(usage, jobs, messages, links)
+    audit = await _delete_batches(db, STATEMENTS["audit"], now - retention.audit_days * DAY)
+    reviews = await _delete_batches(db, STATEMENTS["reviews"], jobs_cutoff)
+    return Pruned(usage, jobs, messages, links, audit, reviews)

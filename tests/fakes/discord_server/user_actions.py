@@ -16,6 +16,13 @@ from .models import ATTACHMENT_SIZE_LIMIT, FakeInteraction, InteractionType, _si
 class UserActionsMixin(MessagesMixin):
     """``dispatch_message``, ``dispatch_component``, ``dispatch_modal_submit`` and their plumbing."""
 
+    async def create_role(self, guild_id: int, name: str, permissions: int = 0) -> dict[str, Any]:
+        """A role made while the bot is connected: GUILD_ROLE_CREATE tells it, as Discord does."""
+        role = self.add_role(guild_id, name, permissions)
+        if self._sessions:
+            await self.dispatch("GUILD_ROLE_CREATE", {"guild_id": str(guild_id), "role": role})
+        return role
+
     def _resolve_location(
         self, guild_id: int | None, channel_id: int | None, user: dict[str, Any], dm: bool
     ) -> tuple[int | None, int]:

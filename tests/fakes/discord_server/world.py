@@ -189,7 +189,9 @@ class WorldMixin(DiscordState):
         parent_id: int | None = None,
         permission_overwrites: Sequence[dict[str, Any]] = (),
         channel_id: int | None = None,
+        nsfw: bool = False,
     ) -> dict[str, Any]:
+        """A guild channel; ``nsfw`` makes it age-restricted (its threads are too, through the parent)."""
         cid = channel_id or self.snowflake()
         position = sum(1 for c in self.channels.values() if c.get("guild_id") == str(guild_id))
         channel = {
@@ -200,7 +202,7 @@ class WorldMixin(DiscordState):
             "position": position,
             "permission_overwrites": list(permission_overwrites),
             "parent_id": None if parent_id is None else str(parent_id),
-            "nsfw": False,
+            "nsfw": nsfw,
             "topic": None,
             "last_message_id": None,
             "rate_limit_per_user": 0,
@@ -212,6 +214,36 @@ class WorldMixin(DiscordState):
             channel.update(bitrate=64000, user_limit=0, rtc_region=None)
         self.channels[cid] = channel
         return channel
+
+    def add_thread(self, parent_id: int, name: str, *, type: int = 11, owner_id: int | None = None) -> dict[str, Any]:
+        """A thread as set up before the bot connects (GUILD_CREATE lists it); it has no nsfw flag of its
+        own, as on Discord: age restriction is its parent's."""
+        parent = self.channels[parent_id]
+        tid = self.snowflake()
+        now = _now_iso()
+        thread: dict[str, Any] = {
+            "id": str(tid),
+            "type": type,
+            "guild_id": parent["guild_id"],
+            "parent_id": parent["id"],
+            "owner_id": str(owner_id or self.user["id"]),
+            "name": name,
+            "last_message_id": None,
+            "message_count": 0,
+            "member_count": 1,
+            "total_message_sent": 0,
+            "rate_limit_per_user": 0,
+            "flags": 0,
+            "thread_metadata": {
+                "archived": False,
+                "auto_archive_duration": 4320,
+                "archive_timestamp": now,
+                "locked": False,
+                "create_timestamp": now,
+            },
+        }
+        self.channels[tid] = thread
+        return thread
 
     def text_channels(self, guild_id: int) -> list[int]:
         return [int(c["id"]) for c in self.channels.values() if c.get("guild_id") == str(guild_id) and c["type"] == 0]
