@@ -262,3 +262,15 @@ async def test_a_desk_that_never_answers_is_given_up_after_its_timeout(core: Ate
     clock.advance(30.0)
 
     assert await posting is None and hanging.posted == []
+
+
+async def test_an_approval_the_platform_refuses_is_reported_to_the_moderator(core: Atelier) -> None:
+    desk = await reviewed(core)
+    item = await hold(core, desk)
+    desk.broken = True  # the original channel is gone
+
+    reply = await press(core, ModVerb.APPROVE, item.item_id)
+
+    assert reply.errors == ["Approved, but the image could not be posted where it was asked for."]
+    assert desk.delivered == []
+    assert AuditEvent.APPROVED in await events(core)

@@ -1,6 +1,7 @@
 """Buttons and forms. Result buttons carry `atelier:<action>:<job id>` in their custom_id and are
 registered as a DynamicItem at startup, so a click works on any message, even after a restart: the job
-is read from the database. Forms (modals) carry their target in their custom_id for the same reason."""
+is read from the database. Moderators' buttons (`atelier-mod:<verb>:<item id>`) work the same way, the
+item read from the database. Forms (modals) carry their target in their custom_id for the same reason."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import discord
 
 from adapters.discord.inflight import turned_away
 from bot.messages import Action, action_id
-from bot.moderation.desk import ModVerb, mod_button_id
+from bot.moderation.desk import BUTTON_PREFIX, ModVerb, mod_button_id
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ _MOD_LABELS = {
 
 class ModButton(
     discord.ui.DynamicItem[discord.ui.Button],
-    template=r"atelier-mod:(?P<verb>delete|ban|dismiss|approve|reject):(?P<item>[0-9]{1,19})",
+    template=rf"{BUTTON_PREFIX}:(?P<verb>{'|'.join(ModVerb)}):(?P<item>[0-9]{{1,19}})",
 ):
     """A button in the moderators' channel: like result buttons, found by custom_id after a restart."""
 
