@@ -52,6 +52,7 @@ class _Running:
     scope_key: str
     user_key: str
     cancelled_by_user: bool = False
+    committed: bool = False  # done and charged, still at work (a review being posted): no longer cancellable
 
 
 class JobRunner:
@@ -235,11 +236,17 @@ class JobRunner:
         # (committed before the review is posted, so an Approve finds them).
         files, inputs, masks = await self._save_files(job_id, images, job.images, job.mask)
         await asyncio.shield(self._store.quotas.commit(job_id, _kept(files, inputs, masks, images)))
+        if (running := self._running.get(job_id)) is not None:
+            running.committed = True  # a Cancel now would claim a refund that is not coming
         if check.outcome is Outcome.WITHHOLD:
             await _quietly(reply.send_error(check.message))
             return
         caption = result_caption(job, prepared.model, images, prepared.notes)
-        held = await self._reviews.hold(request, Delivery(job_id, images, caption, list(RESULT_ACTIONS)))
+        try:
+            held = await self._reviews.hold(request, Delivery(job_id, images, caption, list(RESULT_ACTIONS)))
+        except Exception as exc:  # charged already: withheld, never "nothing was charged"
+            log.warning("job %s: could not hold it for review: %r", job_id, exc)
+            held = None
         if held is None:
             await _quietly(reply.send_error(await self._moderation.unreviewed(request, job_id, job.prompt)))
             return
@@ -363,7 +370,7 @@ def _resolved(job: ImageJob) -> dict:
 
 def _cancel_once(running: _Running) -> bool:
     """Cancel a job the user stops; a second press or /cancel while it refunds does nothing."""
-    if running.task.done() or running.cancelled_by_user:
+    if running.task.done() or running.cancelled_by_user or running.committed:
         return False
     running.cancelled_by_user = True
     running.task.cancel()

@@ -4,6 +4,7 @@ and the moderators' channel. The real core against the fake Agnes and the fake m
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -11,16 +12,16 @@ import pytest
 
 from bot.core import Atelier
 from bot.messages import Action
-from bot.moderation.desk import ModVerb
+from bot.moderation.desk import DeskItem, ModVerb
 from bot.moderation.gate import BLOCKED, RESULT_UNCHECKED, UNAVAILABLE, WITHHELD
-from bot.moderation.policy import NSFW, OUTPUT, Use
+from bot.moderation.policy import LOGCHANNEL, NSFW, OUTPUT, Use
 from bot.store.jobs import JobStatus
 from bot.store.moderation import AuditEvent, Ban, ChannelMode
 from tests.conftest import make_settings
 from tests.fakes.agnes_server import FakeAgnes
 from tests.fakes.images import png_bytes
 from tests.fakes.moderation_server import FakeModeration
-from tests.moderation_kit import MODS, SCOPE, ModReply, audit, request_in, used, with_desk
+from tests.moderation_kit import MODS, SCOPE, ModReply, RecordingDesk, audit, request_in, used, with_desk
 from tests.recording import say
 
 RED = (255, 0, 0)  # the colour the fake moderation server flags in images, where a test says so
@@ -297,20 +298,24 @@ async def test_an_age_restricted_channel_with_nsfw_on_allows_the_sexual_category
 ) -> None:
     fake_agnes.image = png_bytes(color=RED)
     fake_moderation.flag_images(colour=RED, sexual=0.9)
+    fake_moderation.flag_text("nude figure", sexual=0.8)
     await moderated.store.settings.set(SCOPE, NSFW, "on")
-
     adult = request_in("nsfw-channel")
     adult.age_restricted = True
+
     allowed = ModReply()
-    await say(moderated, "/imagine a figure study", adult, allowed)
-    elsewhere = await imagine(moderated, "/imagine a figure study", channel="general")
+    await say(moderated, "/imagine a nude figure study", adult, allowed)
+    prompt_elsewhere = await imagine(moderated, "/imagine a nude figure study", channel="general")
+    result_elsewhere = await imagine(moderated, "/imagine a figure study", channel="general")
     await moderated.store.settings.set(SCOPE, NSFW, "off")
     turned_off = ModReply()
     await say(moderated, "/imagine a figure study", adult, turned_off)
 
-    assert len(allowed.deliveries) == 1 and allowed.deliveries[0].spoiler is False
-    assert elsewhere.deliveries == [] and elsewhere.errors == [WITHHELD]
+    assert allowed.errors == [] and len(allowed.deliveries) == 1 and allowed.deliveries[0].spoiler is False
+    assert prompt_elsewhere.deliveries == [] and "sexual" in prompt_elsewhere.errors[0]
+    assert result_elsewhere.deliveries == [] and result_elsewhere.errors == [WITHHELD]
     assert turned_off.deliveries == [] and turned_off.errors == [WITHHELD]
+    assert len(fake_agnes.image_requests()) == 3  # the refused prompt never reached the provider
 
 
 async def test_moderation_down_fails_closed_with_no_provider_call_and_no_charge(
@@ -406,3 +411,35 @@ async def test_a_flagged_result_in_a_reviewed_channel_is_withheld_not_queued(
     [(_, item)] = desk.posted
     assert item.kind == "alert"
     assert await moderated.store.moderation.pending_reviews(SCOPE) == []
+
+
+class SlowDesk(RecordingDesk):
+    """Posts only once a test lets it: the moment between a held job's commit and its review's post."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.posting = asyncio.Event()
+        self.go_on = asyncio.Event()
+
+    async def post(self, place: str, item: DeskItem) -> str | None:
+        self.posting.set()
+        await self.go_on.wait()
+        return await super().post(place, item)
+
+
+async def test_a_job_being_sent_for_review_can_no_longer_be_cancelled(core: Atelier, fake_agnes: FakeAgnes) -> None:
+    await core.store.moderation.set_review(SCOPE, "art", True)
+    desk = SlowDesk()
+    core.attach_desk("test", desk)
+    await core.store.settings.set(SCOPE, LOGCHANNEL, MODS)
+    reply = ModReply()
+
+    running = asyncio.create_task(say(core, "/imagine a castle", request_in("art"), reply))
+    await asyncio.wait_for(desk.posting.wait(), 5)
+    stopped = core.runner.cancel_for(SCOPE, "test:u1")  # charged by now: a Cancel would promise a refund
+    desk.go_on.set()
+    await asyncio.wait_for(running, 5)
+
+    assert stopped == 0
+    assert reply.errors == [] and "approval" in reply.texts[0]
+    assert await used(core) == (1, 1)

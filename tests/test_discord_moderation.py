@@ -430,3 +430,18 @@ async def test_a_flagged_answer_in_a_new_chat_thread_is_replaced_there(
         answer = await fake_discord.wait_for_message(thread, lambda m: "hidden by moderation" in m["content"], TIMEOUT)
     assert fake_discord.edits_of(int(answer["id"]))  # the streamed answer itself was edited, not a second message
     assert not any(fake_agnes.chat_reply in m["content"] for m in fake_discord.messages_in(thread))
+
+
+async def test_a_deleted_moderators_channel_never_fails_the_job(
+    tmp_path: Path, fake_discord: FakeDiscord, fake_agnes: FakeAgnes, moderation: FakeModeration
+) -> None:
+    mods = int(fake_discord.add_channel(fake_discord.guild_id, "mods")["id"])
+    fake_agnes.image = png_bytes(color=RED)
+    moderation.flag_images(RED, violence=0.97)
+    async with running(tmp_path, fake_agnes, fake_discord, **with_model(moderation)):
+        await mod(fake_discord, "logchannel", channel_id=mods)
+        await mod(fake_discord, "output", {"mode": "spoiler"})
+        del fake_discord.channels[mods]  # deleted on Discord: posting there is 404 Unknown Channel
+        result = await public_result(fake_discord, await imagine(fake_discord, "a battle"))
+        await fake_discord.wait_for(lambda r: r.path == f"/channels/{mods}/messages" and r.status == 404, TIMEOUT)
+    assert result.files[0].filename.startswith("SPOILER_")

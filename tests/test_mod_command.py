@@ -114,7 +114,7 @@ async def test_each_change_is_confirmed_shown_in_the_summary_and_stored(core: At
     summary = RecordingReply()
     await say(core, "/mod", admin, summary)
     text = summary.texts[0]
-    assert "this channel allows images only; the default allows chat only" in text
+    assert "<#c1> allows images only; the default allows chat only" in text
     assert "allowed <@&7>; denied <@&8>" in text
     assert "Banned: 1" in text
     assert "Strictness: high (no moderation model is configured" in text
@@ -153,7 +153,7 @@ async def test_each_change_is_confirmed_shown_in_the_summary_and_stored(core: At
     assert not policy.reviewed_channels and not policy.allowed_roles and not policy.denied_roles
     summary = RecordingReply()
     await say(core, "/mod", admin, summary)
-    assert "this channel follows the default" in summary.texts[0]
+    assert "<#c1> follows the default" in summary.texts[0]
     assert "Moderators' channel: not set" in summary.texts[0]
 
 
@@ -371,6 +371,17 @@ async def test_a_private_scope_has_no_members_channels_or_review_queue(core: Ate
     summary = RecordingReply()
     await say(core, "/mod", own, summary)
     text = summary.texts[0]
-    assert "Blocked terms: 0 of its own" in text and "Moderators' channel: set" in text
+    assert "Blocked terms: 0 here" in text and "Moderators' channel: set" in text
     for absent in ("Channels:", "Banned:", "Review queue:", "Roles:"):
         assert absent not in text
+
+
+async def test_every_parsed_subcommand_has_a_handler(core: Atelier) -> None:
+    from bot.parsing import MOD_SUBCOMMANDS
+
+    admin = make_request("boss", admin=True, platform="discord")
+    for first, seconds in MOD_SUBCOMMANDS.items():
+        for line in [f"/mod {first} {second}" for second in seconds] or [f"/mod {first}"]:
+            reply = RecordingReply()
+            await say(core, line, admin, reply)
+            assert MOD_USAGE not in reply.everything, line

@@ -5,14 +5,16 @@ restart; held results are approved (posted as a reply to the request) or rejecte
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bot.messages import Action
-from bot.moderation.desk import ModVerb, mod_button_id
+from adapters.telegram.desk import TelegramDesk
+from bot.messages import Action, ResultImage
+from bot.moderation.desk import DeskItem, ModVerb, mod_button_id
 from tests.fakes.agnes_server import FakeAgnes
 from tests.fakes.images import png_bytes
 from tests.fakes.moderation_server import FakeModeration
@@ -357,3 +359,28 @@ async def test_private_chats_refused_when_the_operator_turns_them_off(
         usage = await tg.core.store.quotas.usage(f"telegram:private:{USER}", f"telegram:{USER}")
 
     assert refusal and fake_agnes.image_requests() == [] and usage.user_used == 0
+
+
+async def test_a_desk_item_with_several_images_posts_a_spoilered_album_then_its_buttons(
+    tmp_path: Path, fake_agnes: FakeAgnes, fake_telegram: FakeTelegram
+) -> None:
+    async with running_bot(tmp_path, fake_agnes, fake_telegram) as tg:
+        fake_telegram.add_chat(FORUM, "supergroup", is_forum=True)
+        desk = TelegramDesk(tg.adapter.outbox, timeout=10)
+        place = json.dumps({"chat": FORUM, "thread": MODS_TOPIC, "message": None, "group": True})
+        images = [ResultImage(png_bytes(color=RED), "image/png", 64, 48) for _ in range(2)]
+        item = DeskItem("alert", 7, "Bob asked for: a battle", images, [ModVerb.BAN, ModVerb.DISMISS])
+        ref = await desk.post(place, item)
+        await desk.settle(ref or "", "👌 Dismissed by Ada")
+        gone = await desk.delete(ref or "")
+        gone_again = await desk.delete(ref or "")
+
+    [album] = tg.fake.calls("sendMediaGroup")
+    [text, note] = tg.fake.calls("sendMessage")
+    assert [media.get("has_spoiler") for media in album.params["media"]] == [True, True]
+    assert album.params["message_thread_id"] == MODS_TOPIC and text.params["message_thread_id"] == MODS_TOPIC
+    assert buttons(text) == ["atelier-mod:ban:7", "atelier-mod:dismiss:7"]
+    assert replied_to(text) == album.result[0]["message_id"]  # the buttons follow the images they are about
+    assert replied_to(note) == text.result["message_id"] and "Dismissed by Ada" in text_of(note)
+    assert tg.fake.calls("editMessageReplyMarkup")[0].ok
+    assert (gone, gone_again) == (True, False) and not tg.fake.sent_messages(FORUM)

@@ -117,10 +117,10 @@ def mod_group(handler: AtelierInteractions) -> app_commands.Group:
         await run(interaction, Moderate("log", "" if count is None else str(count)))
 
     @mod.command(name="logchannel", description="Post flagged and held items in this channel, for moderators")
-    @app_commands.describe(off="off: stop posting them")
-    @app_commands.choices(off=_choices("off"))
-    async def logchannel(interaction: Interaction, off: str | None = None) -> None:
-        await run(interaction, Moderate("logchannel", off or ""))
+    @app_commands.describe(state="here (default): this channel; off: stop posting them")
+    @app_commands.choices(state=_choices("here", "off"))
+    async def logchannel(interaction: Interaction, state: str = "here") -> None:
+        await run(interaction, Moderate("logchannel", "off" if state == "off" else ""))
 
     @mod.command(name="review", description="Results in this channel wait for a moderator's approval")
     @app_commands.choices(state=ON_OFF)

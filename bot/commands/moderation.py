@@ -17,6 +17,7 @@ from bot.commands.moderation_words import (
     fit,
     member_of,
     record_action,
+    this_channel,
     trim,
 )
 from bot.config import Settings
@@ -87,13 +88,13 @@ class ModCommand:
         shared = request.scope.kind is ScopeKind.GUILD
         lines = ["Moderation here:"]
         if shared:
-            lines.append(self._channels_line(policy, request.channel))
+            lines.append(self._channels_line(policy, request))
             if request.scope.platform == "discord":
                 lines.append(_roles_line(policy))
             lines.append(f"Banned: {len(await self._mod.bans(scope, self._wall.now()))} (/mod bans)")
         operator = ", plus the operator's list" if self._settings.moderation_blocklist.strip() else ""
         lines += [
-            f"Blocked terms: {len(policy.terms)} of its own{operator} (/mod block list)",
+            f"Blocked terms: {len(policy.terms)} here{operator} (/mod block list)",
             self._strictness_line(chosen.get(STRICTNESS)),
             "Flagged results: " + output_words(chosen.get(OUTPUT, self._settings.moderation_output)),
         ]
@@ -108,13 +109,14 @@ class ModCommand:
             lines.append(f"Review queue: {here}" + (f" (on in {len(reviewed)} channel(s) in all)" if reviewed else ""))
         await reply.send_text("\n".join(lines))
 
-    def _channels_line(self, policy: ScopePolicy, channel: str) -> str:
+    def _channels_line(self, policy: ScopePolicy, request: Request) -> str:
         default = policy.channels.get(DEFAULT_CHANNEL, ChannelMode.ALL)
-        own = policy.channels.get(channel)
-        here = f"this channel allows {MODES[own]}" if own else "this channel follows the default"
-        others = len([name for name in policy.channels if name not in (DEFAULT_CHANNEL, channel)])
+        own = policy.channels.get(request.channel)
+        here = this_channel(request)
+        rule = f"{here} allows {MODES[own]}" if own else f"{here} follows the default"
+        others = len([name for name in policy.channels if name not in (DEFAULT_CHANNEL, request.channel)])
         extra = f"; {others} other channel(s) have their own rule" if others else ""
-        return f"Channels: {here}; the default allows {MODES[default]}{extra}"
+        return f"Channels: {rule}; the default allows {MODES[default]}{extra}"
 
     def _strictness_line(self, chosen: str | None) -> str:
         level = chosen or self._settings.moderation_strictness

@@ -117,7 +117,9 @@ class Moderation:
             return None
         strictness = await self.strictness(request.scope.key)
         try:
-            verdict = await self._classifier.check(strictness, text=text or None, images=images or None)
+            verdict = await self._classifier.check(
+                strictness, text=text or None, images=images or None, allowed=await self._allowed(request)
+            )
         except ModerationUnavailable as exc:
             return await self._unavailable(request, use, exc, text)
         if not verdict.flagged:
