@@ -36,7 +36,8 @@ from tests.test_telegram_harness import (  # noqa: F401 - pytest fixtures
 pytestmark = pytest.mark.timeout(60)
 ADMIN = 2002
 FORUM = -1005550001111
-MODS_TOPIC, ART_TOPIC, TALK_TOPIC = 5, 9, 11
+TOPICS = {"Moderators": 1, "Art": 2, "Talk": 3}  # a new forum's topics, in the order they are opened
+MODS_TOPIC, ART_TOPIC, TALK_TOPIC = TOPICS.values()
 RED = (255, 0, 0)
 
 
@@ -45,6 +46,12 @@ async def fake_moderation_fixture() -> AsyncIterator[FakeModeration]:
     server = await FakeModeration().start()
     yield server
     await server.stop()
+
+
+def open_forum(fake: FakeTelegram) -> None:
+    """A forum group whose topics Bob opened, with Ada as its administrator."""
+    assert [fake.open_topic(FORUM, name, user_id=USER) for name in TOPICS] == list(TOPICS.values())
+    fake.set_chat_member(FORUM, ADMIN, "administrator")
 
 
 def moderated(fake_moderation: FakeModeration, **more: Any) -> dict[str, Any]:
@@ -162,10 +169,30 @@ async def test_a_member_banned_by_replying_to_their_message_is_refused(
     assert fake_agnes.image_requests() == [] and fake_agnes.chat_requests() == [] and usage == 0
 
 
+async def test_in_a_topic_a_ban_names_the_member_replied_to_never_the_topics_opener(
+    tmp_path: Path, fake_agnes: FakeAgnes, fake_telegram: FakeTelegram
+) -> None:
+    carol = 3003
+    open_forum(fake_telegram)  # Bob opened the topics: every message in them "replies" to Bob's opening message
+    async with running_bot(tmp_path, fake_agnes, fake_telegram) as tg:
+        unnamed = await run_mod(tg, FORUM, "/mod ban", message_thread_id=ART_TOPIC)
+        spam = post(tg, FORUM, "cheap followers", carol, message_thread_id=ART_TOPIC)
+        await run_mod(tg, FORUM, "/mod ban 1d", message_thread_id=ART_TOPIC, reply_to=spam["message_id"])
+        refusal = await answer_to(tg, post(tg, FORUM, "/imagine a fox", carol, message_thread_id=ART_TOPIC))
+        photo = await answer_to(tg, post(tg, FORUM, "/imagine a fox", message_thread_id=ART_TOPIC), "sendPhoto")
+        await tg.idle()
+        bans = (await tg.core.store.moderation.policy(f"telegram:guild:{FORUM}")).bans
+
+    assert "Usage" in unnamed
+    assert list(bans) == [f"telegram:{carol}"]
+    assert "banned" in text_of(refusal).lower() and refusal.params.get("message_thread_id") == ART_TOPIC
+    assert photo.params.get("message_thread_id") == ART_TOPIC and len(fake_agnes.image_requests()) == 1
+
+
 async def test_a_topic_set_to_chat_only_refuses_imagine_while_another_topic_allows_it(
     tmp_path: Path, fake_agnes: FakeAgnes, fake_telegram: FakeTelegram
 ) -> None:
-    fake_telegram.set_chat_member(FORUM, ADMIN, "administrator")
+    open_forum(fake_telegram)
     async with running_bot(tmp_path, fake_agnes, fake_telegram) as tg:
         await run_mod(tg, FORUM, "/mod channel chat", message_thread_id=TALK_TOPIC)
         refusal = await answer_to(tg, post(tg, FORUM, "/imagine a red kite", message_thread_id=TALK_TOPIC))
@@ -210,7 +237,7 @@ async def test_a_moderators_delete_removes_a_spoilered_result_from_its_topic(
 ) -> None:
     fake_agnes.image = png_bytes(color=RED)
     fake_moderation.flag_images(colour=RED, violence=0.95)
-    fake_telegram.set_chat_member(FORUM, ADMIN, "administrator")
+    open_forum(fake_telegram)
     async with running_bot(tmp_path, fake_agnes, fake_telegram, **moderated(fake_moderation)) as tg:
         await run_mod(tg, FORUM, "/mod logchannel", message_thread_id=MODS_TOPIC)
         await run_mod(tg, FORUM, "/mod output spoiler", message_thread_id=MODS_TOPIC)
@@ -238,7 +265,7 @@ async def test_a_withheld_result_goes_only_to_the_moderators_topic_whose_buttons
 ) -> None:
     fake_agnes.image = png_bytes(color=RED)
     fake_moderation.flag_images(colour=RED, violence=0.95)
-    fake_telegram.set_chat_member(FORUM, ADMIN, "administrator")
+    open_forum(fake_telegram)
     async with running_bot(tmp_path, fake_agnes, fake_telegram, **moderated(fake_moderation)) as tg:
         await run_mod(tg, FORUM, "/mod logchannel", message_thread_id=MODS_TOPIC)
         request = post(tg, FORUM, "/imagine a battle scene", message_thread_id=ART_TOPIC)
@@ -308,7 +335,7 @@ async def test_a_flagged_chat_answer_is_replaced_in_every_message_it_was_shown_i
 async def test_review_queue_approve_and_reject_also_across_a_restart(
     tmp_path: Path, fake_agnes: FakeAgnes, fake_telegram: FakeTelegram
 ) -> None:
-    fake_telegram.set_chat_member(FORUM, ADMIN, "administrator")
+    open_forum(fake_telegram)
     async with running_bot(tmp_path, fake_agnes, fake_telegram) as tg:
         await run_mod(tg, FORUM, "/mod logchannel", message_thread_id=MODS_TOPIC)
         await run_mod(tg, FORUM, "/mod review on", message_thread_id=ART_TOPIC)
@@ -365,7 +392,7 @@ async def test_a_desk_item_with_several_images_posts_a_spoilered_album_then_its_
     tmp_path: Path, fake_agnes: FakeAgnes, fake_telegram: FakeTelegram
 ) -> None:
     async with running_bot(tmp_path, fake_agnes, fake_telegram) as tg:
-        fake_telegram.add_chat(FORUM, "supergroup", is_forum=True)
+        open_forum(fake_telegram)
         desk = TelegramDesk(tg.adapter.outbox, timeout=10)
         place = json.dumps({"chat": FORUM, "thread": MODS_TOPIC, "message": None, "group": True})
         images = [ResultImage(png_bytes(color=RED), "image/png", 64, 48) for _ in range(2)]

@@ -61,11 +61,18 @@ class SendingMixin(FilesMixin):
         return self._reply_target(chat["id"], message_id)
 
     def _compose(self, params: JSONDict) -> JSONDict:
-        """Common parts of every message the bot sends."""
+        """Common parts of every message the bot sends. A reply to a message in a forum topic goes to that
+        topic, as in Telegram, even without ``message_thread_id``."""
         chat = self._chat(params)
-        msg = self._new_message(chat, self.bot_user, params.get("message_thread_id"))
-        if (reply := self._reply_to(chat, params)) is not None:
+        reply = self._reply_to(chat, params)
+        thread_id = params.get("message_thread_id")
+        if thread_id is None and reply is not None and reply.get("is_topic_message"):
+            thread_id = reply.get("message_thread_id")
+        msg = self._new_message(chat, self.bot_user, thread_id)
+        if reply is not None:
             msg["reply_to_message"] = reply
+        elif (root := self._topic_root(chat["id"], thread_id)) is not None:
+            msg["reply_to_message"] = root
         return msg
 
     def _finish(self, msg: JSONDict, params: JSONDict) -> JSONDict:

@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .models import Call, JSONDict, RecordedRequest, StoredFile, StoredMessage, bad_request
+from .models import DEFAULT_USER_ID, Call, JSONDict, RecordedRequest, StoredFile, StoredMessage, bad_request
 
 
 class TelegramState:
@@ -103,6 +103,23 @@ class TelegramState:
             if chat.get("is_forum"):
                 msg["is_topic_message"] = True
         return msg
+
+    def open_topic(self, chat_id: int, name: str, *, user_id: int | None = None) -> int:
+        """Create a forum topic like Telegram: a ``forum_topic_created`` service message whose id is the
+        topic's ``message_thread_id``; messages in it then reply to that message unless they reply to another."""
+        chat = self.add_chat(chat_id, "supergroup", is_forum=True)
+        msg = self._new_message(chat, self.add_user(user_id or DEFAULT_USER_ID), None)
+        msg.update(message_thread_id=msg["message_id"], is_topic_message=True)
+        msg["forum_topic_created"] = {"name": name, "icon_color": 7322096}
+        self._store_message(msg, from_bot=False)
+        return msg["message_id"]
+
+    def _topic_root(self, chat_id: int, thread_id: int | None) -> JSONDict | None:
+        """The service message that opened a forum topic (what its messages reply to), if it was opened here."""
+        stored = self._messages.get((chat_id, thread_id)) if thread_id is not None else None
+        if stored is None or "forum_topic_created" not in stored.data:
+            return None
+        return copy.deepcopy(stored.data)
 
     def _store_message(self, msg: JSONDict, *, from_bot: bool) -> None:
         stored = StoredMessage(data=msg, from_bot=from_bot, history=[copy.deepcopy(msg)])

@@ -62,6 +62,8 @@ class UpdatesMixin(FilesMixin):
         msg = self._new_message(chat, user, message_thread_id)
         if reply_to is not None:
             msg["reply_to_message"] = self._reply_target(chat_id, reply_to)
+        elif (root := self._topic_root(chat_id, message_thread_id)) is not None:
+            msg["reply_to_message"] = root  # in a topic, every message "replies" to its opening message
         if text is not None:
             msg["text"] = text
             ents = auto_entities(text) if entities is None else entities
