@@ -18,7 +18,7 @@ from bot.moderation.desk import DeskItem, ModVerb, mod_button_id
 from tests.fakes.agnes_server import FakeAgnes
 from tests.fakes.images import png_bytes
 from tests.fakes.moderation_server import FakeModeration
-from tests.fakes.telegram_server import Call, FakeTelegram, JSONDict
+from tests.fakes.telegram_server import Call, CallPredicate, FakeTelegram, JSONDict
 from tests.test_telegram_harness import (  # noqa: F401 - pytest fixtures
     BOT_NAME,
     GROUP,
@@ -30,6 +30,7 @@ from tests.test_telegram_harness import (  # noqa: F401 - pytest fixtures
     running_bot,
     says,
     text_of,
+    tg_fixture,
     uploaded_image,
 )
 
@@ -38,7 +39,26 @@ ADMIN = 2002
 FORUM = -1005550001111
 TOPICS = {"Moderators": 1, "Art": 2, "Talk": 3}  # a new forum's topics, in the order they are opened
 MODS_TOPIC, ART_TOPIC, TALK_TOPIC = TOPICS.values()
+NAMES = {ADMIN: "Ada", USER: "Bob"}
 RED = (255, 0, 0)
+# Every /mod subcommand, as a member might try it.
+MOD_LINES = [
+    "/mod",
+    "/mod block add cat",
+    "/mod block remove cat",
+    "/mod block list",
+    "/mod ban 2002",
+    "/mod unban 2002",
+    "/mod bans",
+    "/mod channel off",
+    "/mod roles clear",
+    "/mod strictness high",
+    "/mod output spoiler",
+    "/mod nsfw on",
+    "/mod log",
+    "/mod logchannel",
+    "/mod review on",
+]
 
 
 @pytest.fixture(name="fake_moderation")
@@ -65,11 +85,10 @@ def moderated(fake_moderation: FakeModeration, **more: Any) -> dict[str, Any]:
 
 def post(tg: RunningBot, chat: int, text: str, user: int = USER, **kwargs: Any) -> JSONDict:
     """A member's message in a group (a topic with `message_thread_id`): the message, as Telegram stored it."""
-    first_name = "Ada" if user == ADMIN else "Bob"
-    return tg.fake.push_message(chat, text, user_id=user, first_name=first_name, **kwargs)["message"]
+    return tg.fake.push_message(chat, text, user_id=user, first_name=NAMES.get(user), **kwargs)["message"]
 
 
-def replying_to(message: JSONDict, method: str = "sendMessage") -> Any:
+def replying_to(message: JSONDict, method: str = "sendMessage") -> CallPredicate:
     """A call answering `message` (in its chat, quoting it)."""
     chat = message["chat"]["id"]
     return lambda call: (
@@ -93,13 +112,13 @@ async def used(tg: RunningBot, chat: int = GROUP, user: int = USER) -> int:
     return (await tg.core.store.quotas.usage(f"telegram:guild:{chat}", f"telegram:{user}")).user_used
 
 
-def in_topic(topic: int, method: str) -> Any:
+def in_topic(topic: int, method: str) -> CallPredicate:
     return lambda call: call.method == method and call.ok and call.params.get("message_thread_id") == topic
 
 
 def press(tg: RunningBot, call: Call, data: str, user: int) -> None:
     message = tg.fake.message(call.result["chat"]["id"], call.result["message_id"])
-    tg.fake.push_callback_query(message, data, user_id=user, first_name="Ada" if user == ADMIN else "Bob")
+    tg.fake.push_callback_query(message, data, user_id=user, first_name=NAMES.get(user))
 
 
 async def callback_answer(tg: RunningBot, since: int) -> Call:
@@ -136,16 +155,15 @@ async def test_a_members_mod_is_refused_and_help_lists_mod_to_admins_only(
 ) -> None:
     fake_telegram.set_chat_member(GROUP, ADMIN, "administrator")
     async with running_bot(tmp_path, fake_agnes, fake_telegram) as tg:
-        refusals = [
-            text_of(await answer_to(tg, post(tg, GROUP, line)))
-            for line in ("/mod block add cat", "/mod ban 2002", "/mod logchannel", "/mod")
-        ]
+        refusals = [text_of(await answer_to(tg, post(tg, GROUP, line))) for line in MOD_LINES]
         members_help = text_of(await answer_to(tg, post(tg, GROUP, "/help")))
         admins_help = text_of(await answer_to(tg, post(tg, GROUP, "/help", ADMIN)))
         listed = await run_mod(tg, GROUP, "/mod block list")
         policy = await tg.core.store.moderation.policy(f"telegram:guild:{GROUP}")
+        scope_settings = await tg.core.store.settings.all(f"telegram:guild:{GROUP}")
 
     assert all("Only this server's admins can use /mod" in refusal for refusal in refusals)
+    assert not scope_settings and not policy.channels and not policy.reviewed_channels
     assert "/mod block" not in members_help and "/mod block" in admins_help
     assert "cat" not in listed and not policy.terms and not policy.bans
 
@@ -274,9 +292,11 @@ async def test_a_withheld_result_goes_only_to_the_moderators_topic_whose_buttons
         data = buttons(alert)
         entry_id = int(data[0].split(":")[2])
 
-        mark = tg.fake.mark()
-        press(tg, alert, mod_button_id(ModVerb.BAN, entry_id), USER)  # a member cannot
-        refused = await callback_answer(tg, mark)
+        refusals = []
+        for verb in data:  # a member can press neither
+            mark = tg.fake.mark()
+            press(tg, alert, verb, USER)
+            refusals.append(await callback_answer(tg, mark))
         mark = tg.fake.mark()
         press(tg, alert, mod_button_id(ModVerb.BAN, entry_id), ADMIN)
         done = await callback_answer(tg, mark)
@@ -291,7 +311,7 @@ async def test_a_withheld_result_goes_only_to_the_moderators_topic_whose_buttons
     assert [call.params.get("message_thread_id") for call in tg.fake.calls("sendPhoto")] == [MODS_TOPIC]
     assert alert.params.get("has_spoiler") is True and "battle scene" in text_of(alert)
     assert data == [mod_button_id(ModVerb.BAN, entry_id), mod_button_id(ModVerb.DISMISS, entry_id)]
-    assert refused.params.get("show_alert") is True and "moderators" in text_of(refused)
+    assert all(refused.params.get("show_alert") is True and "moderators" in text_of(refused) for refused in refusals)
     assert done.params.get("show_alert") is not True and text_of(done)
     assert tg.fake.message(FORUM, alert.result["message_id"]).get("reply_markup") is None  # type: ignore[union-attr]
     assert settled.ok and replied_to(note) == alert.result["message_id"] and "Ada" in text_of(note)
@@ -348,9 +368,11 @@ async def test_review_queue_approve_and_reject_also_across_a_restart(
 
         await tg.restart()  # pending reviews, and their buttons, live in the database
         [approve, reject] = buttons(held)
-        mark = tg.fake.mark()
-        press(tg, held, approve, USER)  # a member cannot approve
-        refused = await callback_answer(tg, mark)
+        refusals = []
+        for data in (approve, reject):  # a member can do neither
+            mark = tg.fake.mark()
+            press(tg, held, data, USER)
+            refusals.append(text_of(await callback_answer(tg, mark)))
         press(tg, held, approve, ADMIN)
         posted = await answer_to(tg, first, "sendPhoto")
         press(tg, held_again, buttons(held_again)[1], ADMIN)
@@ -364,7 +386,7 @@ async def test_review_queue_approve_and_reject_also_across_a_restart(
         mod_button_id(ModVerb.APPROVE, int(approve.split(":")[2])),
         mod_button_id(ModVerb.REJECT, int(approve.split(":")[2])),
     )
-    assert "moderators" in text_of(refused)
+    assert all("moderators" in refused for refused in refusals)
     # Approved: posted in its topic as a reply to the request, with the usual buttons, once.
     assert posted.params.get("message_thread_id") == ART_TOPIC and not posted.params.get("has_spoiler")
     assert [data.split(":")[1] for data in buttons(posted)] == [Action.REROLL, Action.VARY, Action.EDIT]
@@ -412,3 +434,12 @@ async def test_a_desk_item_with_several_images_posts_a_spoilered_album_then_its_
     assert tg.fake.calls("editMessageReplyMarkup")[0].ok
     assert (gone, gone_again) == (True, False)  # the album and its buttons went; the note stays
     assert [message["message_id"] for message in tg.fake.sent_messages(FORUM)] == [note.result["message_id"]]
+
+
+async def test_the_command_menu_offers_mod_to_group_admins_and_in_private_chats_only(tg: RunningBot) -> None:
+    def menu(scope: str) -> list[str]:
+        return [command["command"] for command in tg.fake.commands(scope={"type": scope})]
+
+    assert "mod" in menu("default") and "mod" in menu("all_chat_administrators")
+    assert "mod" not in menu("all_group_chats") and "settings" not in menu("all_group_chats")
+    assert "imagine" in menu("all_group_chats")

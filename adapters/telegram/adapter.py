@@ -9,7 +9,13 @@ import logging
 import secrets
 from urllib.parse import quote
 
-from telegram import BotCommand, Update
+from telegram import (
+    BotCommand,
+    BotCommandScopeAllChatAdministrators,
+    BotCommandScopeAllGroupChats,
+    BotCommandScopeDefault,
+    Update,
+)
 from telegram.error import InvalidToken
 from telegram.ext import Application, ApplicationBuilder, CallbackQueryHandler, MessageHandler, filters
 
@@ -39,6 +45,14 @@ COMMANDS = [
     BotCommand("settings", "Admins: quotas, rate limit, default model"),
     BotCommand("mod", "Admins: blocked terms, bans, topic rules, review queue"),
     BotCommand("help", "What Atelier can do"),
+]
+ADMIN_COMMANDS = ("settings", "mod")
+# Telegram picks the most specific menu: group admins see every command, other group members not the
+# admin-only ones; in a private chat everyone administers their own scope (the default menu).
+MENUS = [
+    (BotCommandScopeDefault(), COMMANDS),
+    (BotCommandScopeAllGroupChats(), [command for command in COMMANDS if command.command not in ADMIN_COMMANDS]),
+    (BotCommandScopeAllChatAdministrators(), COMMANDS),
 ]
 STOP_GRACE_SECONDS = 25.0  # running image jobs get this long to deliver before the bot goes
 
@@ -89,7 +103,8 @@ class TelegramAdapter:
         except InvalidToken:
             raise RuntimeError("Telegram rejected TELEGRAM_TOKEN: copy it again from @BotFather") from None
         try:
-            await app.bot.set_my_commands(COMMANDS)
+            for scope, commands in MENUS:
+                await app.bot.set_my_commands(commands, scope=scope)
         except Exception as exc:  # the menu is a nicety; never a reason not to start
             log.warning("telegram: setMyCommands failed: %s", type(exc).__name__)
         await app.start()

@@ -16,7 +16,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputMediaPhoto
 from telegram.error import BadRequest
 
 from adapters.telegram.media import MAX_CAPTION, as_photo, fit_utf16, utf16_len
-from adapters.telegram.outbox import Outbox, Target
+from adapters.telegram.outbox import Outbox, Target, conversation_key
 from adapters.telegram.pacing import Priority
 from adapters.telegram.recovery import origin_target, parse_posted_ref, posted_ref, reply_to_origin
 from adapters.telegram.reply import ALBUM_SIZE, TelegramReply
@@ -42,13 +42,6 @@ def desk_keyboard(item: DeskItem) -> InlineKeyboardMarkup | None:
         for verb in item.buttons
     ]
     return InlineKeyboardMarkup([buttons]) if buttons else None
-
-
-def conversation_of(target: Target) -> str:
-    """The conversation a request started (handlers.new_conversation, from the stored origin)."""
-    if not target.group:
-        return f"telegram:{target.chat_id}"
-    return f"telegram:{target.chat_id}:{target.thread_id or 0}:{target.reply_to}"
 
 
 class TelegramDesk:
@@ -106,7 +99,9 @@ class TelegramDesk:
         name = str(json.loads(origin).get("name") or "")
         approved = "a moderator approved your image."
         who = f"{name}, {approved}" if target.group and name else approved.capitalize()
-        reply = TelegramReply(self._outbox, target, conversation_of(target))
+        # The conversation the request would have started, as if the result had been posted at once.
+        conversation = conversation_key(target.chat_id, target.thread_id, target.reply_to, group=target.group)
+        reply = TelegramReply(self._outbox, target, conversation)
         async with asyncio.timeout(self._timeout):
             return await reply.send_images(replace(delivery, caption=f"{who}\n{delivery.caption}".strip()))
 

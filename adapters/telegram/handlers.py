@@ -19,7 +19,7 @@ from adapters.telegram.addressing import Addressed, address
 from adapters.telegram.admins import AdminCache
 from adapters.telegram.albums import AlbumGatherer, album_images, captioned
 from adapters.telegram.media import download, image_of, input_image
-from adapters.telegram.outbox import Outbox, Target, message_key
+from adapters.telegram.outbox import Outbox, Target, conversation_key, message_key
 from adapters.telegram.pacing import Priority
 from adapters.telegram.recovery import origin_of
 from adapters.telegram.reply import TelegramReply
@@ -72,10 +72,7 @@ def user_of(user: TelegramUser) -> User:
 
 
 def new_conversation(chat: Chat, thread_id: int | None, root_message_id: int) -> str:
-    """A private chat is one conversation; in a group every reply chain (per topic) is its own."""
-    if is_private(chat):
-        return f"telegram:{chat.id}"
-    return f"telegram:{chat.id}:{thread_id or 0}:{root_message_id}"
+    return conversation_key(chat.id, thread_id, root_message_id, group=not is_private(chat))
 
 
 @dataclass

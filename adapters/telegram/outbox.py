@@ -24,6 +24,13 @@ def message_key(chat_id: int, message_id: int) -> str:
     return f"telegram:{chat_id}:{message_id}"
 
 
+def conversation_key(chat_id: int, thread_id: int | None, root_message_id: int | None, *, group: bool) -> str:
+    """A private chat is one conversation; in a group every reply chain (per topic) is its own."""
+    if not group:
+        return f"telegram:{chat_id}"
+    return f"telegram:{chat_id}:{thread_id or 0}:{root_message_id}"
+
+
 @dataclass(frozen=True)
 class Target:
     """Where answers go: a chat, its topic, and the message they reply to."""

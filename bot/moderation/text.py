@@ -183,6 +183,7 @@ class Blocklist:
             return None
         readings = [_READINGS.get(char) or _reading(char) for char in folded]
         end = len(readings)
+        explored: set[tuple[int, int, str | None]] = set()  # walks from different starts often meet
         after_separator = True
         for start, (letters, separator) in enumerate(readings):
             if after_separator and letters:
@@ -200,7 +201,7 @@ class Blocklist:
                 if dead:
                     pass
                 elif position < end:
-                    found = self._walk(readings, position, node)
+                    found = self._walk(readings, position, node, explored)
                     if found is not None:
                         return found
                 elif _END in node:
@@ -208,11 +209,18 @@ class Blocklist:
             after_separator = separator
         return None
 
-    def _walk(self, readings: list[Reading], position: int, node: dict) -> str | None:
+    def _walk(
+        self, readings: list[Reading], position: int, node: dict, explored: set[tuple[int, int, str | None]]
+    ) -> str | None:
         """Follow the trie from `node` at `position`, one text character at a time, keeping every reading
         alive. A state is (node, term): term is None in the term trie, or the term already spelled while
-        the suffix trie is walked."""
+        the suffix trie is walked. A state already explored at a position (from another start, or by
+        another reading) led nowhere, so it is dropped: each (position, state) is worked on once, even when
+        characters that are both letters and separators ("!!!!") keep walks from every start alive."""
         root, suffixes, end = self._trie, self._suffixes, len(readings)
+        if (position, id(node), None) in explored:
+            return None
+        explored.add((position, id(node), None))
         states: list[tuple[dict, str | None]] = [(node, None)]
         if node is not root and _END in node:
             if readings[position][1]:
@@ -239,9 +247,12 @@ class Blocklist:
                             advanced.append((suffixes, found))
                     elif child:
                         advanced.append((child, term))
-            if len(advanced) > 1:  # several readings can reach the same state; keep each once
-                advanced = list({(id(node), term): (node, term) for node, term in advanced}.values())
-            states = advanced
+            states = []
+            for state in advanced:
+                key = (position, id(state[0]), state[1])
+                if key not in explored:
+                    explored.add(key)
+                    states.append(state)
         return None
 
     def _match_patterns(self, text: str, folded: str) -> str | None:
