@@ -137,10 +137,10 @@ def test_check_term_trims_and_refuses_unusable_terms() -> None:
             check_term(term)
 
 
-def test_unusable_terms_are_skipped_when_building() -> None:
-    blocklist = Blocklist.of(["re:(unclosed", "", "...", "badword"])
-    assert blocklist.match("b a d w o r d") == "badword"
-    assert blocklist.match("(unclosed") is None
+def test_a_list_with_an_unusable_term_is_refused_whole() -> None:
+    for terms in (["badword", "re:(unclosed"], ["badword", "..."], ["badword", " "]):
+        with pytest.raises(BadTerm):
+            Blocklist.of(terms)
     assert Blocklist.of([]).match("anything") is None
 
 

@@ -8,14 +8,11 @@ short suffix that ends the last token, so "b.a.d w0rds" matches "badword" but "n
 
 from __future__ import annotations
 
-import logging
 import re
 import unicodedata
 from collections.abc import Iterable
 
 REGEX_PREFIX = "re:"
-
-log = logging.getLogger(__name__)
 
 # Dotless i stands for "reads as i or l": Latin capital I, palochka, Cyrillic and Greek capital I look like both.
 _I_OR_L = "ı"
@@ -61,7 +58,6 @@ _NOT_ITSELF = {_I_OR_L}  # a reading placeholder, never a letter of its own
 _DROPPED = {"Mn", "Me", "Cf"}  # combining marks; zero-width space/joiner, word joiner, BOM, soft hyphen
 _SUFFIXES = ("s", "es", "ed", "ing", "er", "ers")
 _END = ""  # trie key of a node where a term (or suffix) ends: no character folds to ""
-_WORD = re.compile(r"[^\W_]+")
 
 Reading = tuple[tuple[str, ...], bool]  # (letters it can be read as, whether it can be a separator)
 
@@ -156,16 +152,12 @@ class Blocklist:
 
     @classmethod
     def of(cls, terms: Iterable[str]) -> Blocklist:
-        """A pure function of the terms. Terms that check_term refuses are skipped (and logged): one bad
-        entry in the operator's list must not stop every prompt."""
+        """A pure function of the terms. A term check_term refuses raises BadTerm here too: a term silently
+        left out would be a hole in moderation, so the operator's list fails at start instead."""
         trie: dict = {}
         patterns: list[tuple[str, re.Pattern[str]]] = []
         for raw in terms:
-            try:
-                term = check_term(raw)
-            except BadTerm as error:
-                log.warning("blocklist term skipped: %s", error)
-                continue
+            term = check_term(raw)
             if term.startswith(REGEX_PREFIX):
                 patterns.append((term, _compile(term[len(REGEX_PREFIX) :].strip())))
             else:
