@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.moderation.text import check_term, operator_terms
 from bot.setting_types import (
     ByteSize,
     HttpUrl,
@@ -161,6 +162,13 @@ class Settings(BaseSettings):
     @classmethod
     def _valid_default_size(cls, value: str) -> str:
         parse_size(value)
+        return value
+
+    @field_validator("moderation_blocklist")
+    @classmethod
+    def _usable_terms(cls, value: str) -> str:
+        for term in operator_terms(value):
+            check_term(term)  # BadTerm is a ValueError: the message names the term and what is wrong
         return value
 
     @field_validator("allowed_sizes")

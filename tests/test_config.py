@@ -188,3 +188,14 @@ def test_well_formed_values_are_accepted() -> None:
 def test_several_problems_report_the_first_and_count_the_rest() -> None:
     message = refusal(quota_images_per_user_per_day="many", rate_limit_per_user_per_minute="lots")
     assert message.startswith("Setting QUOTA_IMAGES_PER_USER_PER_DAY is invalid:") and message.endswith("(and 1 more)")
+
+
+@pytest.mark.parametrize(
+    ("blocklist", "named"),
+    [("spam, re:(unclosed", "`(unclosed` is not a valid regular expression"), ("spam, !!", "`!!` has no letter")],
+)
+def test_an_operator_blocklist_term_that_cannot_be_used_stops_the_bot_by_name(blocklist: str, named: str) -> None:
+    # A term skipped quietly would be a hole in moderation; a raw error at the first prompt would be worse.
+    with pytest.raises(SettingsError, match=re.escape(f"Setting MODERATION_BLOCKLIST is invalid: {named}")):
+        load_settings(moderation_blocklist=blocklist)
+    assert load_settings(moderation_blocklist="spam, re:sp[a4]m+, , ").moderation_blocklist

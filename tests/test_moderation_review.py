@@ -13,7 +13,7 @@ import pytest
 
 from bot.core import Atelier
 from bot.messages import Action, Request
-from bot.moderation.actions import NOT_YOURS
+from bot.moderation.actions import APPROVAL_NOT_POSTED, NOT_YOURS
 from bot.moderation.desk import DeskItem, ModVerb
 from bot.moderation.desks import ModeratorDesks
 from bot.moderation.gate import WITHHELD
@@ -239,6 +239,7 @@ async def test_a_desk_that_fails_withholds_the_result_and_never_fails_the_job(co
 
     assert reply.deliveries == [] and reply.errors == [WITHHELD]
     assert AuditEvent.WITHHELD in await events(core)
+    assert await core.store.moderation.pending_reviews(SCOPE) == []  # no review left that nobody can see
 
 
 async def test_without_a_moderators_channel_a_reviewed_result_is_withheld(core: Atelier) -> None:
@@ -264,13 +265,16 @@ async def test_a_desk_that_never_answers_is_given_up_after_its_timeout(core: Ate
     assert await posting is None and hanging.posted == []
 
 
-async def test_an_approval_the_platform_refuses_is_reported_to_the_moderator(core: Atelier) -> None:
+async def test_an_approval_the_platform_refuses_stays_open_to_approve_again(core: Atelier) -> None:
     desk = await reviewed(core)
     item = await hold(core, desk)
-    desk.broken = True  # the original channel is gone
+    desk.broken = True  # the original channel cannot be reached for now
 
     reply = await press(core, ModVerb.APPROVE, item.item_id)
 
-    assert reply.errors == ["Approved, but the image could not be posted where it was asked for."]
-    assert desk.delivered == []
+    assert reply.errors == [APPROVAL_NOT_POSTED]
+    assert desk.delivered == [] and AuditEvent.APPROVED not in await events(core)
+    desk.broken = False
+    again = await press(core, ModVerb.APPROVE, item.item_id)
+    assert again.errors == [] and len(desk.delivered) == 1
     assert AuditEvent.APPROVED in await events(core)

@@ -30,6 +30,9 @@ GONE = "This item is no longer kept, so there is nothing to do."
 NO_DESK = "I can't reach this chat's platform right now; please try again in a minute."
 IMAGES_GONE = "This image is no longer kept, so it can't be posted. Reject it to tell the requester."
 NO_ORIGIN = "I don't know where this was asked for, so it can't be posted. Reject it instead."
+APPROVAL_NOT_POSTED = (
+    "The image could not be posted where it was asked for; the review is still open, try Approve again."
+)
 NOT_POSTED = "Nothing of this was posted, so there is nothing to delete."
 BAN_REASON = "banned from the moderators' channel"
 # What settles an item (its buttons removed), by verb.
@@ -131,10 +134,10 @@ class ModeratorActions:
         try:
             ref = await self._call(desk.deliver(review.origin, delivery), f"post approved job {review.job_id}")
         except DeskFailed:
-            await reply.send_error("Approved, but the image could not be posted where it was asked for.")
-            ref = None
-        else:
-            await reply.send_text(f"Approved: {record.user_name}'s image is posted where they asked for it.")
+            await self._store.moderation.reopen(review.id)  # nothing was posted: Approve may be pressed again
+            await reply.send_error(APPROVAL_NOT_POSTED)
+            return
+        await reply.send_text(f"Approved: {record.user_name}'s image is posted where they asked for it.")
         if ref is not None:
             await self._store.jobs.note_posted(review.job_id, ref)
         await self._audit(review, AuditEvent.APPROVED, record, request)

@@ -9,6 +9,7 @@ from typing import TypeVar
 
 from bot.clock import MONOTONIC, Clock
 from bot.delivery import deliver_within
+from bot.messages import Request
 from bot.moderation.desk import Desk, DeskItem
 from bot.moderation.policy import LOGCHANNEL
 from bot.store.moderation import ModerationStore
@@ -26,6 +27,15 @@ DESK_TIMEOUT_SECONDS = 30.0
 def platform_of(scope_key: str) -> str:
     """`<platform>:<kind>:<id>` -> the platform whose Desk reaches it."""
     return scope_key.split(":", 1)[0]
+
+
+def where(request: Request) -> str:
+    """Where a request was made, as moderators read it (a Discord `<#id>` mention is a link there)."""
+    if not request.channel:
+        return "the main chat"
+    if request.scope.platform == "discord":
+        return f"<#{request.channel}>"
+    return f"topic {request.channel}" if request.scope.platform == "telegram" else f"channel {request.channel}"
 
 
 class ModeratorDesks:

@@ -15,9 +15,9 @@ from bot.lease import WALL
 from bot.messages import Request, ResultImage
 from bot.moderation.classifier import Classifier, ModerationUnavailable, Strictness, Verdict
 from bot.moderation.desk import DeskItem, ModVerb
-from bot.moderation.desks import ModeratorDesks
+from bot.moderation.desks import ModeratorDesks, where
 from bot.moderation.policy import NSFW, OUTPUT, STRICTNESS, Use, access_refusal
-from bot.moderation.text import Blocklist
+from bot.moderation.text import Blocklist, operator_terms
 from bot.store import Store
 from bot.store.moderation import AuditEvent
 
@@ -80,7 +80,7 @@ class Moderation:
         self._desks = desks
         self._clock = clock
         terms = operator_terms(settings.moderation_blocklist)
-        # Built once, at start: a bad `re:` term in the operator's list stops the bot there, not on a request.
+        # Built once, at start (the settings already refused a term that cannot be used).
         self._operator = Blocklist.of(terms) if terms else None
         self._scope_lists: dict[str, tuple[tuple[str, ...], Blocklist]] = {}
 
@@ -297,16 +297,12 @@ class Moderation:
         """Audit, then show the moderators (when the scope has a moderators' channel)."""
         entry = await self._record(request, event, detail, job_id)
         buttons = [ModVerb.DELETE, ModVerb.BAN, ModVerb.DISMISS] if spoilered else [ModVerb.BAN, ModVerb.DISMISS]
-        item = DeskItem("alert", entry, f"{_who_where(request)}\n“{_trim(text)}”\n{why}", list(images), buttons)
+        said = f"{request.user.name} ({request.user.key}) in {where(request)}\n“{_trim(text)}”\n{why}"
+        item = DeskItem("alert", entry, said, list(images), buttons)
         ref = await self._desks.post(request.scope.platform, request.scope.key, item)
         if ref is not None:
             await self._store.moderation.note_desk_ref(entry, ref)
         return entry
-
-
-def operator_terms(setting: str) -> list[str]:
-    """MODERATION_BLOCKLIST: a comma list, trimmed, empty entries dropped."""
-    return [term.strip() for term in setting.split(",") if term.strip()]
 
 
 def _trim(text: str, more: str = "") -> str:
@@ -316,8 +312,3 @@ def _trim(text: str, more: str = "") -> str:
 
 def _scores(verdict: Verdict) -> dict:
     return {"categories": verdict.categories, "scores": verdict.scores, "model": verdict.model}
-
-
-def _who_where(request: Request) -> str:
-    where = f"channel {request.channel}" if request.channel else "the main chat"
-    return f"{request.user.name} ({request.user.key}) in {where}"

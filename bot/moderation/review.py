@@ -8,12 +8,14 @@ import logging
 
 from bot.messages import Delivery, Request
 from bot.moderation.desk import DeskItem, ModVerb
-from bot.moderation.desks import ModeratorDesks
+from bot.moderation.desks import ModeratorDesks, where
 from bot.store import Store
+from bot.store.moderation import ReviewStatus
 
 log = logging.getLogger(__name__)
 
 HELD = "Your image is waiting for a moderator's approval; you'll get it here once approved."
+UNPOSTED = "nobody: the moderators' channel could not be reached"
 PROMPT_SHOWN = 200  # characters of a prompt quoted back to a requester
 
 
@@ -23,10 +25,6 @@ def prompt_of(caption: str, limit: int | None = None) -> str:
     if limit is not None and len(prompt) > limit:
         prompt = prompt[: limit - 1].rstrip() + "…"
     return prompt
-
-
-def where(request: Request) -> str:
-    return f"channel {request.channel}" if request.channel else "the main chat"
 
 
 class ReviewQueue:
@@ -52,8 +50,10 @@ class ReviewQueue:
         )
         ref = await self._desks.post(platform, scope_key, item)
         if ref is None:
-            # Nothing for a moderator to press: the caller withholds it; the review row stays unseen.
+            # Nothing for a moderator to press: the caller withholds it, and the review is closed so no
+            # list of pending reviews shows it.
             log.warning("%s: review %s of job %s could not be posted", scope_key, review_id, delivery.job_id)
+            await self._store.moderation.decide(review_id, ReviewStatus.REJECTED, UNPOSTED)
             return None
         await self._store.moderation.note_review_ref(review_id, ref)
         return HELD

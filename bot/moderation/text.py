@@ -139,6 +139,11 @@ def check_term(term: str) -> str:
     return term
 
 
+def operator_terms(setting: str) -> list[str]:
+    """MODERATION_BLOCKLIST: a comma list, trimmed, empty entries dropped."""
+    return [term.strip() for term in setting.split(",") if term.strip()]
+
+
 class Blocklist:
     """Built once per list (thousands of terms), then `match` is called on every prompt."""
 

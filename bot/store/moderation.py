@@ -299,6 +299,14 @@ class ModerationStore:
         )
         return cursor.rowcount > 0
 
+    async def reopen(self, review_id: int) -> None:
+        """An approval that could not be posted: pending again, so a moderator can press Approve later."""
+        await self._db.execute(
+            "UPDATE mod_reviews SET status = 'pending', decided_by = NULL, decided_at = NULL "
+            "WHERE id = ? AND status = 'approved'",
+            (review_id,),
+        )
+
     async def pending_reviews(self, scope_key: str) -> list[Review]:
         """Oldest first."""
         rows = await self._db.fetchall(
