@@ -3,6 +3,8 @@ One refusal text per kind of request; the rate limiter decides whether a refusal
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from bot.messages import Reply, Request, ScopeKind
 from bot.ratelimit import RateLimiter, Refusal
 from bot.scope_limits import Limits
@@ -20,12 +22,22 @@ def images_turned_off(request: Request, limits: Limits) -> bool:
     return limits.images_per_user == 0 or (request.scope.kind == ScopeKind.GUILD and limits.images_per_scope == 0)
 
 
-async def admit(limiter: RateLimiter, request: Request, limits: Limits, reply: Reply) -> bool:
-    """An image request: True when admitted (and counted against the asker's rate); otherwise the asker is
-    told why, or, for a repeat refusal within the same minute, nothing is sent at all."""
+@dataclass(frozen=True)
+class Admission:
+    admitted: bool
+    rule: str = ""  # of a refusal: "quota" (images turned off) or "rate"
+    said: str | None = None  # the refusal the asker was told; None when nothing was sent
+
+
+ADMITTED = Admission(True)
+
+
+async def admit(limiter: RateLimiter, request: Request, limits: Limits, reply: Reply) -> Admission:
+    """An image request: admitted (and counted against the asker's rate), or refused and the asker told
+    why, or, for a repeat refusal within the same minute, nothing sent at all."""
     if images_turned_off(request, limits):
         await reply.send_error(IMAGES_OFF)
-        return False
+        return Admission(False, "quota", IMAGES_OFF)
     refusal = limiter.admit(request.asker, limits.rate_per_minute)
     return await _admitted(refusal, limits.rate_per_minute, "requests", reply)
 
@@ -33,19 +45,18 @@ async def admit(limiter: RateLimiter, request: Request, limits: Limits, reply: R
 async def admit_chat(limiter: RateLimiter, request: Request, per_minute: int, reply: Reply) -> bool:
     """A chat line or `/ask`: its own limit, so talking never uses up the image rate (or the reverse)."""
     refusal = limiter.admit(chat_key(request), per_minute)
-    return await _admitted(refusal, per_minute, "messages", reply)
+    return (await _admitted(refusal, per_minute, "messages", reply)).admitted
 
 
 def chat_key(request: Request) -> str:
     return f"chat|{request.asker}"
 
 
-async def _admitted(refusal: Refusal | None, per_minute: int, what: str, reply: Reply) -> bool:
+async def _admitted(refusal: Refusal | None, per_minute: int, what: str, reply: Reply) -> Admission:
     if refusal is None:
-        return True
-    if refusal.tell:
-        await reply.send_error(
-            f"Slow down a little: {per_minute} {what} a minute at most. "
-            f"Try again in {max(1, round(refusal.retry_in))}s."
-        )
-    return False
+        return ADMITTED
+    if not refusal.tell:
+        return Admission(False, "rate")
+    said = f"Slow down a little: {per_minute} {what} a minute at most. Try again in {max(1, round(refusal.retry_in))}s."
+    await reply.send_error(said)
+    return Admission(False, "rate", said)

@@ -5,10 +5,8 @@ is run there, and a result a server would spoiler is saved as usual with a line 
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
 from PIL import Image
 
 from adapters.console.desk import ConsoleDesk
@@ -18,16 +16,10 @@ from bot.moderation.desk import DeskItem, ModVerb
 from tests.fakes.agnes_server import FakeAgnes
 from tests.fakes.images import png_bytes
 from tests.fakes.moderation_server import FakeModeration
+from tests.moderation_kit import fake_moderation_fixture  # noqa: F401 - a pytest fixture
 from tests.test_console import run_cli, saved_paths
 
 RESULT_COLOUR = (200, 80, 40)  # what the fake Agnes draws
-
-
-@pytest.fixture
-async def fake_moderation() -> AsyncIterator[FakeModeration]:
-    server = await FakeModeration().start()
-    yield server
-    await server.stop()
 
 
 def agnes_env(fake: FakeAgnes) -> dict[str, str]:

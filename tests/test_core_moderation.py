@@ -17,11 +17,23 @@ from bot.moderation.gate import BLOCKED, RESULT_UNCHECKED, UNAVAILABLE, WITHHELD
 from bot.moderation.policy import LOGCHANNEL, NSFW, OUTPUT, Use
 from bot.store.jobs import JobStatus
 from bot.store.moderation import AuditEvent, Ban, ChannelMode
-from tests.conftest import make_settings
 from tests.fakes.agnes_server import FakeAgnes
 from tests.fakes.images import png_bytes
 from tests.fakes.moderation_server import FakeModeration
-from tests.moderation_kit import MODS, SCOPE, ModReply, RecordingDesk, audit, request_in, used, with_desk
+from tests.moderation_kit import (  # noqa: F401 - a pytest fixture
+    MODS,
+    SCOPE,
+    ModReply,
+    RecordingDesk,
+    attach_desk,
+    audit,
+    fake_moderation_fixture,
+    request_in,
+    send,
+    started,
+    used,
+    with_model,
+)
 from tests.recording import say
 
 RED = (255, 0, 0)  # the colour the fake moderation server flags in images, where a test says so
@@ -29,41 +41,16 @@ BLUE = (0, 0, 255)
 
 
 @pytest.fixture
-async def fake_moderation() -> AsyncIterator[FakeModeration]:
-    server = await FakeModeration().start()
-    yield server
-    await server.stop()
-
-
-async def started(tmp_path: Path, agnes: FakeAgnes, **overrides: object) -> Atelier:
-    return await Atelier.start(make_settings(tmp_path, agnes, **overrides))
-
-
-@pytest.fixture
 async def listed(tmp_path: Path, fake_agnes: FakeAgnes) -> AsyncIterator[Atelier]:
     """An operator blocklist, no moderation model."""
-    core = await started(tmp_path, fake_agnes, moderation_blocklist="badword, re:forbid+en")
-    yield core
-    await core.close()
+    async with started(tmp_path, fake_agnes, moderation_blocklist="badword, re:forbid+en") as core:
+        yield core
 
 
 @pytest.fixture
 async def moderated(tmp_path: Path, fake_agnes: FakeAgnes, fake_moderation: FakeModeration) -> AsyncIterator[Atelier]:
-    core = await started(
-        tmp_path,
-        fake_agnes,
-        moderation_api_url=fake_moderation.base_url,
-        moderation_api_key=fake_moderation.api_key,
-        moderation_timeout_seconds=1.0,
-    )
-    yield core
-    await core.close()
-
-
-async def imagine(core: Atelier, line: str, **request: object) -> ModReply:
-    reply = ModReply()
-    await say(core, line, request_in(**request), reply)  # type: ignore[arg-type]
-    return reply
+    async with started(tmp_path, fake_agnes, **with_model(fake_moderation, moderation_timeout_seconds=1.0)) as core:
+        yield core
 
 
 # ------------------------------------------------------------------------------ blocklists
@@ -85,7 +72,7 @@ async def imagine(core: Atelier, line: str, **request: object) -> ModReply:
 async def test_each_evasion_of_a_blocked_term_is_refused_with_no_call_and_no_charge(
     listed: Atelier, fake_agnes: FakeAgnes, prompt: str
 ) -> None:
-    reply = await imagine(listed, f"/imagine {prompt}")
+    reply = await send(listed, f"/imagine {prompt}")
 
     assert reply.errors == [BLOCKED[Use.IMAGES]]
     assert "badword" not in reply.errors[0].lower() and "forbid" not in reply.errors[0]
@@ -101,7 +88,7 @@ async def test_each_evasion_of_a_blocked_term_is_refused_with_no_call_and_no_cha
 async def test_a_clean_prompt_runs_and_its_delivery_is_audited_with_the_posted_message(
     listed: Atelier, fake_agnes: FakeAgnes
 ) -> None:
-    reply = await imagine(listed, "/imagine a notabadwordsmith at work")  # the term inside another word
+    reply = await send(listed, "/imagine a notabadwordsmith at work")  # the term inside another word
 
     assert reply.errors == []
     [delivery] = reply.deliveries
@@ -113,7 +100,7 @@ async def test_a_clean_prompt_runs_and_its_delivery_is_audited_with_the_posted_m
 
 
 async def test_a_blocked_term_in_the_negative_prompt_is_refused(listed: Atelier, fake_agnes: FakeAgnes) -> None:
-    reply = await imagine(listed, "/imagine a quiet lake --no b a d w o r d")
+    reply = await send(listed, "/imagine a quiet lake --no b a d w o r d")
     assert reply.errors == [BLOCKED[Use.IMAGES]]
     assert fake_agnes.image_requests() == []
 
@@ -122,10 +109,10 @@ async def test_the_scopes_own_term_is_refused_there_and_shown_to_its_moderators(
     core: Atelier, fake_agnes: FakeAgnes
 ) -> None:
     await core.store.moderation.add_term(SCOPE, "dragon")
-    desk = await with_desk(core)
+    desk = await attach_desk(core)
 
-    refused = await imagine(core, "/imagine a red Dr4gon", channel="c7")
-    elsewhere = await imagine(core, "/imagine a red dragon", guild="g2")
+    refused = await send(core, "/imagine a red Dr4gon", channel="c7")
+    elsewhere = await send(core, "/imagine a red dragon", guild="g2")
 
     assert refused.errors == [BLOCKED[Use.IMAGES]] and "dragon" not in refused.errors[0].lower()
     assert elsewhere.errors == [] and len(elsewhere.deliveries) == 1
@@ -142,14 +129,14 @@ async def test_the_scopes_own_term_is_refused_there_and_shown_to_its_moderators(
 
 
 async def test_an_edit_instruction_with_a_blocked_term_is_refused(listed: Atelier, fake_agnes: FakeAgnes) -> None:
-    reply = await imagine(listed, "/edit give him a BADWORD shirt", images=[png_bytes()])
+    reply = await send(listed, "/edit give him a BADWORD shirt", images=[png_bytes()])
     assert reply.errors == [BLOCKED[Use.IMAGES]]
     assert fake_agnes.image_requests() == []
     assert await used(listed) == (0, 0)
 
 
 async def test_buttons_of_an_earlier_result_meet_the_terms_blocked_since(core: Atelier, fake_agnes: FakeAgnes) -> None:
-    first = await imagine(core, "/imagine a dragon over hills --seed 4")
+    first = await send(core, "/imagine a dragon over hills --seed 4")
     job_id = first.deliveries[0].job_id
     await core.store.moderation.add_term(SCOPE, "dragon")
 
@@ -171,8 +158,8 @@ async def test_buttons_of_an_earlier_result_meet_the_terms_blocked_since(core: A
 async def test_a_banned_user_is_refused_before_anything_runs(core: Atelier, fake_agnes: FakeAgnes) -> None:
     await core.store.moderation.ban(SCOPE, Ban("test:u1", "user u1", None, "spam", "mod"))
 
-    banned = await imagine(core, "/imagine a cat")
-    other = await imagine(core, "/imagine a cat", user="u2")
+    banned = await send(core, "/imagine a cat")
+    other = await send(core, "/imagine a cat", user="u2")
 
     assert banned.errors == [
         "You can't use Atelier here: a moderator banned you until a moderator lifts the ban (spam)."
@@ -187,8 +174,8 @@ async def test_a_banned_user_is_refused_before_anything_runs(core: Atelier, fake
 async def test_a_chat_only_channel_refuses_imagine(core: Atelier, fake_agnes: FakeAgnes) -> None:
     await core.store.moderation.set_channel(SCOPE, "talk", ChannelMode.CHAT)
 
-    refused = await imagine(core, "/imagine a cat", channel="talk")
-    allowed = await imagine(core, "/imagine a cat", channel="art")
+    refused = await send(core, "/imagine a cat", channel="talk")
+    allowed = await send(core, "/imagine a cat", channel="art")
 
     assert len(refused.errors) == 1 and "chat" in refused.errors[0].lower()
     assert refused.deliveries == [] and len(allowed.deliveries) == 1
@@ -196,31 +183,25 @@ async def test_a_chat_only_channel_refuses_imagine(core: Atelier, fake_agnes: Fa
 
 
 async def test_a_rate_refusal_the_user_is_told_is_audited(tmp_path: Path, fake_agnes: FakeAgnes) -> None:
-    core = await started(tmp_path, fake_agnes, rate_limit_per_user_per_minute=1)
-    try:
-        await imagine(core, "/imagine one")
-        told = await imagine(core, "/imagine two")
-        dropped = await imagine(core, "/imagine three")  # the same minute: dropped without a word
+    async with started(tmp_path, fake_agnes, rate_limit_per_user_per_minute=1) as core:
+        await send(core, "/imagine one")
+        told = await send(core, "/imagine two")
+        dropped = await send(core, "/imagine three")  # the same minute: dropped without a word
         assert told.errors and dropped.errors == []
         rules = [(e.event, e.detail.get("rule")) for e in await audit(core)]
         assert rules == [(AuditEvent.GENERATED, None), (AuditEvent.REFUSED, "rate")]
-    finally:
-        await core.close()
 
 
 async def test_quota_refusals_are_audited(tmp_path: Path, fake_agnes: FakeAgnes) -> None:
-    core = await started(tmp_path, fake_agnes, rate_limit_per_user_per_minute=0, quota_images_per_user_per_day=1)
-    try:
-        await imagine(core, "/imagine one")
-        spent = await imagine(core, "/imagine two")
+    async with started(tmp_path, fake_agnes, rate_limit_per_user_per_minute=0, quota_images_per_user_per_day=1) as core:
+        await send(core, "/imagine one")
+        spent = await send(core, "/imagine two")
         await core.store.settings.set(SCOPE, "user_quota", "0")
-        off = await imagine(core, "/imagine three")
+        off = await send(core, "/imagine three")
         assert len(spent.errors) == 1 and len(off.errors) == 1
         rules = [(e.event, e.detail.get("rule")) for e in await audit(core)]
         assert rules == [(AuditEvent.GENERATED, None), (AuditEvent.REFUSED, "quota"), (AuditEvent.REFUSED, "quota")]
         assert len(fake_agnes.image_requests()) == 1
-    finally:
-        await core.close()
 
 
 # ------------------------------------------------------------------------------ the model
@@ -230,9 +211,9 @@ async def test_a_prompt_the_model_flags_is_refused_and_not_charged(
     moderated: Atelier, fake_agnes: FakeAgnes, fake_moderation: FakeModeration
 ) -> None:
     fake_moderation.flag_text("gory battlefield", violence=0.95)
-    desk = await with_desk(moderated)
+    desk = await attach_desk(moderated)
 
-    reply = await imagine(moderated, "/imagine a gory battlefield at noon")
+    reply = await send(moderated, "/imagine a gory battlefield at noon")
 
     assert len(reply.errors) == 1 and "violence" in reply.errors[0] and "Nothing was charged" in reply.errors[0]
     assert fake_agnes.image_requests() == []
@@ -248,7 +229,7 @@ async def test_a_flagged_input_image_is_refused(
     moderated: Atelier, fake_agnes: FakeAgnes, fake_moderation: FakeModeration
 ) -> None:
     fake_moderation.flag_images(colour=BLUE, sexual=0.9)
-    reply = await imagine(moderated, "/edit make it snowy", images=[png_bytes(color=BLUE)])
+    reply = await send(moderated, "/edit make it snowy", images=[png_bytes(color=BLUE)])
     assert len(reply.errors) == 1 and "sexual" in reply.errors[0]
     assert fake_agnes.image_requests() == []
     assert await used(moderated) == (0, 0)
@@ -259,9 +240,9 @@ async def test_a_flagged_result_is_withheld_charged_and_shown_to_moderators(
 ) -> None:
     fake_agnes.image = png_bytes(color=RED)
     fake_moderation.flag_images(colour=RED, violence=0.97)
-    desk = await with_desk(moderated)
+    desk = await attach_desk(moderated)
 
-    reply = await imagine(moderated, "/imagine a quiet meadow")
+    reply = await send(moderated, "/imagine a quiet meadow")
 
     assert reply.deliveries == []
     assert reply.errors == [WITHHELD]
@@ -281,9 +262,9 @@ async def test_spoiler_mode_posts_a_flagged_result_behind_a_spoiler(
     fake_agnes.image = png_bytes(color=RED)
     fake_moderation.flag_images(colour=RED, violence=0.97)
     await moderated.store.settings.set(SCOPE, OUTPUT, "spoiler")
-    desk = await with_desk(moderated)
+    desk = await attach_desk(moderated)
 
-    reply = await imagine(moderated, "/imagine a quiet meadow")
+    reply = await send(moderated, "/imagine a quiet meadow")
 
     [delivery] = reply.deliveries
     assert delivery.spoiler is True and reply.errors == []
@@ -305,8 +286,8 @@ async def test_an_age_restricted_channel_with_nsfw_on_allows_the_sexual_category
 
     allowed = ModReply()
     await say(moderated, "/imagine a nude figure study", adult, allowed)
-    prompt_elsewhere = await imagine(moderated, "/imagine a nude figure study", channel="general")
-    result_elsewhere = await imagine(moderated, "/imagine a figure study", channel="general")
+    prompt_elsewhere = await send(moderated, "/imagine a nude figure study", channel="general")
+    result_elsewhere = await send(moderated, "/imagine a figure study", channel="general")
     await moderated.store.settings.set(SCOPE, NSFW, "off")
     turned_off = ModReply()
     await say(moderated, "/imagine a figure study", adult, turned_off)
@@ -322,7 +303,7 @@ async def test_moderation_down_fails_closed_with_no_provider_call_and_no_charge(
     moderated: Atelier, fake_agnes: FakeAgnes, fake_moderation: FakeModeration
 ) -> None:
     fake_moderation.fail(status=500, times=10)
-    reply = await imagine(moderated, "/imagine a lighthouse")
+    reply = await send(moderated, "/imagine a lighthouse")
     assert reply.errors == [UNAVAILABLE[Use.IMAGES]]
     assert fake_agnes.image_requests() == []
     assert await used(moderated) == (0, 0)
@@ -333,22 +314,13 @@ async def test_moderation_down_fails_closed_with_no_provider_call_and_no_charge(
 async def test_moderation_down_failing_open_proceeds_and_is_audited_unchecked(
     tmp_path: Path, fake_agnes: FakeAgnes, fake_moderation: FakeModeration
 ) -> None:
-    core = await started(
-        tmp_path,
-        fake_agnes,
-        moderation_api_url=fake_moderation.base_url,
-        moderation_api_key=fake_moderation.api_key,
-        moderation_timeout_seconds=1.0,
-        moderation_on_failure="open",
-    )
-    try:
+    overrides = with_model(fake_moderation, moderation_timeout_seconds=1.0, moderation_on_failure="open")
+    async with started(tmp_path, fake_agnes, **overrides) as core:
         fake_moderation.fail(status=500, times=10)
-        reply = await imagine(core, "/imagine a lighthouse")
+        reply = await send(core, "/imagine a lighthouse")
         assert reply.errors == [] and len(reply.deliveries) == 1
         events = [entry.event for entry in await audit(core)]
         assert events == [AuditEvent.UNCHECKED, AuditEvent.UNCHECKED, AuditEvent.GENERATED]  # prompt, result
-    finally:
-        await core.close()
 
 
 async def test_a_result_that_cannot_be_checked_is_withheld_and_refunded(
@@ -356,7 +328,7 @@ async def test_a_result_that_cannot_be_checked_is_withheld_and_refunded(
 ) -> None:
     # The prompt is checked before the provider is called; the service fails once the provider is at work.
     fake_agnes.on_request = lambda _: fake_moderation.fail(status=500, times=10)
-    reply = await imagine(moderated, "/imagine a lighthouse")
+    reply = await send(moderated, "/imagine a lighthouse")
 
     assert len(fake_agnes.image_requests()) == 1
     assert reply.deliveries == [] and reply.errors == [RESULT_UNCHECKED]
@@ -374,9 +346,9 @@ async def test_a_reviewed_channel_sends_results_to_the_moderators_first(
     moderated: Atelier, fake_agnes: FakeAgnes
 ) -> None:
     await moderated.store.moderation.set_review(SCOPE, "art", True)
-    desk = await with_desk(moderated)
+    desk = await attach_desk(moderated)
 
-    reply = await imagine(moderated, "/imagine a castle", channel="art")
+    reply = await send(moderated, "/imagine a castle", channel="art")
 
     assert reply.deliveries == [] and reply.errors == []
     assert len(reply.texts) == 1 and "approval" in reply.texts[0]
@@ -391,7 +363,7 @@ async def test_a_reviewed_channel_sends_results_to_the_moderators_first(
 
 async def test_a_reviewed_channel_without_a_moderators_channel_withholds(core: Atelier, fake_agnes: FakeAgnes) -> None:
     await core.store.moderation.set_review(SCOPE, "art", True)
-    reply = await imagine(core, "/imagine a castle", channel="art")
+    reply = await send(core, "/imagine a castle", channel="art")
     assert reply.deliveries == [] and reply.errors == [WITHHELD]
     assert (await audit(core))[-1].event == AuditEvent.WITHHELD
 
@@ -403,9 +375,9 @@ async def test_a_flagged_result_in_a_reviewed_channel_is_withheld_not_queued(
     fake_moderation.flag_images(colour=RED, violence=0.97)
     await moderated.store.settings.set(SCOPE, OUTPUT, "spoiler")  # a review channel overrides it
     await moderated.store.moderation.set_review(SCOPE, "art", True)
-    desk = await with_desk(moderated)
+    desk = await attach_desk(moderated)
 
-    reply = await imagine(moderated, "/imagine a castle", channel="art")
+    reply = await send(moderated, "/imagine a castle", channel="art")
 
     assert reply.deliveries == [] and reply.errors == [WITHHELD]
     [(_, item)] = desk.posted

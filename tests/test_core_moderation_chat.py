@@ -14,48 +14,32 @@ from bot.moderation.desk import ModVerb
 from bot.moderation.gate import ANSWER_HIDDEN, ANSWER_UNCHECKED, BLOCKED, UNAVAILABLE
 from bot.moderation.policy import STRICTNESS, Use
 from bot.store.moderation import AuditEvent, Ban, ChannelMode
-from tests.conftest import make_settings
 from tests.fakes.agnes_server import FakeAgnes
 from tests.fakes.images import png_bytes
 from tests.fakes.moderation_server import FakeModeration
-from tests.moderation_kit import SCOPE, ModReply, audit, request_in, with_desk
-from tests.recording import say
+from tests.moderation_kit import (  # noqa: F401 - a pytest fixture
+    SCOPE,
+    attach_desk,
+    audit,
+    fake_moderation_fixture,
+    send,
+    started,
+    with_model,
+)
 
 FLAGGED_ANSWER = "Here are the gory details you asked for, step by step."
 
 
 @pytest.fixture
-async def fake_moderation() -> AsyncIterator[FakeModeration]:
-    server = await FakeModeration().start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
 async def listed(tmp_path: Path, fake_agnes: FakeAgnes) -> AsyncIterator[Atelier]:
-    core = await Atelier.start(make_settings(tmp_path, fake_agnes, moderation_blocklist="badword"))
-    yield core
-    await core.close()
+    async with started(tmp_path, fake_agnes, moderation_blocklist="badword") as core:
+        yield core
 
 
 @pytest.fixture
 async def moderated(tmp_path: Path, fake_agnes: FakeAgnes, fake_moderation: FakeModeration) -> AsyncIterator[Atelier]:
-    settings = make_settings(
-        tmp_path,
-        fake_agnes,
-        moderation_api_url=fake_moderation.base_url,
-        moderation_api_key=fake_moderation.api_key,
-        moderation_timeout_seconds=1.0,
-    )
-    core = await Atelier.start(settings)
-    yield core
-    await core.close()
-
-
-async def talk(core: Atelier, line: str, **request: object) -> ModReply:
-    reply = ModReply()
-    await say(core, line, request_in(**request), reply)  # type: ignore[arg-type]
-    return reply
+    async with started(tmp_path, fake_agnes, **with_model(fake_moderation, moderation_timeout_seconds=1.0)) as core:
+        yield core
 
 
 async def history_roles(core: Atelier) -> list[str]:
@@ -68,7 +52,7 @@ async def history_roles(core: Atelier) -> list[str]:
 async def test_a_chat_message_with_a_blocked_term_is_refused_before_any_call(
     listed: Atelier, fake_agnes: FakeAgnes
 ) -> None:
-    reply = await talk(listed, "tell me a story about a b-a-d-w-o-r-d")
+    reply = await send(listed, "tell me a story about a b-a-d-w-o-r-d")
     assert reply.errors == [BLOCKED[Use.CHAT]] and "charged" not in reply.errors[0]
     assert reply.streamed == []
     assert fake_agnes.chat_requests() == []
@@ -78,14 +62,14 @@ async def test_a_chat_message_with_a_blocked_term_is_refused_before_any_call(
 
 
 async def test_an_ask_question_with_a_blocked_term_is_refused(listed: Atelier, fake_agnes: FakeAgnes) -> None:
-    reply = await talk(listed, "/ask is this a BADWORD?", images=[png_bytes()])
+    reply = await send(listed, "/ask is this a BADWORD?", images=[png_bytes()])
     assert reply.errors == [BLOCKED[Use.CHAT]]
     assert fake_agnes.chat_requests() == []
 
 
 async def test_without_a_model_answers_are_not_checked(listed: Atelier, fake_agnes: FakeAgnes) -> None:
     fake_agnes.chat_reply = "The word you mean is badword."
-    reply = await talk(listed, "what word do I mean?")
+    reply = await send(listed, "what word do I mean?")
     assert reply.shown_answer == fake_agnes.chat_reply and reply.replaced == []
 
 
@@ -94,7 +78,7 @@ async def test_an_image_the_model_flags_in_ask_is_refused(
 ) -> None:
     blue = (0, 0, 255)
     fake_moderation.flag_images(colour=blue, sexual=0.92)
-    reply = await talk(moderated, "/ask what is this?", images=[png_bytes(color=blue)])
+    reply = await send(moderated, "/ask what is this?", images=[png_bytes(color=blue)])
     assert len(reply.errors) == 1 and "sexual" in reply.errors[0]
     assert fake_agnes.chat_requests() == []
 
@@ -103,9 +87,9 @@ async def test_a_banned_user_and_an_images_only_channel_are_refused_chat(core: A
     await core.store.moderation.ban(SCOPE, Ban("test:u1", "user u1", None, "", "mod"))
     await core.store.moderation.set_channel(SCOPE, "gallery", ChannelMode.IMAGES)
 
-    banned = await talk(core, "hello")
-    gallery = await talk(core, "hello", user="u2", channel="gallery")
-    fine = await talk(core, "hello", user="u2", channel="lounge")
+    banned = await send(core, "hello")
+    gallery = await send(core, "hello", user="u2", channel="gallery")
+    fine = await send(core, "hello", user="u2", channel="lounge")
 
     assert banned.errors == ["You can't use Atelier here: a moderator banned you until a moderator lifts the ban."]
     assert len(gallery.errors) == 1 and "images" in gallery.errors[0].lower()
@@ -117,7 +101,7 @@ async def test_moderation_down_refuses_chat_with_no_model_call(
     moderated: Atelier, fake_agnes: FakeAgnes, fake_moderation: FakeModeration
 ) -> None:
     fake_moderation.fail(status=503, times=10)
-    reply = await talk(moderated, "hello there")
+    reply = await send(moderated, "hello there")
     assert reply.errors == [UNAVAILABLE[Use.CHAT]]
     assert fake_agnes.chat_requests() == []
 
@@ -130,9 +114,9 @@ async def test_a_flagged_answer_is_replaced_alerted_and_not_kept(
 ) -> None:
     fake_agnes.chat_reply = FLAGGED_ANSWER
     fake_moderation.flag_text("gory details", violence=0.9)
-    desk = await with_desk(moderated)
+    desk = await attach_desk(moderated)
 
-    reply = await talk(moderated, "describe the battle")
+    reply = await send(moderated, "describe the battle")
 
     assert "".join(reply.streamed[0]) == FLAGGED_ANSWER  # streamed as usual, then replaced
     assert reply.replaced == [ANSWER_HIDDEN] and reply.shown_answer == ANSWER_HIDDEN
@@ -143,7 +127,7 @@ async def test_a_flagged_answer_is_replaced_alerted_and_not_kept(
     assert item.item_id == entry.id and item.buttons == [ModVerb.BAN, ModVerb.DISMISS]
 
     fake_agnes.chat_reply = "A calm answer."
-    await talk(moderated, "and now?")
+    await send(moderated, "and now?")
     asked = fake_agnes.chat_requests()[-1].body["messages"]
     assert [m["role"] for m in asked] == ["system", "user"]  # the flagged exchange is not sent again
     assert await history_roles(moderated) == ["user", "assistant"]
@@ -155,9 +139,9 @@ async def test_strictness_high_holds_the_answer_until_it_is_checked(
     await moderated.store.settings.set(SCOPE, STRICTNESS, "high")
     fake_moderation.flag_text("gory details", violence=0.4)  # over high's threshold only
 
-    clean = await talk(moderated, "say something calm")
+    clean = await send(moderated, "say something calm")
     fake_agnes.chat_reply = FLAGGED_ANSWER
-    flagged = await talk(moderated, "describe the battle")
+    flagged = await send(moderated, "describe the battle")
 
     assert clean.streamed == [[fake_agnes_reply_default()]]  # shown whole, once checked
     assert flagged.streamed == [] and flagged.replaced == []  # nothing of it was ever shown
@@ -169,7 +153,7 @@ async def test_an_answer_that_cannot_be_checked_is_replaced_when_failing_closed(
     moderated: Atelier, fake_agnes: FakeAgnes, fake_moderation: FakeModeration
 ) -> None:
     fake_agnes.on_request = lambda _: fake_moderation.fail(status=500, times=10)
-    reply = await talk(moderated, "hello there")
+    reply = await send(moderated, "hello there")
     assert reply.replaced == [ANSWER_UNCHECKED]
     assert await history_roles(moderated) == []
 

@@ -6,11 +6,8 @@ OpenAI moderation API."""
 from __future__ import annotations
 
 import copy
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from bot.messages import Action, action_id
 from bot.moderation.desk import ModVerb, mod_button_id
@@ -20,6 +17,7 @@ from tests.fakes.agnes_server import FakeAgnes
 from tests.fakes.discord_server import FakeDiscord, FakeInteraction, RecordedRequest
 from tests.fakes.images import png_bytes
 from tests.fakes.moderation_server import FakeModeration
+from tests.moderation_kit import fake_moderation_fixture, with_model  # noqa: F401 - a pytest fixture
 from tests.test_discord_harness import TIMEOUT, button_ids, ephemeral_followup, eventually, running
 
 fake_discord = harness.fake_discord
@@ -27,15 +25,15 @@ fake_discord = harness.fake_discord
 RED = (220, 20, 20)  # the colour of a result the moderation model flags
 
 
-@pytest.fixture
-async def moderation() -> AsyncIterator[FakeModeration]:
-    server = await FakeModeration().start()
-    yield server
-    await server.stop()
+def flag_red(agnes: FakeAgnes, moderation: FakeModeration, **scores: float) -> None:
+    """Every image the fake Agnes makes is red, which the moderation model flags with `scores`."""
+    agnes.image = png_bytes(color=RED)
+    moderation.flag_images(RED, **scores)
 
 
-def with_model(moderation: FakeModeration) -> dict[str, Any]:
-    return {"moderation_api_url": moderation.base_url, "moderation_api_key": moderation.api_key}
+def mods_channel(fake: FakeDiscord) -> int:
+    """A new channel for the moderators."""
+    return int(fake.add_channel(fake.guild_id, "mods")["id"])
 
 
 async def mod(
@@ -252,12 +250,11 @@ async def test_a_chat_only_channel_refuses_imagine_and_its_threads_follow_it(
 
 
 async def test_spoiler_mode_uploads_a_flagged_result_as_a_spoiler_and_delete_removes_it(
-    tmp_path: Path, fake_discord: FakeDiscord, fake_agnes: FakeAgnes, moderation: FakeModeration
+    tmp_path: Path, fake_discord: FakeDiscord, fake_agnes: FakeAgnes, fake_moderation: FakeModeration
 ) -> None:
-    mods = int(fake_discord.add_channel(fake_discord.guild_id, "mods")["id"])
-    fake_agnes.image = png_bytes(color=RED)
-    moderation.flag_images(RED, violence=0.97)
-    async with running(tmp_path, fake_agnes, fake_discord, **with_model(moderation)) as bot:
+    mods = mods_channel(fake_discord)
+    flag_red(fake_agnes, fake_moderation, violence=0.97)
+    async with running(tmp_path, fake_agnes, fake_discord, **with_model(fake_moderation)) as bot:
         await mod(fake_discord, "logchannel", channel_id=mods)
         await mod(fake_discord, "output", {"mode": "spoiler"})
         result = await public_result(fake_discord, await imagine(fake_discord, "a battle"))
@@ -281,13 +278,12 @@ async def test_spoiler_mode_uploads_a_flagged_result_as_a_spoiler_and_delete_rem
 
 
 async def test_a_withheld_result_goes_only_to_the_moderators_channel_behind_a_spoiler(
-    tmp_path: Path, fake_discord: FakeDiscord, fake_agnes: FakeAgnes, moderation: FakeModeration
+    tmp_path: Path, fake_discord: FakeDiscord, fake_agnes: FakeAgnes, fake_moderation: FakeModeration
 ) -> None:
     general = fake_discord.channel_id
-    mods = int(fake_discord.add_channel(fake_discord.guild_id, "mods")["id"])
-    fake_agnes.image = png_bytes(color=RED)
-    moderation.flag_images(RED, violence=0.97)
-    async with running(tmp_path, fake_agnes, fake_discord, **with_model(moderation)):
+    mods = mods_channel(fake_discord)
+    flag_red(fake_agnes, fake_moderation, violence=0.97)
+    async with running(tmp_path, fake_agnes, fake_discord, **with_model(fake_moderation)):
         await mod(fake_discord, "logchannel", channel_id=mods)
         inter = await imagine(fake_discord, "a battle", channel_id=general)
         alert = await desk_message(fake_discord, mods, ModVerb.BAN)
@@ -326,7 +322,7 @@ async def test_review_queue_approve_and_reject_after_a_restart(
     tmp_path: Path, fake_discord: FakeDiscord, fake_agnes: FakeAgnes
 ) -> None:
     general = fake_discord.channel_id
-    mods = int(fake_discord.add_channel(fake_discord.guild_id, "mods")["id"])
+    mods = mods_channel(fake_discord)
     async with running(tmp_path, fake_agnes, fake_discord):
         await mod(fake_discord, "logchannel", channel_id=mods)
         await mod(fake_discord, "review", {"state": "on"}, channel_id=general)
@@ -371,13 +367,12 @@ async def test_review_queue_approve_and_reject_after_a_restart(
 
 
 async def test_a_sexual_result_shows_in_an_age_restricted_channel_with_nsfw_on_and_is_withheld_elsewhere(
-    tmp_path: Path, fake_discord: FakeDiscord, fake_agnes: FakeAgnes, moderation: FakeModeration
+    tmp_path: Path, fake_discord: FakeDiscord, fake_agnes: FakeAgnes, fake_moderation: FakeModeration
 ) -> None:
     adults = int(fake_discord.add_channel(fake_discord.guild_id, "adults", nsfw=True)["id"])
     adults_thread = fake_discord.add_thread(adults, "more")
-    fake_agnes.image = png_bytes(color=RED)
-    moderation.flag_images(RED, sexual=0.97)
-    async with running(tmp_path, fake_agnes, fake_discord, **with_model(moderation)):
+    flag_red(fake_agnes, fake_moderation, sexual=0.97)
+    async with running(tmp_path, fake_agnes, fake_discord, **with_model(fake_moderation)):
         await mod(fake_discord, "nsfw", {"state": "on"})
         shown = await public_result(fake_discord, await imagine(fake_discord, "a figure study", channel_id=adults))
         assert not shown.files[0].filename.startswith("SPOILER_")
@@ -397,13 +392,13 @@ async def ephemeral_or_public_text(fake: FakeDiscord, inter: FakeInteraction) ->
 
 
 async def test_a_flagged_chat_answer_is_replaced_in_every_message_it_was_split_into(
-    tmp_path: Path, fake_discord: FakeDiscord, fake_agnes: FakeAgnes, moderation: FakeModeration
+    tmp_path: Path, fake_discord: FakeDiscord, fake_agnes: FakeAgnes, fake_moderation: FakeModeration
 ) -> None:
     clock = FakeClock()
     thread = fake_discord.add_thread(fake_discord.channel_id, "chat")
     fake_agnes.chat_reply = " ".join(f"word{i:03d}" for i in range(420))  # ~3,400 characters: two messages
-    moderation.flag_text("word300", harassment=0.99)
-    settings = with_model(moderation) | {"discord_stream_edit_seconds": 1.0}
+    fake_moderation.flag_text("word300", harassment=0.99)
+    settings = with_model(fake_moderation) | {"discord_stream_edit_seconds": 1.0}
     async with running(tmp_path, fake_agnes, fake_discord, clock=clock, **settings), clock.autojump():
         inter = await fake_discord.dispatch_slash_command("chat", {"message": "tell me"}, channel_id=int(thread["id"]))
 
@@ -420,10 +415,10 @@ async def test_a_flagged_chat_answer_is_replaced_in_every_message_it_was_split_i
 
 
 async def test_a_flagged_answer_in_a_new_chat_thread_is_replaced_there(
-    tmp_path: Path, fake_discord: FakeDiscord, fake_agnes: FakeAgnes, moderation: FakeModeration
+    tmp_path: Path, fake_discord: FakeDiscord, fake_agnes: FakeAgnes, fake_moderation: FakeModeration
 ) -> None:
-    moderation.flag_text(fake_agnes.chat_reply, harassment=0.99)
-    async with running(tmp_path, fake_agnes, fake_discord, **with_model(moderation)):
+    fake_moderation.flag_text(fake_agnes.chat_reply, harassment=0.99)
+    async with running(tmp_path, fake_agnes, fake_discord, **with_model(fake_moderation)):
         await fake_discord.dispatch_slash_command("chat", {"message": "describe a coast"})
         created = await fake_discord.wait_for(lambda r: r.route.endswith("/threads") and r.status < 300, TIMEOUT)
         thread = int(created.response["id"])
@@ -433,12 +428,11 @@ async def test_a_flagged_answer_in_a_new_chat_thread_is_replaced_there(
 
 
 async def test_a_deleted_moderators_channel_never_fails_the_job(
-    tmp_path: Path, fake_discord: FakeDiscord, fake_agnes: FakeAgnes, moderation: FakeModeration
+    tmp_path: Path, fake_discord: FakeDiscord, fake_agnes: FakeAgnes, fake_moderation: FakeModeration
 ) -> None:
-    mods = int(fake_discord.add_channel(fake_discord.guild_id, "mods")["id"])
-    fake_agnes.image = png_bytes(color=RED)
-    moderation.flag_images(RED, violence=0.97)
-    async with running(tmp_path, fake_agnes, fake_discord, **with_model(moderation)):
+    mods = mods_channel(fake_discord)
+    flag_red(fake_agnes, fake_moderation, violence=0.97)
+    async with running(tmp_path, fake_agnes, fake_discord, **with_model(fake_moderation)):
         await mod(fake_discord, "logchannel", channel_id=mods)
         await mod(fake_discord, "output", {"mode": "spoiler"})
         del fake_discord.channels[mods]  # deleted on Discord: posting there is 404 Unknown Channel

@@ -19,6 +19,7 @@ from bot.store.moderation import DEFAULT_CHANNEL, AuditEvent, ChannelMode
 from tests.conftest import make_settings
 from tests.fake_clock import FakeClock
 from tests.fakes.agnes_server import FakeAgnes
+from tests.moderation_kit import every_mod_line
 from tests.recording import RecordingReply, make_request, say
 
 NOW = datetime(2026, 12, 2, 18, 0, tzinfo=UTC).timestamp()
@@ -58,24 +59,7 @@ def test_an_unknown_subcommand_says_what_is_valid(line: str) -> None:
     assert "/mod block add|remove|list" in command.reason or "Usage: /mod" in command.reason
 
 
-EVERY_SUBCOMMAND = [
-    "/mod",
-    "/mod block add cat",
-    "/mod block remove cat",
-    "/mod block list",
-    "/mod ban <@42>",
-    "/mod unban <@42>",
-    "/mod bans",
-    "/mod channel off",
-    "/mod roles allow <@&7>",
-    "/mod roles clear",
-    "/mod strictness high",
-    "/mod output spoiler",
-    "/mod nsfw on",
-    "/mod log",
-    "/mod logchannel",
-    "/mod review on",
-]
+EVERY_SUBCOMMAND = every_mod_line("<@42>", role="<@&7>")
 
 
 async def test_non_admins_are_refused_on_every_subcommand(core: Atelier) -> None:

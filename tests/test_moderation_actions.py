@@ -11,54 +11,37 @@ from pathlib import Path
 import pytest
 
 from bot.core import Atelier
-from bot.messages import Request
 from bot.moderation.actions import BAN_REASON, NOT_POSTED, NOT_YOURS
 from bot.moderation.desk import DeskItem, ModVerb
 from bot.moderation.gate import BLOCKED
 from bot.moderation.policy import LOGCHANNEL, OUTPUT, Use
 from bot.store.moderation import AuditEvent
-from tests.conftest import make_settings
 from tests.fakes.agnes_server import FakeAgnes
 from tests.fakes.images import png_bytes
 from tests.fakes.moderation_server import FakeModeration
-from tests.moderation_kit import ModReply
+from tests.moderation_kit import (  # noqa: F401 - a pytest fixture
+    MODS,
+    SCOPE,
+    ModReply,
+    RecordingDesk,
+    attach_desk,
+    fake_moderation_fixture,
+    moderator,
+    press,
+    started,
+    with_model,
+)
 from tests.recording import RecordingReply, make_request, say
-from tests.recording_desk import MODS, SCOPE, RecordingDesk, attach_desk
 
 RED = (255, 0, 0)
 
 
 @pytest.fixture
-async def fake_moderation() -> AsyncIterator[FakeModeration]:
-    server = await FakeModeration().start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
 async def moderated(tmp_path: Path, fake_agnes: FakeAgnes, fake_moderation: FakeModeration) -> AsyncIterator[Atelier]:
     """A server with a blocked word and a moderation model; flagged results are shown behind a spoiler."""
-    settings = make_settings(
-        tmp_path,
-        fake_agnes,
-        moderation_blocklist="dragon",
-        moderation_api_url=fake_moderation.base_url,
-        moderation_api_key=fake_moderation.api_key,
-        moderation_timeout_seconds=2.0,
-    )
-    core = await Atelier.start(settings)
-    yield core
-    await core.close()
-
-
-def moderator(user: str = "m1", *, admin: bool = True, guild: str = "g1") -> Request:
-    return make_request(user, admin=admin, guild=guild)
-
-
-async def press(core: Atelier, verb: ModVerb, item_id: int, request: Request | None = None) -> RecordingReply:
-    reply = RecordingReply()
-    await core.moderate(verb, item_id, request or moderator(), reply)
-    return reply
+    overrides = with_model(fake_moderation, moderation_blocklist="dragon", moderation_timeout_seconds=2.0)
+    async with started(tmp_path, fake_agnes, **overrides) as core:
+        yield core
 
 
 async def refused_prompt(core: Atelier, desk: RecordingDesk) -> DeskItem:

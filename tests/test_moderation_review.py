@@ -22,8 +22,8 @@ from bot.store.moderation import AuditEvent, ReviewStatus
 from tests.conftest import make_settings
 from tests.fake_clock import FakeClock
 from tests.fakes.agnes_server import FakeAgnes
+from tests.moderation_kit import MODS, SCOPE, RecordingDesk, attach_desk, moderator, press
 from tests.recording import RecordingReply, make_request, say
-from tests.recording_desk import MODS, SCOPE, RecordingDesk, attach_desk
 
 ORIGIN = json.dumps({"chat": "g1", "message": 7})
 PROMPT = "a lighthouse at dusk"
@@ -35,10 +35,6 @@ def asker(user: str = "u1") -> Request:
     request.channel = "art"
     request.origin = ORIGIN
     return request
-
-
-def moderator(user: str = "m1", *, admin: bool = True, guild: str = "g1") -> Request:
-    return make_request(user, admin=admin, guild=guild)
 
 
 async def reviewed(core: Atelier) -> RecordingDesk:
@@ -53,12 +49,6 @@ async def hold(core: Atelier, desk: RecordingDesk, prompt: str = PROMPT) -> Desk
     assert reply.errors == [] and reply.deliveries == []
     assert reply.texts == [HELD]
     return desk.items("review")[-1]
-
-
-async def press(core: Atelier, verb: ModVerb, item_id: int, request: Request | None = None) -> RecordingReply:
-    reply = RecordingReply()
-    await core.moderate(verb, item_id, request or moderator(), reply)
-    return reply
 
 
 async def events(core: Atelier) -> list[AuditEvent]:

@@ -5,8 +5,8 @@ restart; held results are approved (posted as a reply to the request) or rejecte
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -15,24 +15,15 @@ import pytest
 from adapters.telegram.desk import TelegramDesk
 from bot.messages import Action, ResultImage
 from bot.moderation.desk import DeskItem, ModVerb, mod_button_id
+from tests import test_telegram_harness as harness
 from tests.fakes.agnes_server import FakeAgnes
 from tests.fakes.images import png_bytes
 from tests.fakes.moderation_server import FakeModeration
 from tests.fakes.telegram_server import Call, CallPredicate, FakeTelegram, JSONDict
-from tests.test_telegram_harness import (  # noqa: F401 - pytest fixtures
-    BOT_NAME,
-    GROUP,
-    USER,
-    RunningBot,
-    buttons,
-    fake_telegram_fixture,
-    replied_to,
-    running_bot,
-    says,
-    text_of,
-    tg_fixture,
-    uploaded_image,
-)
+from tests.moderation_kit import every_mod_line, fake_moderation_fixture, with_model  # noqa: F401 - a pytest fixture
+from tests.test_telegram_harness import GROUP, USER, RunningBot, buttons, replied_to, running_bot, text_of
+
+fake_telegram_fixture, tg_fixture = harness.fake_telegram_fixture, harness.tg_fixture  # the pytest fixtures
 
 pytestmark = pytest.mark.timeout(60)
 ADMIN = 2002
@@ -41,31 +32,7 @@ TOPICS = {"Moderators": 1, "Art": 2, "Talk": 3}  # a new forum's topics, in the 
 MODS_TOPIC, ART_TOPIC, TALK_TOPIC = TOPICS.values()
 NAMES = {ADMIN: "Ada", USER: "Bob"}
 RED = (255, 0, 0)
-# Every /mod subcommand, as a member might try it.
-MOD_LINES = [
-    "/mod",
-    "/mod block add cat",
-    "/mod block remove cat",
-    "/mod block list",
-    "/mod ban 2002",
-    "/mod unban 2002",
-    "/mod bans",
-    "/mod channel off",
-    "/mod roles clear",
-    "/mod strictness high",
-    "/mod output spoiler",
-    "/mod nsfw on",
-    "/mod log",
-    "/mod logchannel",
-    "/mod review on",
-]
-
-
-@pytest.fixture(name="fake_moderation")
-async def fake_moderation_fixture() -> AsyncIterator[FakeModeration]:
-    server = await FakeModeration().start()
-    yield server
-    await server.stop()
+MOD_LINES = every_mod_line(str(ADMIN))
 
 
 def open_forum(fake: FakeTelegram) -> None:
@@ -74,13 +41,20 @@ def open_forum(fake: FakeTelegram) -> None:
     fake.set_chat_member(FORUM, ADMIN, "administrator")
 
 
-def moderated(fake_moderation: FakeModeration, **more: Any) -> dict[str, Any]:
-    return {
-        "moderation_api_url": fake_moderation.base_url,
-        "moderation_api_key": fake_moderation.api_key,
-        "moderation_timeout_seconds": 1.0,
-        **more,
-    }
+def model_bot(
+    tmp_path: Path, agnes: FakeAgnes, fake: FakeTelegram, moderation: FakeModeration
+) -> contextlib.AbstractAsyncContextManager[RunningBot]:
+    """A bot that checks prompts, results and answers with the moderation model."""
+    return running_bot(tmp_path, agnes, fake, **with_model(moderation, moderation_timeout_seconds=1.0))
+
+
+def flagging_bot(
+    tmp_path: Path, agnes: FakeAgnes, fake: FakeTelegram, moderation: FakeModeration
+) -> contextlib.AbstractAsyncContextManager[RunningBot]:
+    """A bot with the moderation model, which flags every image the fake Agnes makes (red) as violent."""
+    agnes.image = png_bytes(color=RED)
+    moderation.flag_images(colour=RED, violence=0.95)
+    return model_bot(tmp_path, agnes, fake, moderation)
 
 
 def post(tg: RunningBot, chat: int, text: str, user: int = USER, **kwargs: Any) -> JSONDict:
@@ -176,7 +150,7 @@ async def test_a_member_banned_by_replying_to_their_message_is_refused(
         spam = post(tg, GROUP, "buy cheap followers here")  # not for the bot: left alone
         banned = await run_mod(tg, GROUP, "/mod ban 2h spamming", reply_to=spam["message_id"])
         refusal = text_of(await answer_to(tg, post(tg, GROUP, "/imagine a quiet harbour")))
-        chat_refusal = text_of(await answer_to(tg, post(tg, GROUP, f"@{BOT_NAME} hello?")))
+        chat_refusal = text_of(await answer_to(tg, post(tg, GROUP, f"@{harness.BOT_NAME} hello?")))
         await tg.idle()
         bans = (await tg.core.store.moderation.policy(f"telegram:guild:{GROUP}")).bans
         usage = await used(tg)
@@ -229,10 +203,8 @@ async def test_a_topic_set_to_chat_only_refuses_imagine_while_another_topic_allo
 async def test_spoiler_mode_sends_a_flagged_result_behind_a_spoiler(
     tmp_path: Path, fake_agnes: FakeAgnes, fake_telegram: FakeTelegram, fake_moderation: FakeModeration
 ) -> None:
-    fake_agnes.image = png_bytes(color=RED)
-    fake_moderation.flag_images(colour=RED, violence=0.95)
     fake_telegram.set_chat_member(GROUP, ADMIN, "administrator")
-    async with running_bot(tmp_path, fake_agnes, fake_telegram, **moderated(fake_moderation)) as tg:
+    async with flagging_bot(tmp_path, fake_agnes, fake_telegram, fake_moderation) as tg:
         await run_mod(tg, GROUP, "/mod output spoiler")
         request = post(tg, GROUP, "/imagine a battle scene")
         photo = await answer_to(tg, request, "sendPhoto")
@@ -246,17 +218,15 @@ async def test_spoiler_mode_sends_a_flagged_result_behind_a_spoiler(
     assert photo.params.get("has_spoiler") is True and shown is not None and shown["has_media_spoiler"] is True
     assert buttons(photo)  # Reroll, Vary, Edit still under it
     assert big.params.get("has_spoiler") is True and not tg.fake.calls("sendDocument")
-    assert max(uploaded_image(big).size) <= 4096  # sent reduced, behind the spoiler
+    assert max(harness.uploaded_image(big).size) <= 4096  # sent reduced, behind the spoiler
     assert not clean.params.get("has_spoiler")
 
 
 async def test_a_moderators_delete_removes_a_spoilered_result_from_its_topic(
     tmp_path: Path, fake_agnes: FakeAgnes, fake_telegram: FakeTelegram, fake_moderation: FakeModeration
 ) -> None:
-    fake_agnes.image = png_bytes(color=RED)
-    fake_moderation.flag_images(colour=RED, violence=0.95)
     open_forum(fake_telegram)
-    async with running_bot(tmp_path, fake_agnes, fake_telegram, **moderated(fake_moderation)) as tg:
+    async with flagging_bot(tmp_path, fake_agnes, fake_telegram, fake_moderation) as tg:
         await run_mod(tg, FORUM, "/mod logchannel", message_thread_id=MODS_TOPIC)
         await run_mod(tg, FORUM, "/mod output spoiler", message_thread_id=MODS_TOPIC)
         posted = await answer_to(tg, post(tg, FORUM, "/imagine a battle", message_thread_id=ART_TOPIC), "sendPhoto")
@@ -281,10 +251,8 @@ async def test_a_moderators_delete_removes_a_spoilered_result_from_its_topic(
 async def test_a_withheld_result_goes_only_to_the_moderators_topic_whose_buttons_work_for_admins_only(
     tmp_path: Path, fake_agnes: FakeAgnes, fake_telegram: FakeTelegram, fake_moderation: FakeModeration
 ) -> None:
-    fake_agnes.image = png_bytes(color=RED)
-    fake_moderation.flag_images(colour=RED, violence=0.95)
     open_forum(fake_telegram)
-    async with running_bot(tmp_path, fake_agnes, fake_telegram, **moderated(fake_moderation)) as tg:
+    async with flagging_bot(tmp_path, fake_agnes, fake_telegram, fake_moderation) as tg:
         await run_mod(tg, FORUM, "/mod logchannel", message_thread_id=MODS_TOPIC)
         request = post(tg, FORUM, "/imagine a battle scene", message_thread_id=ART_TOPIC)
         told = await answer_to(tg, request)
@@ -323,7 +291,7 @@ async def test_moderation_service_down_fails_closed_and_charges_nothing(
     tmp_path: Path, fake_agnes: FakeAgnes, fake_telegram: FakeTelegram, fake_moderation: FakeModeration
 ) -> None:
     fake_moderation.fail(status=500, times=100)
-    async with running_bot(tmp_path, fake_agnes, fake_telegram, **moderated(fake_moderation)) as tg:
+    async with model_bot(tmp_path, fake_agnes, fake_telegram, fake_moderation) as tg:
         refusal = text_of(await answer_to(tg, post(tg, GROUP, "/imagine a lighthouse")))
         await tg.idle()
         usage = await used(tg)
@@ -339,9 +307,9 @@ async def test_a_flagged_chat_answer_is_replaced_in_every_message_it_was_shown_i
     fake_agnes.chat_reply = "calm words " * 450 + "a forbidden recipe"  # over 4,096 characters: two messages
     fake_agnes.chat_chunk = 600
     fake_moderation.flag_text("forbidden recipe", illicit_violent=0.97)
-    async with running_bot(tmp_path, fake_agnes, fake_telegram, **moderated(fake_moderation)) as tg:
+    async with model_bot(tmp_path, fake_agnes, fake_telegram, fake_moderation) as tg:
         tg.fake.push_message(USER, "tell me something")
-        await tg.fake.wait_for("editMessageText", says("hidden by moderation"), timeout=15)
+        await tg.fake.wait_for("editMessageText", harness.says("hidden by moderation"), timeout=15)
         await tg.idle()
 
     shown = [message.get("text", "") for message in tg.fake.sent_messages(USER)]

@@ -85,6 +85,27 @@ async def replace_messages(messages: list[AnyMessage], text: str) -> bool:
     return replaced
 
 
+class _LastAnswer:
+    """The messages of the last streamed answer, so moderation can replace it after the fact."""
+
+    def __init__(self) -> None:
+        self._messages: list[AnyMessage] = []
+
+    async def stream(
+        self, pacing: Pacing, post: Callable[[str], Awaitable[AnyMessage]], chunks: AsyncIterator[str]
+    ) -> str:
+        stream = pacing.stream(post, _edit_text)
+        try:
+            return await stream.run(chunks)
+        finally:
+            self._messages = list(stream.messages)
+
+    async def replace(self, text: str, post: Callable[[str], Awaitable[object]]) -> None:
+        answer, self._messages = self._messages, []
+        if not await replace_messages(answer, text):
+            await post(text[:2000])
+
+
 class InteractionReply(Reply):
     """Answers a deferred interaction. The first follow-up fills the "thinking" message; errors are
     ephemeral (the public "thinking" message is removed first, since a follow-up that fills it keeps it
@@ -118,7 +139,7 @@ class InteractionReply(Reply):
         self._status_next = float("-inf")
         self._progress_open = True
         self._lock = asyncio.Lock()
-        self._answer: list[AnyMessage] = []  # the messages of the last streamed answer
+        self._answer = _LastAnswer()
 
     @property
     def answered(self) -> bool:
@@ -185,16 +206,10 @@ class InteractionReply(Reply):
                 await self._links.link_message(message_key(message.id), conversation=self.conversation)
             return message
 
-        stream = self._pacing.stream(post, _edit_text)
-        try:
-            return await stream.run(chunks)
-        finally:
-            self._answer = list(stream.messages)
+        return await self._answer.stream(self._pacing, post, chunks)
 
     async def replace_answer(self, text: str) -> None:
-        answer, self._answer = self._answer, []
-        if not await replace_messages(answer, text):
-            await self.post(text[:2000])
+        await self._answer.replace(text, self.post)
 
     async def progress(self, update: Progress) -> None:
         if not self._progress_open or update.elapsed_seconds < self._pacing.progress_delay:
@@ -309,7 +324,7 @@ class ChannelReply(Reply):
         self._conversation = conversation
         self._errors = errors
         self._guild = guild
-        self._answer: list[discord.Message] = []  # the messages of the last streamed answer
+        self._answer = _LastAnswer()
 
     async def post(
         self, content: str, *, files: list[discord.File] | None = None, view: discord.ui.View | None = None
@@ -339,16 +354,10 @@ class ChannelReply(Reply):
             await self.post(text[:2000])
 
     async def stream_text(self, chunks: AsyncIterator[str]) -> str:
-        stream = self._pacing.stream(self.post, _edit_text)
-        try:
-            return await stream.run(chunks)
-        finally:
-            self._answer = list(stream.messages)
+        return await self._answer.stream(self._pacing, self.post, chunks)
 
     async def replace_answer(self, text: str) -> None:
-        answer, self._answer = self._answer, []
-        if not await replace_messages(list(answer), text):
-            await self.post(text[:2000])
+        await self._answer.replace(text, self.post)
 
     async def send_images(self, delivery: Delivery) -> str | None:
         files = await result_files(delivery, upload_cap(self._pacing.max_upload, self._guild))

@@ -37,8 +37,7 @@ class ActionButton(
     template=r"atelier:(?P<action>reroll|vary|edit|cancel):(?P<job>[A-Za-z0-9_-]{1,64})",
 ):
     def __init__(self, action: Action, job_id: str) -> None:
-        label, emoji, style = _LABELS[action]
-        super().__init__(discord.ui.Button(label=label, emoji=emoji, style=style, custom_id=action_id(action, job_id)))
+        super().__init__(_button(_LABELS[action], action_id(action, job_id)))
         self.action = action
         self.job_id = job_id
 
@@ -49,13 +48,9 @@ class ActionButton(
         return cls(Action(match["action"]), match["job"])
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        if await turned_away(interaction):  # the bot is stopping
-            return
-        handler: ActionHandler | None = getattr(interaction.client, "atelier_actions", None)
-        if handler is None:
-            log.warning("button %s clicked but no handler is registered", self.action)
-            return
-        await handler.on_action(interaction, self.action, self.job_id)
+        handler: ActionHandler | None = await _handler(interaction, f"button {self.action}")
+        if handler is not None:
+            await handler.on_action(interaction, self.action, self.job_id)
 
 
 class ModHandler(Protocol):
@@ -78,10 +73,7 @@ class ModButton(
     """A button in the moderators' channel: like result buttons, found by custom_id after a restart."""
 
     def __init__(self, verb: ModVerb, item_id: int) -> None:
-        label, emoji, style = _MOD_LABELS[verb]
-        super().__init__(
-            discord.ui.Button(label=label, emoji=emoji, style=style, custom_id=mod_button_id(verb, item_id))
-        )
+        super().__init__(_button(_MOD_LABELS[verb], mod_button_id(verb, item_id)))
         self.verb = verb
         self.item_id = item_id
 
@@ -92,13 +84,25 @@ class ModButton(
         return cls(ModVerb(match["verb"]), int(match["item"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        if await turned_away(interaction):
-            return
-        handler: ModHandler | None = getattr(interaction.client, "atelier_actions", None)
-        if handler is None:
-            log.warning("moderation button %s clicked but no handler is registered", self.verb)
-            return
-        await handler.on_mod(interaction, self.verb, self.item_id)
+        handler: ModHandler | None = await _handler(interaction, f"moderation button {self.verb}")
+        if handler is not None:
+            await handler.on_mod(interaction, self.verb, self.item_id)
+
+
+def _button(look: tuple[str, str, discord.ButtonStyle], custom_id: str) -> discord.ui.Button:
+    label, emoji, style = look
+    return discord.ui.Button(label=label, emoji=emoji, style=style, custom_id=custom_id)
+
+
+async def _handler(interaction: discord.Interaction, what: str) -> Any:
+    """Who handles a click (ActionHandler, ModHandler): None while the bot is stopping, or (logged)
+    when none is registered."""
+    if await turned_away(interaction):
+        return None
+    handler = getattr(interaction.client, "atelier_actions", None)
+    if handler is None:
+        log.warning("%s clicked but no handler is registered", what)
+    return handler
 
 
 def mod_view(verbs: list[ModVerb], item_id: int) -> discord.ui.View | None:

@@ -6,14 +6,20 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
+from typing import TYPE_CHECKING, TypeVar
 
 import aiosqlite
 
 from bot.clock import MONOTONIC, Clock
 from bot.store.db import Database
 from bot.store.settings import SETTINGS_TTL_SECONDS
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+R = TypeVar("R", bound="DataclassInstance")
 
 DEFAULT_CHANNEL = "*"  # the channel key of a scope's default rule (`/mod channel default off`)
 
@@ -327,30 +333,15 @@ _POLICY_SQL = " UNION ALL ".join(
 
 
 def _entry(row: aiosqlite.Row) -> AuditEntry:
-    return AuditEntry(
-        id=row["id"],
-        at=row["at"],
-        scope_key=row["scope_key"],
-        event=AuditEvent(row["event"]),
-        user_key=row["user_key"],
-        user_name=row["user_name"],
-        job_id=row["job_id"],
-        detail=json.loads(row["detail"]) if row["detail"] else {},
-        desk_ref=row["desk_ref"],
-        closed_by=row["closed_by"],
-        closed_action=row["closed_action"],
-    )
+    detail = json.loads(row["detail"]) if row["detail"] else {}
+    return _from_row(AuditEntry, row, event=AuditEvent(row["event"]), detail=detail)
 
 
 def _review(row: aiosqlite.Row) -> Review:
-    return Review(
-        id=row["id"],
-        job_id=row["job_id"],
-        scope_key=row["scope_key"],
-        user_key=row["user_key"],
-        origin=row["origin"],
-        status=ReviewStatus(row["status"]),
-        desk_ref=row["desk_ref"],
-        decided_by=row["decided_by"],
-        caption=row["caption"],
-    )
+    return _from_row(Review, row, status=ReviewStatus(row["status"]))
+
+
+def _from_row(record: type[R], row: aiosqlite.Row, **read: object) -> R:
+    """A record whose fields are the row's columns of the same names; `read` gives those that need more
+    than the column's value as it is."""
+    return record(**{f.name: read[f.name] if f.name in read else row[f.name] for f in fields(record)})
