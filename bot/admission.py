@@ -42,10 +42,10 @@ async def admit(limiter: RateLimiter, request: Request, limits: Limits, reply: R
     return await _admitted(refusal, limits.rate_per_minute, "requests", reply)
 
 
-async def admit_chat(limiter: RateLimiter, request: Request, per_minute: int, reply: Reply) -> bool:
+async def admit_chat(limiter: RateLimiter, request: Request, per_minute: int, reply: Reply) -> Admission:
     """A chat line or `/ask`: its own limit, so talking never uses up the image rate (or the reverse)."""
     refusal = limiter.admit(chat_key(request), per_minute)
-    return (await _admitted(refusal, per_minute, "messages", reply)).admitted
+    return await _admitted(refusal, per_minute, "messages", reply)
 
 
 def chat_key(request: Request) -> str:

@@ -51,6 +51,15 @@ async def started(tmp_path: Path, agnes: FakeAgnes, **overrides: Any) -> AsyncIt
         await core.close()
 
 
+@pytest.fixture(name="moderated")
+async def moderated_fixture(
+    tmp_path: Path, fake_agnes: FakeAgnes, fake_moderation: FakeModeration
+) -> AsyncIterator[Atelier]:
+    """A core that checks prompts, results and answers through the fake moderation API."""
+    async with started(tmp_path, fake_agnes, **with_model(fake_moderation, moderation_timeout_seconds=1.0)) as core:
+        yield core
+
+
 @dataclass
 class ModReply(RecordingReply):
     replaced: list[str] = field(default_factory=list)

@@ -17,14 +17,14 @@ from bot.store.moderation import AuditEvent, Ban, ChannelMode
 from tests.fakes.agnes_server import FakeAgnes
 from tests.fakes.images import png_bytes
 from tests.fakes.moderation_server import FakeModeration
-from tests.moderation_kit import (  # noqa: F401 - a pytest fixture
+from tests.moderation_kit import (  # noqa: F401 - pytest fixtures
     SCOPE,
     attach_desk,
     audit,
     fake_moderation_fixture,
+    moderated_fixture,
     send,
     started,
-    with_model,
 )
 
 FLAGGED_ANSWER = "Here are the gory details you asked for, step by step."
@@ -33,12 +33,6 @@ FLAGGED_ANSWER = "Here are the gory details you asked for, step by step."
 @pytest.fixture
 async def listed(tmp_path: Path, fake_agnes: FakeAgnes) -> AsyncIterator[Atelier]:
     async with started(tmp_path, fake_agnes, moderation_blocklist="badword") as core:
-        yield core
-
-
-@pytest.fixture
-async def moderated(tmp_path: Path, fake_agnes: FakeAgnes, fake_moderation: FakeModeration) -> AsyncIterator[Atelier]:
-    async with started(tmp_path, fake_agnes, **with_model(fake_moderation, moderation_timeout_seconds=1.0)) as core:
         yield core
 
 

@@ -28,7 +28,7 @@ RED = (220, 20, 20)  # the colour of a result the moderation model flags
 def flag_red(agnes: FakeAgnes, moderation: FakeModeration, **scores: float) -> None:
     """Every image the fake Agnes makes is red, which the moderation model flags with `scores`."""
     agnes.image = png_bytes(color=RED)
-    moderation.flag_images(RED, **scores)
+    moderation.flag_images(RED, marked=None, **scores)
 
 
 def mods_channel(fake: FakeDiscord) -> int:
@@ -98,7 +98,7 @@ async def desk_message(fake: FakeDiscord, channel_id: int, verb: ModVerb) -> dic
 async def settled_item(fake: FakeDiscord, message: dict[str, Any]) -> dict[str, Any]:
     """The item once a moderator acted on it: its buttons gone, what was done added."""
     return await fake.wait_until(
-        lambda: (m := fake.message(int(message["id"]))) and not m["components"] and m, TIMEOUT, what="settled"
+        lambda: m if (m := fake.message(int(message["id"]))) and not m["components"] else None, TIMEOUT, what="settled"
     )
 
 

@@ -262,7 +262,8 @@ async def test_upgrading_a_schema_3_database_keeps_its_data_and_adds_moderation(
         db.execute("INSERT INTO scope_settings(scope_key, name, value) VALUES (?, 'guild_quota', '7')", (GUILD,))
     store = await Store.open(path)
     try:
-        assert (await store.db.fetchone("PRAGMA user_version"))[0] == len(MIGRATIONS) == 4
+        version = await store.db.fetchone("PRAGMA user_version")
+        assert version is not None and version[0] == len(MIGRATIONS) == 4
         old = await store.jobs.get("old")
         assert old is not None and (old.prompt, old.posted_ref) == ("a fox", None)
         assert await store.settings.all(GUILD) == {"guild_quota": "7"}
@@ -312,8 +313,9 @@ async def test_the_policy_loads_in_one_query(store: Store) -> None:
 
     store.db.fetchall = counting  # type: ignore[method-assign]
     try:
-        await mod.policy(GUILD)
-        await mod.policy(GUILD)  # cached
+        first = await mod.policy(GUILD)
+        again = await mod.policy(GUILD)  # cached
     finally:
         del store.db.fetchall
     assert calls == 1
+    assert first == again and first.terms == ("dragon",) and first.channels == {"c1": ChannelMode.OFF}

@@ -41,20 +41,30 @@ def open_forum(fake: FakeTelegram) -> None:
     fake.set_chat_member(FORUM, ADMIN, "administrator")
 
 
-def model_bot(
-    tmp_path: Path, agnes: FakeAgnes, fake: FakeTelegram, moderation: FakeModeration
+def forum_bot(
+    tmp_path: Path, agnes: FakeAgnes, fake: FakeTelegram, **settings: Any
 ) -> contextlib.AbstractAsyncContextManager[RunningBot]:
-    """A bot that checks prompts, results and answers with the moderation model."""
-    return running_bot(tmp_path, agnes, fake, **with_model(moderation, moderation_timeout_seconds=1.0))
+    """A bot in the forum group (Bob opened its topics: every message in them "replies" to Bob's opening
+    message; Ada is its administrator)."""
+    open_forum(fake)
+    return running_bot(tmp_path, agnes, fake, **settings)
+
+
+def model_bot(
+    tmp_path: Path, agnes: FakeAgnes, fake: FakeTelegram, moderation: FakeModeration, *, forum: bool = False
+) -> contextlib.AbstractAsyncContextManager[RunningBot]:
+    """A bot that checks prompts, results and answers with the moderation model (in the forum group)."""
+    settings = with_model(moderation, moderation_timeout_seconds=1.0)
+    return (forum_bot if forum else running_bot)(tmp_path, agnes, fake, **settings)
 
 
 def flagging_bot(
-    tmp_path: Path, agnes: FakeAgnes, fake: FakeTelegram, moderation: FakeModeration
+    tmp_path: Path, agnes: FakeAgnes, fake: FakeTelegram, moderation: FakeModeration, *, forum: bool = False
 ) -> contextlib.AbstractAsyncContextManager[RunningBot]:
     """A bot with the moderation model, which flags every image the fake Agnes makes (red) as violent."""
     agnes.image = png_bytes(color=RED)
     moderation.flag_images(colour=RED, violence=0.95)
-    return model_bot(tmp_path, agnes, fake, moderation)
+    return model_bot(tmp_path, agnes, fake, moderation, forum=forum)
 
 
 def post(tg: RunningBot, chat: int, text: str, user: int = USER, **kwargs: Any) -> JSONDict:
@@ -165,8 +175,7 @@ async def test_in_a_topic_a_ban_names_the_member_replied_to_never_the_topics_ope
     tmp_path: Path, fake_agnes: FakeAgnes, fake_telegram: FakeTelegram
 ) -> None:
     carol = 3003
-    open_forum(fake_telegram)  # Bob opened the topics: every message in them "replies" to Bob's opening message
-    async with running_bot(tmp_path, fake_agnes, fake_telegram) as tg:
+    async with forum_bot(tmp_path, fake_agnes, fake_telegram) as tg:
         unnamed = await run_mod(tg, FORUM, "/mod ban", message_thread_id=ART_TOPIC)
         spam = post(tg, FORUM, "cheap followers", carol, message_thread_id=ART_TOPIC)
         await run_mod(tg, FORUM, "/mod ban 1d", message_thread_id=ART_TOPIC, reply_to=spam["message_id"])
@@ -184,8 +193,7 @@ async def test_in_a_topic_a_ban_names_the_member_replied_to_never_the_topics_ope
 async def test_a_topic_set_to_chat_only_refuses_imagine_while_another_topic_allows_it(
     tmp_path: Path, fake_agnes: FakeAgnes, fake_telegram: FakeTelegram
 ) -> None:
-    open_forum(fake_telegram)
-    async with running_bot(tmp_path, fake_agnes, fake_telegram) as tg:
+    async with forum_bot(tmp_path, fake_agnes, fake_telegram) as tg:
         await run_mod(tg, FORUM, "/mod channel chat", message_thread_id=TALK_TOPIC)
         refusal = await answer_to(tg, post(tg, FORUM, "/imagine a red kite", message_thread_id=TALK_TOPIC))
         photo = await answer_to(tg, post(tg, FORUM, "/imagine a red kite", message_thread_id=ART_TOPIC), "sendPhoto")
@@ -225,8 +233,7 @@ async def test_spoiler_mode_sends_a_flagged_result_behind_a_spoiler(
 async def test_a_moderators_delete_removes_a_spoilered_result_from_its_topic(
     tmp_path: Path, fake_agnes: FakeAgnes, fake_telegram: FakeTelegram, fake_moderation: FakeModeration
 ) -> None:
-    open_forum(fake_telegram)
-    async with flagging_bot(tmp_path, fake_agnes, fake_telegram, fake_moderation) as tg:
+    async with flagging_bot(tmp_path, fake_agnes, fake_telegram, fake_moderation, forum=True) as tg:
         await run_mod(tg, FORUM, "/mod logchannel", message_thread_id=MODS_TOPIC)
         await run_mod(tg, FORUM, "/mod output spoiler", message_thread_id=MODS_TOPIC)
         posted = await answer_to(tg, post(tg, FORUM, "/imagine a battle", message_thread_id=ART_TOPIC), "sendPhoto")
@@ -251,8 +258,7 @@ async def test_a_moderators_delete_removes_a_spoilered_result_from_its_topic(
 async def test_a_withheld_result_goes_only_to_the_moderators_topic_whose_buttons_work_for_admins_only(
     tmp_path: Path, fake_agnes: FakeAgnes, fake_telegram: FakeTelegram, fake_moderation: FakeModeration
 ) -> None:
-    open_forum(fake_telegram)
-    async with flagging_bot(tmp_path, fake_agnes, fake_telegram, fake_moderation) as tg:
+    async with flagging_bot(tmp_path, fake_agnes, fake_telegram, fake_moderation, forum=True) as tg:
         await run_mod(tg, FORUM, "/mod logchannel", message_thread_id=MODS_TOPIC)
         request = post(tg, FORUM, "/imagine a battle scene", message_thread_id=ART_TOPIC)
         told = await answer_to(tg, request)
@@ -323,8 +329,7 @@ async def test_a_flagged_chat_answer_is_replaced_in_every_message_it_was_shown_i
 async def test_review_queue_approve_and_reject_also_across_a_restart(
     tmp_path: Path, fake_agnes: FakeAgnes, fake_telegram: FakeTelegram
 ) -> None:
-    open_forum(fake_telegram)
-    async with running_bot(tmp_path, fake_agnes, fake_telegram) as tg:
+    async with forum_bot(tmp_path, fake_agnes, fake_telegram) as tg:
         await run_mod(tg, FORUM, "/mod logchannel", message_thread_id=MODS_TOPIC)
         await run_mod(tg, FORUM, "/mod review on", message_thread_id=ART_TOPIC)
         first = post(tg, FORUM, "/imagine a calm lake", message_thread_id=ART_TOPIC)
@@ -375,7 +380,8 @@ async def test_private_chats_refused_when_the_operator_turns_them_off(
         await tg.idle()
         usage = await tg.core.store.quotas.usage(f"telegram:private:{USER}", f"telegram:{USER}")
 
-    assert refusal and fake_agnes.image_requests() == [] and usage.user_used == 0
+    assert "servers and groups only" in refusal
+    assert fake_agnes.image_requests() == [] and usage.user_used == 0
 
 
 async def test_a_desk_item_with_several_images_posts_a_spoilered_album_then_its_buttons(

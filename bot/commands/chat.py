@@ -82,7 +82,10 @@ class ChatCommands:
         if refusal is not None:
             await reply.send_error(refusal)
             return False
-        if not await admit_chat(self._limiter, request, self._settings.rate_limit_chat_per_user_per_minute, reply):
+        admission = await admit_chat(self._limiter, request, self._settings.rate_limit_chat_per_user_per_minute, reply)
+        if not admission.admitted:
+            if admission.said is not None:  # told, not dropped silently: worth a line in the audit log
+                await self._moderation.refused(request, admission.rule, admission.said)
             return False
         history = await self._pictures.for_model(await self._conversations.history(request.conversation))
         question = ChatMessage("user", text.strip(), [picture.uri for picture in images])
