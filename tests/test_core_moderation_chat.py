@@ -55,6 +55,16 @@ async def test_a_chat_message_with_a_blocked_term_is_refused_before_any_call(
     assert entry.event == AuditEvent.REFUSED and entry.detail["use"] == "chat"
 
 
+async def test_a_chat_rate_refusal_the_user_is_told_is_audited(tmp_path: Path, fake_agnes: FakeAgnes) -> None:
+    async with started(tmp_path, fake_agnes, rate_limit_chat_per_user_per_minute=1) as core:
+        assert (await send(core, "hello")).errors == []
+        told = await send(core, "hello again")
+        dropped = await send(core, "and again")  # the same minute: dropped without a word
+        assert len(told.errors) == 1 and dropped.errors == [] and dropped.streamed == []
+        assert [(e.event, e.detail.get("rule")) for e in await audit(core)] == [(AuditEvent.REFUSED, "rate")]
+        assert len(fake_agnes.chat_requests()) == 1
+
+
 async def test_an_ask_question_with_a_blocked_term_is_refused(listed: Atelier, fake_agnes: FakeAgnes) -> None:
     reply = await send(listed, "/ask is this a BADWORD?", images=[png_bytes()])
     assert reply.errors == [BLOCKED[Use.CHAT]]
