@@ -85,6 +85,8 @@ class JobRunner:
             if admission.said is not None:  # said, not dropped silently: worth a line in the audit log
                 await self._moderation.refused(request, admission.rule, admission.said)
             return None
+        if not await self._screened(request, spec, prepared, reply):
+            return None
         job_id = uuid.uuid4().hex[:16]
         job, model = prepared.job, prepared.model
         job.idempotency_key = f"atelier-{job_id}"
@@ -120,18 +122,22 @@ class JobRunner:
         return await asyncio.shield(task)
 
     async def _admitted(self, request: Request, spec: JobSpec, reply: Reply) -> Prepared | None:
-        """Access, validation, then moderation of what was asked: the prepared job, or None (the user told).
-        All before the rate limit and the charge: a refused prompt costs nothing and reaches no provider.
-        Buttons (Reroll, Vary, Edit) come through here too, so they meet the scope's terms of today."""
+        """Access, then validation: the prepared job, or None (the user told). Buttons (Reroll, Vary,
+        Edit) come through here too, so they meet the scope's rules of today."""
         refusal = await self._moderation.access(request, Use.IMAGES)
         if refusal is not None:
             await reply.send_error(refusal)
             return None
         try:
-            prepared = await self._preparer.prepare(request, spec)
+            return await self._preparer.prepare(request, spec)
         except (Refused, ImageRejected, UnknownModel) as exc:
             await reply.send_error(str(exc))
             return None
+
+    async def _screened(self, request: Request, spec: JobSpec, prepared: Prepared, reply: Reply) -> bool:
+        """Moderation of what was asked, after the rate limit (so a flood of refused prompts is slowed like
+        any other, and cannot flood the moderators' channel or the moderation service) and before the
+        charge: a refused prompt costs nothing and reaches no image provider."""
         # The negative prompt is matched against the blocklists only (the caption may show it): it lists
         # what to keep out, so the model would flag `--no gore` for the very words it avoids.
         negative = spec.params.negative_prompt or ""
@@ -140,8 +146,8 @@ class JobRunner:
         )
         if refusal is not None:
             await reply.send_error(refusal)
-            return None
-        return prepared
+            return False
+        return True
 
     async def _execute(self, job_id: str, request: Request, prepared: Prepared, reply: Reply) -> str | None:
         job = prepared.job

@@ -123,6 +123,20 @@ async def test_the_scopes_own_term_is_refused_there_and_shown_to_its_moderators(
     assert stored is not None and stored.desk_ref == "desk-1"
 
 
+async def test_a_flood_of_blocked_prompts_is_slowed_by_the_rate_limit_and_cannot_flood_moderators(
+    tmp_path: Path, fake_agnes: FakeAgnes, fake_moderation: FakeModeration
+) -> None:
+    settings = with_model(fake_moderation, moderation_blocklist="badword", rate_limit_per_user_per_minute=2)
+    async with started(tmp_path, fake_agnes, **settings) as core:
+        desk = await attach_desk(core)
+        replies = [await send(core, f"/imagine badword number {n}") for n in range(6)]
+        assert [reply.errors[0] for reply in replies[:2]] == [BLOCKED[Use.IMAGES]] * 2
+        assert "Slow down" in replies[2].errors[0]
+        assert all(reply.errors == [] and reply.deliveries == [] for reply in replies[3:])  # dropped quietly
+        assert len(desk.items("alert")) == 2  # one per refusal the rate limit let through, no more
+        assert fake_moderation.moderation_requests() == [] and fake_agnes.image_requests() == []
+
+
 async def test_an_edit_instruction_with_a_blocked_term_is_refused(listed: Atelier, fake_agnes: FakeAgnes) -> None:
     reply = await send(listed, "/edit give him a BADWORD shirt", images=[png_bytes()])
     assert reply.errors == [BLOCKED[Use.IMAGES]]

@@ -78,14 +78,15 @@ class ChatCommands:
         except (ImageRejected, UnknownModel) as exc:
             await reply.send_error(str(exc))
             return False
-        refusal = await self._moderation.screen(request, Use.CHAT, text.strip(), [picture.data for picture in images])
-        if refusal is not None:
-            await reply.send_error(refusal)
-            return False
         admission = await admit_chat(self._limiter, request, self._settings.rate_limit_chat_per_user_per_minute, reply)
         if not admission.admitted:
             if admission.said is not None:  # told, not dropped silently: worth a line in the audit log
                 await self._moderation.refused(request, admission.rule, admission.said)
+            return False
+        # After the rate limit: a flood of refused messages is slowed like any other.
+        refusal = await self._moderation.screen(request, Use.CHAT, text.strip(), [picture.data for picture in images])
+        if refusal is not None:
+            await reply.send_error(refusal)
             return False
         history = await self._pictures.for_model(await self._conversations.history(request.conversation))
         question = ChatMessage("user", text.strip(), [picture.uri for picture in images])
