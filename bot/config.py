@@ -64,6 +64,7 @@ class Settings(BaseSettings):
     quota_images_per_guild_per_day: int = Field(default=200, ge=0)
     rate_limit_per_user_per_minute: int = Field(default=6, ge=0)
     rate_limit_chat_per_user_per_minute: int = Field(default=20, ge=0)
+    rate_limit_per_guild_per_minute: int = Field(default=0, ge=0)  # image requests a server/group makes; 0: none
 
     # Outside calls.
     provider_timeout_seconds: float = Field(default=120.0, gt=0)
@@ -126,6 +127,8 @@ class Settings(BaseSettings):
     telegram_webhook_listen: ListenAddress = "0.0.0.0:8443"
     discord_token: SecretStr | None = None
     discord_guild_ids: IdList = ""
+    discord_shard_count: int | None = Field(default=None, ge=1)  # unset: one process runs what Discord recommends
+    discord_shard_ids: str = ""  # the shards this process runs ("0-3" or "0,2"); empty: all of DISCORD_SHARD_COUNT
 
     # Telegram: pacing of message edits (Telegram flood-limits edits too) and small adapter knobs.
     # The pace of a chat's one queue: every message or edit in it, streamed answers included.
