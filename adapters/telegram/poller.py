@@ -53,9 +53,7 @@ def _is_gone(holder: Holder) -> bool:
 
 
 class PollerLease:
-    def __init__(
-        self, leases: LeaseStore, name: str, owner: str, clock: Clock, ttl: float = LEASE_TTL_SECONDS
-    ) -> None:
+    def __init__(self, leases: LeaseStore, name: str, owner: str, clock: Clock, ttl: float = LEASE_TTL_SECONDS) -> None:
         self._leases = leases
         self.name = name
         self._owner = owner
