@@ -112,6 +112,7 @@ async def run_bots(settings: Settings) -> int:
     platforms = build_platforms(core, settings)
     receivers = webhook_receivers(core.catalogue)
     started: list[Platform] = []
+    status = 0
     try:
         for receiver in receivers:
             await receiver.start()
@@ -124,7 +125,10 @@ async def run_bots(settings: Settings) -> int:
                 return 0
             started.append(platform)
             log.info("%s adapter started", platform.name)
-        await stop.wait()
+        failure = await _until_stopped(stop, started)
+        if failure is not None:  # e.g. another process polls the same Telegram bot: one clear line, status 1
+            print(f"atelier: {failure}", file=sys.stderr)
+            status = 1
         log.info("stopping: no new requests; letting running jobs finish")
     finally:
         await shut_down(core, started, settings.shutdown_grace_seconds)
@@ -132,7 +136,20 @@ async def run_bots(settings: Settings) -> int:
             with contextlib.suppress(Exception):
                 await receiver.stop()
         await core.close(drain_seconds=0.0)
-    return 0
+    return status
+
+
+async def _until_stopped(stop: asyncio.Event, platforms: list[Platform]) -> str | None:
+    """Wait for a signal, or for a platform that stopped on its own (its optional `failure` future,
+    e.g. Telegram's poller meeting another one). Returns that platform's reason."""
+    failures = [future for platform in platforms if (future := getattr(platform, "failure", None)) is not None]
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({stopping, *failures}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        await cancel_and_wait(stopping)
+    failed = next((future for future in failures if future.done() and not future.cancelled()), None)
+    return None if failed is None else str(failed.result())
 
 
 async def _start(platform: Platform, stop: asyncio.Event, settings: Settings) -> str | None:

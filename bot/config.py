@@ -35,7 +35,8 @@ class Settings(BaseSettings):
     agnes_api_key: SecretStr | None = None
     agnes_base_url: HttpUrl = "https://apihub.agnes-ai.com/v1"
     agnes_models: str = "agnes-image-2.1-flash"  # the image models Agnes offers (comma list)
-    agnes_max_concurrency: int = Field(default=8, ge=1)
+    # Cloud providers: *_MAX_CONCURRENCY is a ceiling; the limit halves on 429/503 and grows back per success.
+    agnes_max_concurrency: int = Field(default=64, ge=1)
     image_model: str = "agnes-image-2.1-flash"
     chat_model: str = "agnes-2.0-flash"
     chat_system_prompt: str = "You are Atelier, a helpful assistant in a community chat. Answer concisely."
@@ -64,6 +65,7 @@ class Settings(BaseSettings):
     quota_images_per_guild_per_day: int = Field(default=200, ge=0)
     rate_limit_per_user_per_minute: int = Field(default=6, ge=0)
     rate_limit_chat_per_user_per_minute: int = Field(default=20, ge=0)
+    rate_limit_per_guild_per_minute: int = Field(default=0, ge=0)  # image requests a server/group makes; 0: none
 
     # Outside calls.
     provider_timeout_seconds: float = Field(default=120.0, gt=0)
@@ -80,12 +82,12 @@ class Settings(BaseSettings):
     agnic_api_key: SecretStr | None = None
     agnic_base_url: HttpUrl = "https://api.agnic.ai/v1"  # https://openrouter.ai/api/v1 works the same
     agnic_models: str = "google/gemini-2.0-flash"
-    agnic_max_concurrency: int = Field(default=4, ge=1)
+    agnic_max_concurrency: int = Field(default=64, ge=1)  # a ceiling, adaptive like Agnes
     apiframe_api_key: SecretStr | None = None
     apiframe_base_url: HttpUrl = "https://api.apiframe.pro"
     apiframe_auth_scheme: str = ""  # empty: the raw key in Authorization; "Bearer" for old SDK behaviour
     apiframe_models: str = "flux-pro,flux-pro-1.1,flux-pro-1.1-ultra,flux-dev,flux-schnell"
-    apiframe_max_concurrency: int = Field(default=4, ge=1)
+    apiframe_max_concurrency: int = Field(default=64, ge=1)  # a ceiling, adaptive like Agnes
     apiframe_poll_seconds: float = Field(default=1.0, gt=0)  # first /fetch delay, growing to the max
     apiframe_poll_max_seconds: float = Field(default=5.0, gt=0)
     apiframe_webhook_poll_seconds: float = Field(default=15.0, gt=0)  # fallback polling while webhooks are on
@@ -96,13 +98,13 @@ class Settings(BaseSettings):
     relay_base_url: HttpUrl = "https://relaygpu.com"
     relay_async: bool = True
     relay_models: str = "flux-2-pro,gemini-3,gpt-image,qwen,stable-diffusion"
-    relay_max_concurrency: int = Field(default=6, ge=1)
+    relay_max_concurrency: int = Field(default=64, ge=1)  # a ceiling, adaptive like Agnes
     relay_poll_wait_seconds: int = Field(default=10, ge=1, le=30)  # long-poll `wait` for /v2/tasks/{id}
     relay_poll_seconds: float = Field(default=1.0, gt=0)
     a1111_base_url: OptionalHttpUrl = None
     a1111_username: str | None = None
     a1111_password: SecretStr | None = None
-    a1111_max_concurrency: int = Field(default=1, ge=1)
+    a1111_max_concurrency: int = Field(default=1, ge=1)  # a fixed cap: self-hosted GPUs run one job well
     a1111_denoising_strength: float = Field(default=0.6, ge=0, le=1)
     a1111_progress_seconds: float = Field(default=1.0, gt=0)
 
@@ -126,6 +128,8 @@ class Settings(BaseSettings):
     telegram_webhook_listen: ListenAddress = "0.0.0.0:8443"
     discord_token: SecretStr | None = None
     discord_guild_ids: IdList = ""
+    discord_shard_count: int | None = Field(default=None, ge=1)  # unset: one process runs what Discord recommends
+    discord_shard_ids: str = ""  # the shards this process runs ("0-3" or "0,2"); empty: all of DISCORD_SHARD_COUNT
 
     # Telegram: pacing of message edits (Telegram flood-limits edits too) and small adapter knobs.
     # The pace of a chat's one queue: every message or edit in it, streamed answers included.

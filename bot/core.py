@@ -109,7 +109,7 @@ class Atelier:
     ) -> Atelier:
         """Open the store, take this process's lease and refund the jobs of processes whose lease expired,
         and build the configured providers. Whatever was opened is closed again if a later step fails.
-        `lease_clock` (a wall clock by default) is what heartbeats and lease expiry read."""
+        `lease_clock` (a wall clock by default) is what heartbeats, lease expiry and rate limits read."""
         async with AsyncExitStack() as stack:
             store = await Store.open(settings.database_path, history_messages=settings.chat_history_turns * 2)
             stack.push_async_callback(store.close)
@@ -134,7 +134,7 @@ class Atelier:
             await prune(store, results, retention)
             housekeeping = asyncio.create_task(_prune_periodically(store, results, retention))
             stack.push_async_callback(cancel_and_wait, housekeeping)
-            core = cls._wire(settings, store, catalogue, results, stack.pop_all(), classifier)
+            core = cls._wire(settings, store, catalogue, results, stack.pop_all(), classifier, lease_clock or WALL)
         core._lease = lease
         return core
 
@@ -147,8 +147,9 @@ class Atelier:
         results: ResultFiles,
         resources: AsyncExitStack,
         classifier: Classifier | None = None,
+        wall: Clock = WALL,
     ) -> Atelier:
-        limiter = RateLimiter()
+        limiter = RateLimiter(store.rates, wall)  # in the store: survives restarts, shared by processes
         image_limits = ImageLimits.from_settings(settings)
         scope_limits = ScopeLimits(settings, store.settings)
         desks = ModeratorDesks(store.settings, store.moderation)
@@ -237,7 +238,7 @@ class Atelier:
         await self._mod_actions.press(verb, item_id, request, reply)
 
     async def cancel(self, request: Request, reply: Reply) -> None:
-        if self.runner.cancel_for(request.scope.key, request.user.key) == 0:
+        if await self.runner.cancel_everywhere(request.scope.key, request.user.key) == 0:
             await reply.send_text(NO_RUNNING_JOB)
 
     async def reset(self, request: Request, reply: Reply) -> None:

@@ -1,6 +1,6 @@
 """What a bot that runs for weeks must do now and then: delete result images past retention, and the
-rows (usage counters, finished jobs, chat history, message links, the moderation audit log and
-decided reviews) past theirs."""
+rows (usage counters, finished jobs, chat history, message links, the moderation audit log, decided
+reviews, and rate-limit rows a minute past use) past theirs."""
 
 from __future__ import annotations
 

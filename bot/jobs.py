@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import Callable
 
-from bot.admission import admit
+from bot.admission import admit, release
 from bot.captions import result_caption
 from bot.clock import MONOTONIC, Clock
 from bot.config import Settings
@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 RESULT_ACTIONS = [Action.REROLL, Action.VARY, Action.EDIT]
 INTERRUPTED = "⚠️ The bot is restarting and this image job was cut off: you were not charged. Please try again."
 INTERRUPTED_SEND_SECONDS = 5.0
+# How often a runner looks for cancels that other processes flagged on its jobs (one query for all of them).
+CANCEL_WATCH_SECONDS = 1.0
 
 
 class JobRunner:
@@ -73,6 +75,8 @@ class JobRunner:
         self._secrets = secrets_of(settings)  # an upstream may echo a key: none is kept or shown
         self._preparer = Preparer(settings, catalogue, scope_limits, image_limits)
         self.clock: Clock = MONOTONIC  # what the delivery deadline reads; tests drive their own
+        self.watch_clock: Clock = MONOTONIC  # what the watcher of other processes' cancels sleeps on
+        self._watcher: asyncio.Task | None = None
 
     async def run(self, request: Request, spec: JobSpec, reply: Reply) -> str | None:
         """Run one generation to the end. Returns the job id when images were delivered."""
@@ -112,12 +116,13 @@ class JobRunner:
             quota,
         )
         if refusal is not None:
-            self._limiter.forget_last(request.asker)
+            await release(self._limiter, request, limits)  # nothing spent: the rate is given back too
             await reply.send_error(refusal.message)
             await self._moderation.refused(request, "quota", refusal.message)
             return None
         task = asyncio.create_task(self._execute(job_id, request, prepared, reply))
         self._running.add(job_id, task, request.scope.key, request.user.key)
+        self._watch_cancels()
         # Shielded: if the caller goes away (an adapter stopping), the job still finishes or refunds.
         return await asyncio.shield(task)
 
@@ -245,9 +250,41 @@ class JobRunner:
     def cancel_job(self, job_id: str, user_key: str) -> bool:
         return self._running.cancel_job(job_id, user_key)
 
+    async def cancel_everywhere(self, scope_key: str, user_key: str) -> int:
+        """/cancel: this process's matching jobs at once, and a flag on those other processes run (their
+        runners stop them within about a second). Returns how many were stopped."""
+        here = self._running.cancel_for(scope_key, user_key)
+        elsewhere = await self._store.jobs.request_cancel_for(scope_key, user_key, except_owner=self._store.instance_id)
+        return here + elsewhere
+
+    async def cancel_job_everywhere(self, job_id: str, user_key: str) -> bool:
+        """A Cancel button, whichever process runs its job. False: not this user's, or not running."""
+        if self._running.holds(job_id):
+            return self._running.cancel_job(job_id, user_key)
+        return await self._store.jobs.request_cancel_job(job_id, user_key, except_owner=self._store.instance_id)
+
+    def _watch_cancels(self) -> None:
+        if self._watcher is None or self._watcher.done():
+            self._watcher = asyncio.create_task(self._watch())
+
+    async def _watch(self) -> None:
+        """While this process runs jobs: once a second, one query for the cancels other processes flagged
+        on them; each is carried out as a local Cancel (refund, "Cancelled", once)."""
+        while self._running.cancellable():
+            await self.watch_clock.sleep(CANCEL_WATCH_SECONDS)
+            try:
+                flagged = await self._store.jobs.cancels_requested(self._running.cancellable())
+            except Exception as exc:  # a busy or closing database: look again next time
+                log.warning("could not look for cancels from other processes: %r", exc)
+                continue
+            for job_id in flagged:
+                self._running.cancel_requested(job_id)
+
     async def drain(self, timeout: float) -> None:
         """At shutdown: let running jobs finish for `timeout` seconds, then cancel (and so refund) the rest."""
         await self._running.drain(timeout)
+        if self._watcher is not None:
+            await cancel_and_wait(self._watcher)
 
     async def result_images(self, job_id: str) -> list[bytes] | None:
         await self._running.settled(job_id)

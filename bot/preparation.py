@@ -97,6 +97,7 @@ class Preparer:
             negative_prompt=params.negative_prompt if caps.negative_prompt else None,
             images=inputs,
             mask=mask,
+            queue_key=request.scope.key,
         )
         return Prepared(job, provider, model, notes)
 

@@ -50,6 +50,19 @@ class RunningJobs:
             return False
         return _cancel_once(running)
 
+    def holds(self, job_id: str) -> bool:
+        """Whether this process runs the job (a cancel for it is this process's to carry out)."""
+        return job_id in self._jobs
+
+    def cancellable(self) -> list[str]:
+        """The jobs a cancel could still stop: what the watcher of other processes' cancels asks about."""
+        return [job_id for job_id, r in self._jobs.items() if not (r.task.done() or r.cancelled_by_user or r.committed)]
+
+    def cancel_requested(self, job_id: str) -> bool:
+        """Another process asked for this job's user (the store checked who): cancel as a local Cancel."""
+        running = self._jobs.get(job_id)
+        return running is not None and _cancel_once(running)
+
     async def drain(self, timeout: float) -> None:
         """At shutdown: let running jobs finish for `timeout` seconds, then cancel (and so refund) the rest."""
         tasks = [r.task for r in self._jobs.values() if not r.task.done()]

@@ -15,6 +15,7 @@ class Limits:
     images_per_user: int
     images_per_scope: int
     rate_per_minute: int
+    guild_rate_per_minute: int = 0  # image requests the whole server/group may make a minute; 0 = none
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,14 @@ KNOBS = {
     "user_quota": Knob("user_quota", "images per member per day", "quota_images_per_user_per_day"),
     "guild_quota": Knob("guild_quota", "images for the whole server/group per day", "quota_images_per_guild_per_day"),
     "rate": Knob("rate", "image requests per member per minute", "rate_limit_per_user_per_minute"),
+    "guild_rate": Knob(
+        "guild_rate", "image requests for the whole server/group per minute", "rate_limit_per_guild_per_minute"
+    ),
 }
+# Knobs that are a rate: 0 means no per-minute limit (not "off").
+RATES = ("rate", "guild_rate")
+# Knobs that only mean something in a server/group.
+GUILD_ONLY = ("guild_quota", "guild_rate")
 # Admins may raise a limit up to this multiple of the operator's default; a private chat may only lower it.
 GUILD_CEILING_FACTOR = 10
 
@@ -54,7 +62,8 @@ class ScopeLimits:
             number = whole_number(raw) if raw is not None else None
             return self.default(knob) if number is None else number
 
-        return Limits(value("user_quota"), value("guild_quota"), value("rate"))
+        guild_rate = value("guild_rate") if scope.kind == ScopeKind.GUILD else 0
+        return Limits(value("user_quota"), value("guild_quota"), value("rate"), guild_rate)
 
     async def default_model(self, scope: Scope) -> str:
         overrides = await self._store.all(scope.key)

@@ -1,5 +1,6 @@
-"""The Discord adapter's lifecycle: build the discord.py client (intents, commands, persistent buttons),
-sync the slash commands (to DISCORD_GUILD_IDS for fast development, else globally), connect, stop."""
+"""The Discord adapter's lifecycle: build the discord.py client (intents, commands, persistent buttons, the shards
+this process runs), sync the slash commands when they changed (to DISCORD_GUILD_IDS for fast
+development, else globally), connect, stop."""
 
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ import logging
 import discord
 from discord import app_commands
 
+from adapters.discord.command_sync import CommandSync
 from adapters.discord.commands import register_commands
 from adapters.discord.desk import DiscordDesk
 from adapters.discord.inflight import InFlight, turned_away
 from adapters.discord.interactions import AtelierInteractions
 from adapters.discord.recovery import PLATFORM, keep_telling
 from adapters.discord.reply import Pacing
+from adapters.discord.shards import IdentifyPacing, ShardPlan, ShardSettingsError
 from adapters.discord.threads import ChatThreads, MessageChat
 from adapters.discord.views import ActionButton, ModButton
 from bot.clock import MONOTONIC, Clock
@@ -36,13 +39,17 @@ def intents_for(settings: Settings) -> discord.Intents:
     return intents
 
 
-class AtelierClient(discord.Client):
+class AtelierClient(discord.AutoShardedClient):
+    """The bot over one gateway connection per shard it runs (discord.py routes each guild to its shard's);
+    with DISCORD_SHARD_COUNT unset, as many shards as Discord recommends (one, for most bots)."""
+
     def __init__(
         self,
         settings: Settings,
         handler: AtelierInteractions,
         chat: MessageChat,
         in_flight: InFlight,
+        command_sync: CommandSync | None = None,  # None: this process leaves the commands to shard 0's
         **options: object,
     ) -> None:
         super().__init__(
@@ -57,15 +64,34 @@ class AtelierClient(discord.Client):
         self._handler = handler
         self._chat = chat
         self.in_flight = in_flight
+        self._command_sync = command_sync
+        self._identify_pacing = IdentifyPacing()
+        self._max_concurrency: int | None = None  # read from Discord before the first IDENTIFY
         self.taking_requests = True  # off while stopping: running work finishes, new work is turned away
         register_commands(self.tree, handler, settings)
 
     async def setup_hook(self) -> None:
         self.add_dynamic_items(ActionButton, ModButton)
-        await sync_commands(self.tree, self._settings.discord_guild_id_list)
+        if self._command_sync is not None:
+            await self._command_sync.sync(self.tree, self._settings.discord_guild_id_list)
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        if self._max_concurrency is None:
+            try:
+                limits = await asyncio.wait_for(self.fetch_session_start_limits(), 10)
+                self._max_concurrency = limits.max_concurrency
+            except (discord.HTTPException, discord.GatewayNotFound, TimeoutError):
+                self._max_concurrency = 1  # the safe pace: one IDENTIFY every 5 s
+        await self._identify_pacing.wait(shard_id or 0, self._max_concurrency)
 
     async def on_ready(self) -> None:
-        log.info("discord: connected as %s (%s guilds)", self.user, len(self.guilds))
+        log.info(
+            "discord: connected as %s, shards %s of %s (%s guilds)",
+            self.user,
+            sorted(self.shards),
+            self.shard_count,
+            len(self.guilds),
+        )
 
     async def on_message(self, message: discord.Message) -> None:
         if self.user is None or not self.taking_requests:
@@ -88,27 +114,6 @@ class AtelierTree(app_commands.CommandTree):
     async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
         """Slash commands reach the tree, not `on_interaction`: turned away here while stopping."""
         return not await turned_away(interaction)
-
-
-async def sync_commands(tree: app_commands.CommandTree, guild_ids: list[int]) -> None:
-    if not guild_ids:
-        synced = await tree.sync()
-        log.info("discord: %d commands registered globally (Discord may take a while to show changes)", len(synced))
-        return
-    for guild_id in guild_ids:
-        guild = discord.Object(id=guild_id)
-        tree.copy_global_to(guild=guild)
-        try:
-            synced = await tree.sync(guild=guild)
-        except discord.HTTPException as exc:
-            log.error(
-                "discord: could not register commands in guild %s (%s): is the bot in it, invited with the "
-                "applications.commands scope?",
-                guild_id,
-                exc.status,
-            )
-            continue
-        log.info("discord: %d commands registered in guild %s", len(synced), guild_id)
 
 
 class DiscordAdapter:
@@ -140,7 +145,20 @@ class DiscordAdapter:
         in_flight = InFlight()
         handler = AtelierInteractions(self._core, threads, pacing, in_flight)
         chat = MessageChat(self._core, threads, pacing, in_flight)
-        return AtelierClient(self._settings, handler, chat, in_flight, guild_ready_timeout=self._guild_ready_timeout)
+        try:
+            plan = ShardPlan.from_settings(self._settings)
+        except ShardSettingsError as exc:
+            raise DiscordStartError(str(exc)) from None
+        command_sync = CommandSync(self._core.store.settings) if plan.syncs_commands else None
+        return AtelierClient(
+            self._settings,
+            handler,
+            chat,
+            in_flight,
+            command_sync,
+            guild_ready_timeout=self._guild_ready_timeout,
+            **plan.client_options(),
+        )
 
     async def start(self) -> None:
         """Log in, sync commands and connect; return once the gateway is ready."""
@@ -196,4 +214,11 @@ def _explain(exc: BaseException | None) -> Exception:
             "Discord refused the Message Content intent: enable it in the Developer Portal (Bot -> Privileged "
             "Gateway Intents), or set DISCORD_MESSAGE_CONTENT=false (chat threads then answer only mentions)."
         )
+    if isinstance(exc, discord.ConnectionClosed) and exc.code == 4011:
+        return DiscordStartError(
+            "Discord needs more shards for this bot (it is in too many servers): raise DISCORD_SHARD_COUNT, "
+            "or unset it to run as many as Discord recommends."
+        )
+    if isinstance(exc, discord.ConnectionClosed) and exc.code == 4010:
+        return DiscordStartError("Discord refused the shard settings: check DISCORD_SHARD_COUNT and DISCORD_SHARD_IDS.")
     return DiscordStartError(f"Discord client stopped: {exc!r}")

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import logging
-import secrets
 from urllib.parse import quote
 
 from telegram import (
@@ -16,18 +17,20 @@ from telegram import (
     BotCommandScopeDefault,
     Update,
 )
-from telegram.error import InvalidToken
+from telegram.error import Conflict, InvalidToken, TelegramError
 from telegram.ext import Application, ApplicationBuilder, CallbackQueryHandler, MessageHandler, filters
 
 from adapters.telegram.admins import AdminCache
 from adapters.telegram.desk import TelegramDesk
 from adapters.telegram.handlers import Handlers
 from adapters.telegram.outbox import Outbox
+from adapters.telegram.poller import OTHER_DATABASE, PollerLease, lease_name, one_poller, renewing
 from adapters.telegram.recovery import keep_telling
 from adapters.telegram.webhook import WebhookServer
 from bot.config import Settings
 from bot.core import Atelier
-from bot.redaction import RedactingFilter, secrets_of
+from bot.lease import WALL
+from bot.redaction import RedactingFilter, redact, secrets_of
 from bot.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -63,7 +66,8 @@ class TelegramAdapter:
     def __init__(self, core: Atelier, settings: Settings) -> None:
         if settings.telegram_token is None:
             raise ValueError("TELEGRAM_TOKEN is not set")
-        secret_values = secrets_of(settings)
+        self._webhook_secret = webhook_secret(settings)
+        secret_values = [*secrets_of(settings), self._webhook_secret]
         guard_library_logs(secret_values)  # before the Bot exists: PTB logs its token-bearing URL
         self._core = core
         self._settings = settings
@@ -94,6 +98,14 @@ class TelegramAdapter:
         self.application.add_error_handler(self.handlers.on_error)
         self.webhook: WebhookServer | None = None
         self._recovery: asyncio.Task[None] | None = None  # telling users of jobs a crash cut off
+        self._secret_values = secret_values
+        # Polling: the lease that makes this the bot's one poller, its heartbeat, and why polling stopped
+        # on its own (another poller); `atelier run` waits on `failure` and exits with status 1.
+        self._poller: PollerLease | None = None
+        self._heartbeat: asyncio.Task[None] | None = None
+        self._halting: asyncio.Task[None] | None = None
+        self._stopping = False
+        self.failure: asyncio.Future[str] | None = None
 
     async def start(self) -> None:
         """Returns once updates are being received."""
@@ -102,6 +114,14 @@ class TelegramAdapter:
             await app.initialize()  # getMe: fails fast on a wrong token
         except InvalidToken:
             raise RuntimeError("Telegram rejected TELEGRAM_TOKEN: copy it again from @BotFather") from None
+        if not self._webhook_url:
+            store = self._core.store
+            self._poller = PollerLease(store.leases, lease_name(app.bot.id), store.instance_id, WALL)
+            try:
+                await self._poller.acquire()
+            except Exception:
+                await app.shutdown()
+                raise
         try:
             for scope, commands in MENUS:
                 await app.bot.set_my_commands(commands, scope=scope)
@@ -113,22 +133,35 @@ class TelegramAdapter:
         # Jobs a crash cut off: their users are told now (in the background), once.
         self._recovery = asyncio.create_task(keep_telling(self._core, self.outbox))
         if self._webhook_url:
-            secret = self._settings.telegram_webhook_secret
-            token = secret.get_secret_value() if secret else secrets.token_urlsafe(32)
+            token = self._webhook_secret
             self.webhook = WebhookServer(app, self._webhook_url, self._settings.telegram_webhook_listen, token)
             await self.webhook.start()
+            # Every worker behind the URL registers the same URL and secret: repeating it changes nothing,
+            # so workers starting (or a rolling restart) never undo each other.
             await app.bot.set_webhook(self._webhook_url, secret_token=token, allowed_updates=ALLOWED_UPDATES)
             log.info("telegram: receiving updates by webhook as @%s", app.bot.username)
         else:
             assert app.updater is not None
-            await app.updater.start_polling(allowed_updates=ALLOWED_UPDATES, poll_interval=0.0)
+            assert self._poller is not None
+            self.failure = asyncio.get_running_loop().create_future()
+            self.failure.add_done_callback(self._halt_polling)
+            await app.updater.start_polling(
+                allowed_updates=ALLOWED_UPDATES, poll_interval=0.0, error_callback=self._polling_error
+            )
+            self._heartbeat = asyncio.create_task(renewing(self._poller, self.failure))
             log.info("telegram: polling for updates as @%s", app.bot.username)
 
     async def stop_intake(self) -> None:
         """Take no new updates (polling or webhook); running work goes on and can still answer."""
         app = self.application
+        self._stopping = True
+        if self._halting is not None:
+            await self._halting
         if app.updater is not None and app.updater.running:
             await app.updater.stop()
+        await cancel_and_wait(self._heartbeat)
+        if self._poller is not None:
+            await self._poller.release()
         if self.webhook is not None:
             await self.webhook.stop()
             self.webhook = None
@@ -148,6 +181,35 @@ class TelegramAdapter:
         await self.stop_intake()
         await self.close()
 
+    def _polling_error(self, error: TelegramError) -> None:
+        """PTB's polling loop met an error. Another poller (409 Conflict) is fatal: retrying would only
+        take turns with it for ever. Anything else is logged and PTB tries again."""
+        if isinstance(error, Conflict) and not self._stopping:
+            if self.failure is not None and not self.failure.done():
+                other = "terminated by other getUpdates" in error.message
+                self.failure.set_result(one_poller(OTHER_DATABASE) if other else f"Telegram: {error.message}")
+            return
+        log.warning("telegram: polling: %s", redact(f"{type(error).__name__}: {error}", self._secret_values))
+
+    def _halt_polling(self, failure: asyncio.Future[str]) -> None:
+        if failure.cancelled() or self._stopping:
+            return
+        log.error("telegram: %s", failure.result())
+        self._halting = asyncio.get_running_loop().create_task(self._stop_polling())
+
+    async def _stop_polling(self) -> None:
+        """Stop polling, without PTB's last getUpdates that confirms the fetched updates: that call would
+        end the other poller's request in turn, and it is the one that goes on."""
+        updater = self.application.updater
+        if updater is None or not updater.running:
+            return
+        if hasattr(updater, "_Updater__polling_cleanup_cb"):
+            updater._Updater__polling_cleanup_cb = _no_cleanup  # type: ignore[attr-defined]
+        await updater.stop()
+        await cancel_and_wait(self._heartbeat)
+        if self._poller is not None:
+            await self._poller.release()
+
     async def _finish_inflight(self, timeout: float) -> None:
         pending = [task for task in self.handlers.inflight if not task.done()]
         if not pending:
@@ -158,6 +220,20 @@ class TelegramAdapter:
             task.cancel()
         with contextlib.suppress(Exception):
             await asyncio.gather(*late, return_exceptions=True)
+
+
+def webhook_secret(settings: Settings) -> str:
+    """TELEGRAM_WEBHOOK_SECRET, or one derived from the token: the same in every worker and across
+    restarts (a random one per process would lock the other workers out), and unknown without the token."""
+    if settings.telegram_webhook_secret is not None:
+        return settings.telegram_webhook_secret.get_secret_value()
+    assert settings.telegram_token is not None
+    token = settings.telegram_token.get_secret_value().encode()
+    return hmac.new(token, b"atelier telegram webhook secret", hashlib.sha256).hexdigest()
+
+
+async def _no_cleanup() -> None:
+    return None
 
 
 def guard_library_logs(secret_values: list[str]) -> None:

@@ -1,51 +1,49 @@
-"""Albums: Telegram sends each photo of a media group as its own update, the caption on one of them. The
-first part to arrive gathers the others until none has come for a moment; the album then runs as one
-request with all its photos, and the other parts are not answered on their own."""
+"""Albums: Telegram sends each photo of a media group as its own update, the caption on one of them, and
+with several webhook workers the parts may reach different processes. Every part is kept in the store
+(bot.store.albums); each part's handler waits until none has come for a moment, then reads them all, and
+only the handler of the captioned part (or of the first, without a caption) answers: the album runs as
+one request with all its photos, and the other parts are not answered on their own."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+import time
 
-from telegram import Message
+from telegram import Bot, Message
 
 from adapters.telegram.media import InputImage, image_of
 from bot.clock import Clock
+from bot.store.albums import KEEP_SECONDS, AlbumStore
 
-MAX_ALBUMS = 1_000  # albums being gathered at once; beyond it, parts run alone rather than pile up
-
-
-@dataclass
-class _Album:
-    last_part_at: float
-    parts: list[Message] = field(default_factory=list)
+MIN_CHECK_SECONDS = 0.02  # how often, at most, a waiting part looks for new ones
 
 
 class AlbumGatherer:
-    def __init__(self, wait_seconds: float) -> None:
+    def __init__(self, wait_seconds: float, store: AlbumStore) -> None:
         self.wait_seconds = wait_seconds
-        self._albums: dict[tuple[int, str], _Album] = {}
+        self._store = store
 
-    async def gather(self, message: Message, clock: Clock) -> list[Message] | None:
-        """For the first part of an album: all its parts (in order) once no new part came for
-        `wait_seconds` on `clock`. For a later part: None, as it is in the first one's list.
-        A message outside an album is its own list."""
+    async def gather(self, message: Message, bot: Bot, clock: Clock) -> list[Message] | None:
+        """For the part that answers the album: all its parts (in order) once no new part came for
+        `wait_seconds` on `clock`. For the others: None. A message outside an album is its own list."""
         if message.media_group_id is None:
             return [message]
-        key = (message.chat_id, message.media_group_id)
-        album = self._albums.get(key)
-        if album is not None:
-            album.parts.append(message)
-            album.last_part_at = clock.now()
-            return None
-        if len(self._albums) >= MAX_ALBUMS:
-            return [message]
-        album = self._albums[key] = _Album(clock.now(), [message])
-        try:
-            while (delay := album.last_part_at + self.wait_seconds - clock.now()) > 0:
-                await clock.sleep(delay)
-        finally:
-            del self._albums[key]
-        return sorted(album.parts, key=lambda part: part.message_id)
+        chat, group = str(message.chat_id), message.media_group_id
+        # Wall clock: other processes prune by it.
+        await self._store.add(chat, group, message.message_id, json.dumps(message.to_dict()), time.time())
+        # Counted, not timestamped: workers on other hosts need not agree on the time.
+        seen, quiet_since = await self._store.count(chat, group), clock.now()
+        step = max(self.wait_seconds / 4, MIN_CHECK_SECONDS)
+        while (left := quiet_since + self.wait_seconds - clock.now()) > 0:
+            await clock.sleep(min(step, left))
+            if (count := await self._store.count(chat, group)) != seen:
+                seen, quiet_since = count, clock.now()
+        parts = [Message.de_json(json.loads(part), bot) for part in await self._store.parts(chat, group)]
+        parts = [message if part.message_id == message.message_id else part for part in parts]
+        if captioned(parts).message_id != message.message_id:
+            return None  # another part's handler answers, in this process or another
+        await self._store.forget_before(time.time() - KEEP_SECONDS)
+        return parts
 
 
 def captioned(parts: list[Message]) -> Message:

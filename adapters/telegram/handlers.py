@@ -97,7 +97,7 @@ class Handlers:
         self._admins = admins
         self._secrets: list[str] = []
         self.inflight: set[asyncio.Task] = set()  # so the adapter can let them finish when stopping
-        self._albums = AlbumGatherer(core.settings.telegram_album_wait_seconds)
+        self._albums = AlbumGatherer(core.settings.telegram_album_wait_seconds, core.store.albums)
 
     def set_secrets(self, secrets: list[str]) -> None:
         self._secrets = secrets
@@ -115,7 +115,7 @@ class Handlers:
         if message is None or message.from_user is None:
             return
         self._track()
-        album = await self._albums.gather(message, self._outbox.clock)
+        album = await self._albums.gather(message, self._outbox.bot, self._outbox.clock)
         if album is None:
             return  # a later photo of an album: the album is answered once, with all its photos
         message = captioned(album)

@@ -47,10 +47,7 @@ class Buttons:
             await reply.send_error(refused or GONE)
             return None
         if action == Action.CANCEL:
-            if record.status is not JobStatus.RUNNING:
-                await reply.send_error(_ended(record))
-            elif not self._runner.cancel_job(job_id, request.user.key):
-                await reply.send_error(NOT_YOURS)
+            await self._cancel(record, request, reply)
             return None
         params = GenerationParams.from_json(record.prompt, record.params)
         if action == Action.REROLL:
@@ -68,6 +65,17 @@ class Buttons:
             edited = replace(params, prompt=(instruction or "").strip(), seed=None)
             spec = JobSpec(JobKind.EDIT, edited, source[:1], parent_id=job_id)
         return await self._runner.run(request, spec, reply)
+
+    async def _cancel(self, record: JobRecord, request: Request, reply: Reply) -> None:
+        """Stop the job, whichever process runs it; the job itself then says "Cancelled" (once)."""
+        if record.user_key != request.user.key:
+            await reply.send_error(NOT_YOURS)
+        elif record.status is not JobStatus.RUNNING:
+            await reply.send_error(_ended(record))
+        elif not await self._runner.cancel_job_everywhere(record.id, request.user.key):
+            # Ended meanwhile, or already being stopped (a second press): say how it ended, if it has.
+            latest = await self._jobs.get(record.id)
+            await reply.send_error(_ended(latest) if latest is not None else ALREADY_ENDED)
 
     async def _reroll(self, record: JobRecord, params: GenerationParams, request: Request, reply: Reply) -> str | None:
         """The same job again with a new seed, from the same input images: never, silently, without them."""

@@ -1,4 +1,4 @@
-"""`/settings [name value | reset [name]]`: a scope's admins tune its quotas, rate limit and model."""
+"""`/settings [name value | reset [name]]`: a scope's admins tune its quotas, rate limits and model."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from bot.command import ChangeSettings
 from bot.messages import Reply, Request, Scope, ScopeKind
 from bot.parsing import SETTINGS_USAGE, whole_number
 from bot.providers.catalogue import Catalogue, UnknownModel
-from bot.scope_limits import KNOBS, Knob, ScopeLimits
+from bot.scope_limits import GUILD_ONLY, KNOBS, RATES, Knob, ScopeLimits
 from bot.store.settings import ScopeSettingsStore
 
 NOT_ADMIN = "Only this server's admins can view or change Atelier's settings. Try /usage."
@@ -64,8 +64,8 @@ class SettingsCommand:
         if knob is None:
             await reply.send_error(f"No setting called '{name}'. {SETTINGS_USAGE}")
             return
-        if knob.name == "guild_quota" and request.scope.kind != ScopeKind.GUILD:
-            await reply.send_error("guild_quota only applies in a server/group, not in a private chat.")
+        if knob.name in GUILD_ONLY and request.scope.kind != ScopeKind.GUILD:
+            await reply.send_error(f"{knob.name} only applies in a server/group, not in a private chat.")
             return
         low, high = self._range(knob, request.scope)
         number = whole_number(value)
@@ -78,7 +78,7 @@ class SettingsCommand:
     def _range(self, knob: Knob, scope: Scope) -> tuple[int, int]:
         """A quota of 0 turns images off, so it is always allowed. A rate of 0 means no limit at all, past any
         ceiling: only the operator may choose it; where the operator did, admins may set any limit."""
-        if knob.name != RATE:
+        if knob.name not in RATES:
             return 0, self._limits.ceiling(knob, scope)
         if self._limits.default(knob) == 0:
             return 0, MAX_RATE
@@ -95,8 +95,9 @@ class SettingsCommand:
             f"chat limit: {describe_rate(self._chat_rate, 'messages per member')} (set by the operator)",
         ]
         if request.scope.kind == ScopeKind.GUILD:
-            pool = limits.images_per_scope
+            pool, pooled_rate = limits.images_per_scope, limits.guild_rate_per_minute
             lines.insert(2, f"guild_quota = {pool} ({_meaning(KNOBS['guild_quota'], pool)})")
+            lines.insert(4, f"guild_rate = {pooled_rate} ({_meaning(KNOBS['guild_rate'], pooled_rate)})")
         return "\n".join(lines) + "\n" + SETTINGS_USAGE
 
 
@@ -104,14 +105,14 @@ def _meaning(knob: Knob, value: int) -> str:
     """What a knob's value does here."""
     if value != 0:
         return knob.description
-    if knob.name == RATE:
+    if knob.name in RATES:
         return "off: no per-minute limit"
     return "image generation is turned off here" if knob.name == "user_quota" else "images are off for everyone here"
 
 
 def _values(knob: Knob, low: int) -> str:
     """What a knob's values do, 0 included, for the message that refuses a value."""
-    if knob.name != RATE:
+    if knob.name not in RATES:
         return f"{knob.description}; 0 turns images off"
     if low == 0:
         return f"{knob.description}; 0 = no limit"

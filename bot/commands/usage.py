@@ -22,5 +22,8 @@ async def usage(scope_limits: ScopeLimits, quotas: QuotaStore, request: Request,
     if request.scope.kind == ScopeKind.GUILD:
         lines.append(f"Whole server/group: {used.scope_used}/{limits.images_per_scope}")
     lines.append(f"Rate limit: {describe_rate(limits.rate_per_minute, 'image requests')}")
+    if request.scope.kind == ScopeKind.GUILD:
+        whole = describe_rate(limits.guild_rate_per_minute, "image requests")
+        lines.append(f"Whole server/group rate limit: {whole}")
     lines.append(f"Resets at 00:00 UTC (in {_until_midnight_utc(time.time())}).")
     await reply.send_text("\n".join(lines))

@@ -68,6 +68,8 @@ class ImageJob:
     count: int = 1
     # A stable key per job so a retried submit is never paid twice (providers that support it).
     idempotency_key: str = ""
+    # Who asked (the server or chat's scope key): waiting jobs are served round-robin across these.
+    queue_key: str = ""
 
 
 @dataclass

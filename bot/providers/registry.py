@@ -13,7 +13,7 @@ from bot.providers.apiframe import ApiframeImages
 from bot.providers.apiframe_webhook import ApiframeWebhooks
 from bot.providers.base import ImageProvider
 from bot.providers.catalogue import Catalogue
-from bot.providers.concurrency import ConcurrencyLimited
+from bot.providers.concurrency import ConcurrencyLimited, watch_congestion
 from bot.providers.openai_chat import OpenAIChat
 from bot.providers.openrouter import OpenRouterImages
 from bot.providers.relay import RelayImages
@@ -42,8 +42,11 @@ def build_catalogue(settings: Settings, client: httpx.AsyncClient, clock: Clock 
     """The providers `settings` configure, over `client`; their backoff, polling and deadlines read `clock`."""
     catalogue = Catalogue()
 
-    def add(provider: ImageProvider, max_concurrency: int) -> None:
-        catalogue.add_images(ConcurrencyLimited(provider, max_concurrency))
+    def add(provider: ImageProvider, max_concurrency: int, *, adaptive: bool = True) -> None:
+        # Cloud providers: the setting is a ceiling the provider's 429/503 answers push down.
+        catalogue.add_images(ConcurrencyLimited(provider, max_concurrency, adaptive=adaptive, clock=clock))
+
+    watch_congestion(client)
 
     upstream = Upstream(
         client,
@@ -140,6 +143,7 @@ def build_catalogue(settings: Settings, client: httpx.AsyncClient, clock: Clock 
                 interrupt_on_cancel=settings.a1111_max_concurrency == 1,
             ),
             settings.a1111_max_concurrency,
+            adaptive=False,  # self-hosted: a fixed cap, usually one job at a time
         )
     return catalogue
 

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from bot.clock import MONOTONIC, Clock
+from bot.store.albums import AlbumStore
 from bot.store.conversations import ConversationStore
 from bot.store.db import Database
 from bot.store.instances import InstanceStore
 from bot.store.jobs import JobStore
+from bot.store.leases import LeaseStore
 from bot.store.moderation import ModerationStore
 from bot.store.quotas import QuotaStore
+from bot.store.rates import RateStore
 from bot.store.settings import ScopeSettingsStore
 
 
@@ -40,6 +44,21 @@ class Store:
             InstanceStore(db, instance_id),
             ModerationStore(db, clock=clock),
         )
+
+    @cached_property
+    def rates(self) -> RateStore:
+        """Rate limits (GCRA rows), shared by every process on the database."""
+        return RateStore(self.db)
+
+    @cached_property
+    def leases(self) -> LeaseStore:
+        """Named leases (one Telegram poller per bot), shared by every process on the database."""
+        return LeaseStore(self.db)
+
+    @cached_property
+    def albums(self) -> AlbumStore:
+        """Album parts gathered across webhook workers."""
+        return AlbumStore(self.db)
 
     @property
     def instance_id(self) -> str:

@@ -217,6 +217,32 @@ MIGRATIONS: list[str] = [
     CREATE INDEX mod_reviews_decided ON mod_reviews(decided_at) WHERE decided_at IS NOT NULL;
     ALTER TABLE jobs ADD COLUMN posted_ref TEXT;   -- the adapter's ref of the posted result
     """,
+    # 5: shared state for many processes: rate limits in the store (GCRA: one row per key), a cancel
+    # flag any process may set on a running job, named leases (one Telegram poller), album parts that
+    # webhook workers gather together.
+    """
+    CREATE TABLE rate_limits (
+        key TEXT PRIMARY KEY,           -- what is limited: an asker, a scope, a chat asker
+        tat REAL NOT NULL,              -- GCRA theoretical arrival time, wall-clock seconds
+        told_at REAL                    -- when this key was last told to slow down
+    ) WITHOUT ROWID;
+    CREATE INDEX rate_limits_tat ON rate_limits(tat);
+    ALTER TABLE jobs ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0;  -- set by any process
+    CREATE TABLE named_leases (
+        name TEXT PRIMARY KEY,          -- e.g. 'telegram-poller'
+        owner TEXT NOT NULL,            -- the instance id holding it
+        expires_at REAL NOT NULL        -- wall-clock seconds
+    ) WITHOUT ROWID;
+    CREATE TABLE album_parts (
+        media_group_id TEXT NOT NULL,
+        chat_id TEXT NOT NULL,
+        message_id INTEGER NOT NULL,
+        part TEXT NOT NULL,             -- the adapter's JSON of one message of the album
+        created_at REAL NOT NULL,
+        PRIMARY KEY (media_group_id, message_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX album_parts_created ON album_parts(created_at);
+    """,
 ]
 
 

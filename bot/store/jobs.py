@@ -145,3 +145,36 @@ class JobStore:
             "UPDATE jobs SET notice = 'told' WHERE id = ? AND notice = 'pending'", (job_id,)
         )
         return cursor.rowcount > 0
+
+    # ------------------------------------------------------------------ cancel from any process
+
+    async def request_cancel_for(self, scope_key: str, user_key: str, *, except_owner: str) -> int:
+        """Flag this user's running jobs in this scope that other processes run, for their runners to
+        stop. Returns how many were flagged now (a job flagged already is not counted twice)."""
+        cursor = await self._db.execute(
+            "UPDATE jobs SET cancel_requested = 1 WHERE scope_key = ? AND user_key = ? AND status = 'running' "
+            "AND cancel_requested = 0 AND owner != ?",
+            (scope_key, user_key, except_owner),
+        )
+        return cursor.rowcount
+
+    async def request_cancel_job(self, job_id: str, user_key: str, *, except_owner: str) -> bool:
+        """Flag one running job of this user that another process runs; False if there was none to flag."""
+        cursor = await self._db.execute(
+            "UPDATE jobs SET cancel_requested = 1 WHERE id = ? AND user_key = ? AND status = 'running' "
+            "AND cancel_requested = 0 AND owner != ?",
+            (job_id, user_key, except_owner),
+        )
+        return cursor.rowcount > 0
+
+    async def cancels_requested(self, job_ids: list[str]) -> list[str]:
+        """Which of these (a runner's own running jobs) another process asked to cancel: by primary key,
+        so one cheap statement covers all of them."""
+        if not job_ids:
+            return []
+        marks = ", ".join("?" * len(job_ids))
+        rows = await self._db.fetchall(
+            f"SELECT id FROM jobs WHERE id IN ({marks}) AND cancel_requested = 1 AND status = 'running'",
+            tuple(job_ids),
+        )
+        return [row["id"] for row in rows]

@@ -1,6 +1,6 @@
-"""Row retention: usage counters, finished jobs, chat history, message links, the moderation audit log
-and decided reviews past their time go, in small batches (each one short autocommit statement, so other
-writers never wait long), each found through an index rather than a scan."""
+"""Row retention: usage counters, finished jobs, chat history, message links, the moderation audit log,
+decided reviews and spent rate-limit rows past their time go, in small batches (each one short autocommit
+statement, so other writers never wait long), each found through an index rather than a scan."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from bot.store.db import Database
 from bot.store.quotas import utc_day
+from bot.store.rates import WINDOW_SECONDS
 
 # /usage shows today only; a month and a bit of daily counters is kept for operators to look at.
 USAGE_RETENTION_DAYS = 35
@@ -34,6 +35,7 @@ class Pruned:
     message_links: int = 0
     audit: int = 0
     reviews: int = 0
+    rates: int = 0
 
 
 # Each statement deletes one batch; `?` is the cutoff, then the batch size. Jobs still keeping files
@@ -53,6 +55,9 @@ STATEMENTS = {
     # Pending reviews stay, however old: a moderator may still decide them.
     "reviews": "DELETE FROM mod_reviews WHERE id IN "
     "(SELECT id FROM mod_reviews WHERE decided_at IS NOT NULL AND decided_at < ? LIMIT ?)",
+    # A rate row whose tat has passed is as good as none, once its "slow down" (told_at) is a minute old too.
+    "rates": "DELETE FROM rate_limits WHERE key IN (SELECT key FROM rate_limits "
+    f"WHERE tat < ?1 AND coalesce(told_at, 0) <= ?1 - {WINDOW_SECONDS} LIMIT ?2)",
 }
 
 
@@ -77,4 +82,5 @@ async def prune_rows(db: Database, retention: Retention, now: float | None = Non
     links += await _delete_batches(db, STATEMENTS["conversation_links"], chat_cutoff)
     audit = await _delete_batches(db, STATEMENTS["audit"], now - retention.audit_days * DAY)
     reviews = await _delete_batches(db, STATEMENTS["reviews"], jobs_cutoff)
-    return Pruned(usage, jobs, messages, links, audit, reviews)
+    rates = await _delete_batches(db, STATEMENTS["rates"], now)
+    return Pruned(usage, jobs, messages, links, audit, reviews, rates)

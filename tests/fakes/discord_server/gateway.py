@@ -1,5 +1,7 @@
 """The gateway: websocket + transport compression, HELLO/IDENTIFY/RESUME, READY and GUILD_CREATE,
-heartbeats, member chunking, intent filtering, and DISPATCH to sessions (buffered for resume)."""
+heartbeats, member chunking, intent filtering, and DISPATCH to sessions (buffered for resume). A session that
+IDENTIFYs with ``shard: [id, count]`` gets only its shard's guilds, the way Discord routes them:
+``(guild_id >> 22) % count == id``; DMs go to shard 0."""
 
 from __future__ import annotations
 
@@ -25,6 +27,22 @@ class _Session:
     seq: int = 0
     backlog: list[dict[str, Any]] = field(default_factory=list)
     conn: _Connection | None = None
+    shard: tuple[int, int] | None = None  # (id, count); None: unsharded, every guild
+
+    def owns(self, guild_id: int | None) -> bool:
+        if self.shard is None:
+            return True
+        return shard_of(guild_id, self.shard[1]) == self.shard[0]
+
+
+def shard_of(guild_id: int | None, count: int) -> int:
+    """The shard Discord sends a guild's events to (a DM's go to shard 0)."""
+    return 0 if guild_id is None else (guild_id >> 22) % count
+
+
+def _event_guild(event: str, data: dict[str, Any]) -> int | None:
+    raw = data.get("id") if event.startswith("GUILD_") and "guild_id" not in data else data.get("guild_id")
+    return None if raw is None else int(raw)
 
 
 class _Connection:
@@ -192,11 +210,19 @@ class GatewayMixin(WorldMixin):
             await conn.ws.close(code=4014, message=b"Disallowed intent(s).")
             return
         shard = d.get("shard")
-        if shard is not None and not 0 <= shard[0] < shard[1]:
+        valid = isinstance(shard, list) and len(shard) == 2 and all(isinstance(n, int) for n in shard)
+        if shard is not None and not (valid and 0 <= shard[0] < shard[1]):
             await conn.ws.close(code=4010, message=b"Invalid shard.")
             return
+        if (1 if shard is None else shard[1]) < self.required_shards:
+            await conn.ws.close(code=4011, message=b"Sharding required.")
+            return
         self.identify = d
-        session = _Session(id=secrets.token_hex(16), intents=intents, conn=conn)
+        self.identifies.append(d)
+        session = _Session(
+            id=secrets.token_hex(16), intents=intents, conn=conn, shard=None if shard is None else (shard[0], shard[1])
+        )
+        guilds = [gid for gid in self.guilds if session.owns(gid)]
         self._sessions[session.id] = session
         conn.session = session
         ready = {
@@ -206,7 +232,7 @@ class GatewayMixin(WorldMixin):
             "session_id": session.id,
             "session_type": "normal",
             "resume_gateway_url": f"ws://127.0.0.1:{self.port}/resume",
-            "guilds": [{"id": str(gid), "unavailable": True} for gid in self.guilds],
+            "guilds": [{"id": str(gid), "unavailable": True} for gid in guilds],
             "private_channels": [],
             "relationships": [],
             "presences": [],
@@ -219,7 +245,7 @@ class GatewayMixin(WorldMixin):
         if shard is not None:
             ready["shard"] = shard
         await self._send_dispatch(session, "READY", ready)
-        for gid in self.guilds:
+        for gid in guilds:
             await self._send_dispatch(session, "GUILD_CREATE", self._guild_create_payload(gid, intents))
 
     async def _resume(self, conn: _Connection, d: dict[str, Any]) -> None:
@@ -273,13 +299,16 @@ class GatewayMixin(WorldMixin):
         return session.seq
 
     async def dispatch(self, event: str, data: dict[str, Any], *, require_session: bool = True) -> None:
-        """Send a DISPATCH to every identified session whose intents cover the event.
+        """Send a DISPATCH to every identified session whose intents and shard cover the event.
 
         Sessions that are disconnected but resumable buffer it (replayed on RESUME).
         """
         if require_session and not self._sessions:
             raise RuntimeError(f"cannot dispatch {event}: no gateway session (is the bot connected?)")
+        guild_id = _event_guild(event, data)
         for session in list(self._sessions.values()):
+            if not session.owns(guild_id):
+                continue
             shaped = _shape_for_intents(event, data, session.intents, self.bot_id)
             if shaped is not None:
                 await self._send_dispatch(session, event, shaped)
@@ -346,6 +375,11 @@ class GatewayMixin(WorldMixin):
     async def _get_gateway(self, rec: RecordedRequest) -> tuple[int, Any]:
         body: dict[str, Any] = {"url": self.gateway_url.rstrip("/")}
         if rec.route.endswith("/bot"):
-            limits = {"total": 1000, "remaining": 999, "reset_after": 86_400_000, "max_concurrency": 1}
-            body.update(shards=1, session_start_limit=limits)
+            limits = {
+                "total": 1000,
+                "remaining": 999,
+                "reset_after": 86_400_000,
+                "max_concurrency": self.max_concurrency,
+            }
+            body.update(shards=max(1, self.required_shards), session_start_limit=limits)
         return 200, body

@@ -68,6 +68,9 @@ class FakeDiscord(RestMixin, ThreadsMixin, InteractionsMixin, CommandsMixin, Wai
         self.cdn_requests = []
         self.gateway_queries = []  # path + query string of each gateway connect
         self.identify = None
+        self.identifies = []
+        self.required_shards = 1
+        self.max_concurrency = 1
         self.internal_errors = []
         self._injected = []
         self._sessions = {}

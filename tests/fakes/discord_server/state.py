@@ -45,7 +45,10 @@ class DiscordState:
     gateway_received: list[dict[str, Any]]
     cdn_requests: list[str]
     gateway_queries: list[dict[str, str]]  # path + query string of each gateway connect
-    identify: dict[str, Any] | None
+    identify: dict[str, Any] | None  # the last IDENTIFY
+    identifies: list[dict[str, Any]]  # every IDENTIFY, one per shard connection
+    max_concurrency: int  # IDENTIFYs allowed per 5 s (GET /gateway/bot session_start_limit)
+    required_shards: int  # above 1: unsharded or too few shards are refused (close 4011), as past 2,500 guilds
     internal_errors: list[BaseException]
     port: int
     _sf_last: int
