@@ -72,6 +72,8 @@ class FairLimiter:
         waiter = _Waiter(key)
         self._queues.setdefault(key, deque()).append(waiter)
         self._changed()
+        if self.paused():
+            self._wake_after_pause()
         reported: int | None = None
         try:
             while not waiter.granted:
@@ -119,8 +121,8 @@ class FairLimiter:
             until = self._clock.now() + retry_after
             if until > self.paused_until:
                 self.paused_until = until
-                if self._resume is None or self._resume.done():
-                    self._resume = asyncio.get_running_loop().create_task(self._resume_after_pause())
+                if self._queues:
+                    self._wake_after_pause()
 
     def position(self, waiter: _Waiter) -> int:
         if self._positions is None:
@@ -130,6 +132,11 @@ class FairLimiter:
     def close(self) -> None:
         if self._resume is not None:
             self._resume.cancel()
+
+    def _wake_after_pause(self) -> None:
+        # Only started when someone waits: an idle pause needs no timer (and asks no sleep of the clock).
+        if self._resume is None or self._resume.done():
+            self._resume = asyncio.get_running_loop().create_task(self._resume_after_pause())
 
     async def _resume_after_pause(self) -> None:
         while (left := self.paused_until - self._clock.now()) > 0:
