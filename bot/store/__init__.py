@@ -9,6 +9,7 @@ from pathlib import Path
 
 from bot.clock import MONOTONIC, Clock
 from bot.store.albums import AlbumStore
+from bot.store.checkpoint import CHECKPOINT_EVERY_SECONDS
 from bot.store.conversations import ConversationStore
 from bot.store.db import Database
 from bot.store.instances import InstanceStore
@@ -31,9 +32,16 @@ class Store:
     moderation: ModerationStore
 
     @classmethod
-    async def open(cls, path: Path | str, *, history_messages: int = 40, clock: Clock = MONOTONIC) -> Store:
-        """`clock` is what the settings cache's expiry reads."""
-        db = await Database.open(path)
+    async def open(
+        cls,
+        path: Path | str,
+        *,
+        history_messages: int = 40,
+        clock: Clock = MONOTONIC,
+        checkpoint_every: float | None = CHECKPOINT_EVERY_SECONDS,
+    ) -> Store:
+        """`clock` is what the settings cache's expiry reads; `checkpoint_every` see Database.open."""
+        db = await Database.open(path, checkpoint_every=checkpoint_every)
         instance_id = uuid.uuid4().hex
         return cls(
             db,

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import aiosqlite
 
+from bot.store.checkpoint import CHECKPOINT_EVERY_SECONDS, WalCheckpointer
+
 MIGRATIONS: list[str] = [
     # 1: quotas, jobs, per-scope settings, conversations.
     """
@@ -265,21 +267,30 @@ class Database:
     stumble into, and concurrent writes queue on aiosqlite's thread without a lock of ours. Other
     processes on the same file wait for SQLite's write lock (busy_timeout)."""
 
-    def __init__(self, connection: aiosqlite.Connection) -> None:
+    def __init__(self, connection: aiosqlite.Connection, checkpointer: WalCheckpointer | None = None) -> None:
         self.connection = connection
+        self._checkpointer = checkpointer
 
     @classmethod
-    async def open(cls, path: Path | str) -> Database:
-        if str(path) != ":memory:":
+    async def open(cls, path: Path | str, *, checkpoint_every: float | None = CHECKPOINT_EVERY_SECONDS) -> Database:
+        """`checkpoint_every`: seconds between background WAL checkpoints of a file database (None: none,
+        and the WAL only grows while this connection is open)."""
+        in_memory = str(path) == ":memory:"
+        if not in_memory:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         connection = await aiosqlite.connect(str(path), isolation_level=None)
         connection.row_factory = aiosqlite.Row
         await connection.execute("PRAGMA journal_mode=WAL")
         await connection.execute("PRAGMA synchronous=NORMAL")
         await connection.execute("PRAGMA busy_timeout=5000")
+        # Never checkpoint inside a statement: bot.store.checkpoint does it off the hot path.
+        await connection.execute("PRAGMA wal_autocheckpoint=0")
         database = cls(connection)
         try:
             await database.migrate()
+            if not in_memory and checkpoint_every is not None:
+                database._checkpointer = WalCheckpointer(path, every=checkpoint_every)
+                await database._checkpointer.start()
         except BaseException:
             await connection.close()
             raise
@@ -323,4 +334,7 @@ class Database:
         return list(await self.connection.execute_fetchall(sql, params))
 
     async def close(self) -> None:
+        if self._checkpointer is not None:
+            await self._checkpointer.close()
+            self._checkpointer = None
         await self.connection.close()
