@@ -24,12 +24,15 @@ from bot.moderation.gate import Moderation
 from bot.moderation.policy import Use
 from bot.providers.base import ChatMessage, ProviderError
 from bot.providers.catalogue import Catalogue, UnknownModel
+from bot.providers.chat_stream import ChatEvent, Finished, StreamInterrupted, TextDelta
 from bot.ratelimit import RateLimiter
 from bot.store.conversations import ConversationStore
 
 log = logging.getLogger(__name__)
 ASK_NO_IMAGE = "Attach an image, or reply to one, with `/ask <question>`, e.g. `/ask what does this chart show?`"
 NOTHING_SAID = "Say something to chat about, e.g. `/chat what makes a good logo?`"
+CUT_AT_LENGTH = "\n\n(The answer was cut off here: it reached the model's length limit. Ask me to go on.)"
+INTERRUPTED = "\n\n(The answer was interrupted here: the model stopped sending. Ask again to get the rest.)"
 VISION_IMAGES = 4  # the most images one question sends to the model
 
 
@@ -94,7 +97,7 @@ class ChatCommands:
         holds = await self._moderation.holds_answers(request)
         try:
             async with asyncio.timeout(self._settings.provider_deadline_seconds):
-                chunks = _non_empty(provider.stream_chat(messages, model))
+                chunks = _non_empty(answer_text(provider.stream_events(messages, model)))
                 answer = "".join([chunk async for chunk in chunks]) if holds else await reply.stream_text(chunks)
         except (ProviderError, TimeoutError) as exc:
             log.warning("chat failed: %r", exc)
@@ -128,6 +131,24 @@ class ChatCommands:
 
 async def _once(text: str) -> AsyncIterator[str]:
     yield text
+
+
+async def answer_text(events: AsyncIterator[ChatEvent]) -> AsyncIterator[str]:
+    """The answer's text from chat events. An answer cut at the length limit, or broken off after some of it
+    was shown, is kept and says so at its end; reasoning is never part of it."""
+    said = False
+    try:
+        async for event in events:
+            if isinstance(event, TextDelta):
+                said = True
+                yield event.text
+            elif isinstance(event, Finished) and event.reason == "length":
+                yield CUT_AT_LENGTH
+    except StreamInterrupted as exc:
+        if not said:
+            raise
+        log.warning("chat answer interrupted after it began: %s", exc)
+        yield INTERRUPTED
 
 
 async def _non_empty(chunks: AsyncIterator[str]) -> AsyncIterator[str]:

@@ -84,11 +84,18 @@ ProgressCallback = Callable[[ProviderProgress], Awaitable[None]]
 
 @dataclass
 class ChatMessage:
-    role: str  # system | user | assistant
+    role: str  # system | user | assistant | tool
     text: str
     images: list[str] = field(default_factory=list)  # data URIs or public URLs
+    # An assistant turn that called tools: each {"id", "type": "function", "function": {"name", "arguments"}}.
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    tool_call_id: str | None = None  # a tool turn: the call it answers
 
     def to_openai(self) -> dict[str, Any]:
+        if self.tool_call_id is not None:
+            return {"role": "tool", "tool_call_id": self.tool_call_id, "content": self.text}
+        if self.tool_calls:
+            return {"role": self.role, "content": self.text or None, "tool_calls": self.tool_calls}
         if not self.images:
             return {"role": self.role, "content": self.text}
         blocks: list[dict[str, Any]] = [{"type": "text", "text": self.text}]
@@ -110,8 +117,22 @@ class ImageProvider(Provider, Protocol):
     async def generate(self, job: ImageJob, progress: ProgressCallback) -> list[bytes]: ...
 
 
+@dataclass(frozen=True)
+class ChatOptions:
+    """What a chat request asks for beyond the messages."""
+
+    tools: list[dict[str, Any]] = field(default_factory=list)  # OpenAI function tools; none: not offered
+    thinking: bool = False  # Agnes/vLLM `chat_template_kwargs.enable_thinking`
+
+
 class ChatProvider(Provider, Protocol):
     def stream_chat(self, messages: list[ChatMessage], model: str) -> AsyncIterator[str]: ...
+
+    def stream_events(
+        self, messages: list[ChatMessage], model: str, options: ChatOptions | None = None
+    ) -> AsyncIterator[Any]:
+        """bot.providers.chat_stream events: TextDelta, ReasoningDelta, ToolCall, then Finished."""
+        ...
 
 
 class ProviderError(Exception):

@@ -8,12 +8,13 @@ from typing import Any
 
 import httpx
 
-from bot.providers.base import ChatMessage, ProviderError
+from bot.providers.base import ChatMessage, ChatOptions, ProviderError
+from bot.providers.chat_stream import ChatEvent, StreamInterrupted, TextDelta, chat_events, whole_answer_events
 from bot.providers.downloads import DEFAULT_MAX_ANSWER_BYTES
 from bot.providers.http_errors import error_for
 from bot.providers.retry import retry_after_seconds
 from bot.providers.wire import capped_lines, read_capped, transport_failure
-from bot.redaction import header_secrets, redact
+from bot.redaction import header_secrets
 
 # One SSE line carries one small delta; a line longer than this is not a chat stream.
 MAX_SSE_LINE_BYTES = 1024 * 1024
@@ -41,7 +42,15 @@ class OpenAIChat:
         self._max_bytes = max_bytes
 
     async def stream_chat(self, messages: list[ChatMessage], model: str) -> AsyncIterator[str]:
-        body = {"model": model, "messages": [m.to_openai() for m in messages], "stream": True}
+        """The answer's text only."""
+        async for event in self.stream_events(messages, model):
+            if isinstance(event, TextDelta):
+                yield event.text
+
+    async def stream_events(
+        self, messages: list[ChatMessage], model: str, options: ChatOptions | None = None
+    ) -> AsyncIterator[ChatEvent]:
+        body = request_body(messages, model, options or ChatOptions())
         try:
             async with self._client.stream("POST", self._url, json=body, headers=self._headers) as response:
                 if not response.is_success:
@@ -52,13 +61,17 @@ class OpenAIChat:
                 if "text/event-stream" not in response.headers.get("content-type", ""):
                     # Some gateways ignore `stream` and answer in one JSON document.
                     whole = await self._detached(response, self._max_bytes)
-                    yield _whole_answer(json.loads(whole.content))
+                    for event in whole_answer_events(json.loads(whole.content)):
+                        yield event
                     return
                 lines = capped_lines(response.aiter_bytes(), max_line=MAX_SSE_LINE_BYTES, max_total=self._max_bytes)
-                async for delta in _sse_deltas(lines, header_secrets(self._headers)):
-                    yield delta
+                async for event in chat_events(lines, header_secrets(self._headers)):
+                    yield event
         except httpx.HTTPError as exc:
-            raise transport_failure(exc, "POST", self._url) from None
+            failure = transport_failure(exc, "POST", self._url)
+            if isinstance(exc, httpx.ReadError | httpx.RemoteProtocolError):  # the answer was under way
+                raise StreamInterrupted(str(failure), failure.user_message) from None
+            raise failure from None
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise ProviderError("malformed JSON in chat answer") from None
 
@@ -77,26 +90,11 @@ class OpenAIChat:
         return None
 
 
-async def _sse_deltas(lines: AsyncIterator[str], credentials: list[str]) -> AsyncIterator[str]:
-    async for line in lines:
-        if not line.startswith("data:"):
-            continue
-        payload = line[5:].strip()
-        if payload == "[DONE]":
-            return
-        chunk = json.loads(payload)
-        if not isinstance(chunk, dict):
-            continue
-        if chunk.get("error"):
-            raise ProviderError(redact(f"chat stream error: {str(chunk['error'])[:300]}", credentials))
-        for choice in chunk.get("choices") or []:
-            content = (choice.get("delta") or {}).get("content")
-            if content:
-                yield content
-
-
-def _whole_answer(body: Any) -> str:
-    try:
-        return body["choices"][0]["message"]["content"] or ""
-    except (KeyError, IndexError, TypeError):
-        raise ProviderError("chat answer had no choices") from None
+def request_body(messages: list[ChatMessage], model: str, options: ChatOptions) -> dict[str, Any]:
+    body: dict[str, Any] = {"model": model, "messages": [m.to_openai() for m in messages], "stream": True}
+    if options.tools:
+        body["tools"] = options.tools
+        body["tool_choice"] = "auto"
+    if options.thinking:
+        body["chat_template_kwargs"] = {"enable_thinking": True}
+    return body

@@ -38,6 +38,10 @@ class FakeAgnes(LoopbackFake):
     # Chat faults: a status code, "break", "echo_key", "endless_line" (one SSE line that never ends),
     # "endless_events" (small valid events forever).
     chat_faults: list[Any] = field(default_factory=list)
+    # Scripted streams, consumed one per streamed chat request: each a list of chunks (a dict is sent as one
+    # `data:` event, a str as a raw line), ending as written (no [DONE] is added). See chat_script_from.
+    chat_scripts: list[list[Any]] = field(default_factory=list)
+    chat_ignores_stream: bool = False  # answer one JSON document even when asked to stream, as some gateways do
     endless_sent: int = 0  # bytes an endless answer got out before the client hung up
     requests: list[Recorded] = field(default_factory=list)
     on_request: Callable[[Recorded], None] | None = None
@@ -176,12 +180,17 @@ class FakeAgnes(LoopbackFake):
             headers = {"Retry-After": self.retry_after} if fault == 429 else {}
             return web.json_response({"error": {"message": f"fake failure {fault}"}}, status=fault, headers=headers)
         body = recorded.body or {}
-        if not body.get("stream"):
-            return web.json_response(
-                {"choices": [{"index": 0, "message": {"role": "assistant", "content": self.chat_reply}}]}
-            )
+        if not body.get("stream") or self.chat_ignores_stream:
+            message = {"role": "assistant", "content": self.chat_reply}
+            return web.json_response({"choices": [{"index": 0, "message": message, "finish_reason": "stop"}]})
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
+        if self.chat_scripts:
+            for chunk in self.chat_scripts.pop(0):
+                line = f"data: {json.dumps(chunk)}" if isinstance(chunk, dict) else chunk
+                await response.write(f"{line}\n\n".encode())
+            await response.write_eof()
+            return response
         text = self.chat_reply
         for start in range(0, len(text), self.chat_chunk):
             delta = {"choices": [{"index": 0, "delta": {"content": text[start : start + self.chat_chunk]}}]}
