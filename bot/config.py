@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     chat_model: str = "agnes-2.0-flash"
     chat_system_prompt: str = "You are Atelier, a helpful assistant in a community chat. Answer concisely."
     chat_history_turns: int = Field(default=20, ge=1, le=200)
+    # Tool calls (draw, edit) the chat model may make while answering one message; 0 offers it no tools.
+    chat_max_tool_calls: int = Field(default=3, ge=0, le=10)
 
     # Storage.
     database_url: str = "sqlite:///./data/atelier.db"

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from bot.chat_tools import ChatTools
 from bot.clock import Clock
 from bot.command import (
     Ask,
@@ -111,7 +112,7 @@ class Atelier:
         and build the configured providers. Whatever was opened is closed again if a later step fails.
         `lease_clock` (a wall clock by default) is what heartbeats, lease expiry and rate limits read."""
         async with AsyncExitStack() as stack:
-            store = await Store.open(settings.database_path, history_messages=settings.chat_history_turns * 2)
+            store = await Store.open(settings.database_url, history_messages=settings.chat_history_turns * 2)
             stack.push_async_callback(store.close)
             # Only jobs whose process is gone are refunded: another process on this file keeps its own.
             lease = Lease(store, lease_clock or WALL)
@@ -129,7 +130,7 @@ class Atelier:
                 moderation_http = httpx.AsyncClient(timeout=settings.moderation_timeout_seconds)
                 stack.push_async_callback(moderation_http.aclose)
                 classifier = Classifier.from_settings(settings, moderation_http)
-            results = ResultFiles(settings.database_path.parent / "results")
+            results = ResultFiles(settings.files_dir / "results")
             retention = Retention(settings.result_retention_days, settings.chat_history_retention_days)
             await prune(store, results, retention)
             housekeeping = asyncio.create_task(_prune_periodically(store, results, retention))
@@ -159,7 +160,18 @@ class Atelier:
             settings, store, catalogue, limiter, results, scope_limits, image_limits, moderation, reviews
         )
         pictures = ConversationImages(results)
-        chat = ChatCommands(settings, catalogue, store.conversations, limiter, image_limits, pictures, moderation)
+        buttons = Buttons(runner, store.jobs)
+        tools = ChatTools(
+            imagine=lambda request, params, reply: runner.run(request, JobSpec(JobKind.IMAGINE, params), reply),
+            edit_attached=lambda request, params, reply: edit(runner, request, params, reply),
+            edit_job=lambda job_id, instruction, request, reply: buttons.press(
+                Action.EDIT, job_id, request, reply, instruction
+            ),
+            allowed_sizes=settings.size_allow_list,
+        )
+        chat = ChatCommands(
+            settings, catalogue, store.conversations, limiter, image_limits, pictures, moderation, tools
+        )
         return cls(
             settings=settings,
             store=store,
@@ -169,7 +181,7 @@ class Atelier:
             _settings_command=SettingsCommand(
                 scope_limits, store.settings, catalogue, settings.rate_limit_chat_per_user_per_minute
             ),
-            _buttons=Buttons(runner, store.jobs),
+            _buttons=buttons,
             _scope_limits=scope_limits,
             _resources=resources,
             moderation=moderation,

@@ -149,7 +149,8 @@ async def test_a_server_that_ignores_stream_gives_the_same_answer(core: Atelier,
     assert "".join(reply.streamed[0]) == "Whole at once." and reply.errors == []
 
 
-async def test_plain_requests_offer_no_tools_and_no_thinking(core: Atelier, fake_agnes: FakeAgnes) -> None:
+async def test_plain_requests_offer_the_tools_but_no_thinking(core: Atelier, fake_agnes: FakeAgnes) -> None:
     await say(core, "/chat hi", make_request(), RecordingReply())
     body = fake_agnes.chat_requests()[0].body
-    assert "tools" not in body and "chat_template_kwargs" not in body
+    assert [tool["function"]["name"] for tool in body["tools"]] == ["generate_image", "edit_image"]
+    assert "chat_template_kwargs" not in body

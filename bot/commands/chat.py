@@ -13,8 +13,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 
 from bot.admission import admit_chat
+from bot.chat_tools import JOB_REF, TOOL_SPECS, ChatTools, ToolOutcome
 from bot.config import Settings
 from bot.conversation_images import ConversationImages, Picture
 from bot.failures import chat_failure
@@ -22,9 +24,9 @@ from bot.images import ImageLimits, ImageRejected, check_input_image, shrink_for
 from bot.messages import Reply, Request
 from bot.moderation.gate import Moderation
 from bot.moderation.policy import Use
-from bot.providers.base import ChatMessage, ProviderError
+from bot.providers.base import ChatMessage, ChatOptions, ChatProvider, ProviderError
 from bot.providers.catalogue import Catalogue, UnknownModel
-from bot.providers.chat_stream import ChatEvent, Finished, StreamInterrupted, TextDelta
+from bot.providers.chat_stream import ChatEvent, Finished, StreamInterrupted, TextDelta, ToolCall
 from bot.ratelimit import RateLimiter
 from bot.store.conversations import ConversationStore
 
@@ -34,6 +36,8 @@ NOTHING_SAID = "Say something to chat about, e.g. `/chat what makes a good logo?
 CUT_AT_LENGTH = "\n\n(The answer was cut off here: it reached the model's length limit. Ask me to go on.)"
 INTERRUPTED = "\n\n(The answer was interrupted here: the model stopped sending. Ask again to get the rest.)"
 VISION_IMAGES = 4  # the most images one question sends to the model
+MADE_NOTE = "image made:"  # kept after an answer in the history, so a later turn can edit that image
+TOOL_LIMIT = "error: no more tool calls for this message; answer the user in words now."
 
 
 class ChatCommands:
@@ -46,8 +50,10 @@ class ChatCommands:
         image_limits: ImageLimits,
         pictures: ConversationImages,
         moderation: Moderation,
+        tools: ChatTools | None = None,
     ) -> None:
         self._settings = settings
+        self._tools = tools
         self._moderation = moderation
         self._catalogue = catalogue
         self._conversations = conversations
@@ -95,10 +101,9 @@ class ChatCommands:
         question = ChatMessage("user", text.strip(), [picture.uri for picture in images])
         messages = [ChatMessage("system", self._settings.chat_system_prompt), *history, question]
         holds = await self._moderation.holds_answers(request)
+        turn = Turn(provider, model, messages, request, reply, holds)
         try:
-            async with asyncio.timeout(self._settings.provider_deadline_seconds):
-                chunks = _non_empty(answer_text(provider.stream_events(messages, model)))
-                answer = "".join([chunk async for chunk in chunks]) if holds else await reply.stream_text(chunks)
+            answer = await self._answer(turn)
         except (ProviderError, TimeoutError) as exc:
             log.warning("chat failed: %r", exc)
             await reply.send_error(chat_failure(exc))
@@ -112,9 +117,41 @@ class ChatCommands:
             await reply.stream_text(_once(answer))  # the adapter splits a long answer as it does a stream
         # The history keeps references to files, never the images themselves.
         kept = ChatMessage("user", question.text, await self._pictures.keep(request.conversation, images))
-        unused = await self._conversations.append(request.conversation, kept, ChatMessage("assistant", answer))
+        stored = answer + "".join(f"\n[{MADE_NOTE} {JOB_REF}{job_id}]" for job_id in turn.made)
+        unused = await self._conversations.append(request.conversation, kept, ChatMessage("assistant", stored))
         await self._pictures.forget(unused)
         return True
+
+    async def _answer(self, turn: Turn) -> str:
+        """The model's answer, streamed to the user as it comes (unless held for moderation). Offered tools,
+        the model may call up to `chat_max_tool_calls` of them; each call's outcome goes back to it, and the
+        text of every round makes up the answer."""
+        tools = self._tools if self._tools is not None and self._settings.chat_max_tool_calls > 0 else None
+        calls_left = self._settings.chat_max_tool_calls if tools is not None else 0
+        parts: list[str] = []
+        while True:
+            options = ChatOptions(tools=TOOL_SPECS if calls_left > 0 else [])
+            calls: list[ToolCall] = []
+            async with asyncio.timeout(self._settings.provider_deadline_seconds):
+                events = turn.provider.stream_events(turn.messages, turn.model, options)
+                text = await _show(answer_text(events, calls), turn)
+            parts.append(text)
+            if not calls or tools is None:
+                break
+            turn.messages.append(ChatMessage("assistant", text, tool_calls=[call.to_openai() for call in calls]))
+            for call in calls:
+                if calls_left > 0:
+                    calls_left -= 1
+                    outcome = await tools.run(call, turn.request, turn.reply)
+                else:
+                    outcome = ToolOutcome(TOOL_LIMIT)
+                if outcome.job_id is not None:
+                    turn.made.append(outcome.job_id)
+                turn.messages.append(ChatMessage("tool", outcome.text, tool_call_id=call.id))
+        answer = "".join(parts)
+        if not answer.strip() and not turn.made:
+            raise ProviderError("empty answer", "The model gave an empty answer; rewording may help.")
+        return answer
 
     async def reset(self, request: Request, reply: Reply) -> None:
         await self._pictures.forget(await self._conversations.clear(request.conversation))
@@ -133,15 +170,48 @@ async def _once(text: str) -> AsyncIterator[str]:
     yield text
 
 
-async def answer_text(events: AsyncIterator[ChatEvent]) -> AsyncIterator[str]:
-    """The answer's text from chat events. An answer cut at the length limit, or broken off after some of it
-    was shown, is kept and says so at its end; reasoning is never part of it."""
+@dataclass
+class Turn:
+    """One answer being made: what the model is sent (growing with tool rounds) and what it made."""
+
+    provider: ChatProvider
+    model: str
+    messages: list[ChatMessage]
+    request: Request
+    reply: Reply
+    holds: bool  # moderation holds the answer until it is checked: collect, do not stream
+    made: list[str] = field(default_factory=list)  # job ids of images the tools made
+
+
+async def _show(chunks: AsyncIterator[str], turn: Turn) -> str:
+    """Stream one round's text, if it has any: a round that only calls tools posts no empty message."""
+    try:
+        first = await anext(chunks)
+    except StopAsyncIteration:
+        return ""
+    rest = _prepend(first, chunks)
+    if turn.holds:
+        return "".join([chunk async for chunk in rest])
+    return await turn.reply.stream_text(rest)
+
+
+async def _prepend(first: str, chunks: AsyncIterator[str]) -> AsyncIterator[str]:
+    yield first
+    async for chunk in chunks:
+        yield chunk
+
+
+async def answer_text(events: AsyncIterator[ChatEvent], calls: list[ToolCall] | None = None) -> AsyncIterator[str]:
+    """The answer's text from chat events; the tool calls go to `calls`. An answer cut at the length limit,
+    or broken off after some of it was shown, is kept and says so at its end; reasoning is never part of it."""
     said = False
     try:
         async for event in events:
             if isinstance(event, TextDelta):
                 said = True
                 yield event.text
+            elif isinstance(event, ToolCall) and calls is not None:
+                calls.append(event)
             elif isinstance(event, Finished) and event.reason == "length":
                 yield CUT_AT_LENGTH
     except StreamInterrupted as exc:
@@ -149,12 +219,3 @@ async def answer_text(events: AsyncIterator[ChatEvent]) -> AsyncIterator[str]:
             raise
         log.warning("chat answer interrupted after it began: %s", exc)
         yield INTERRUPTED
-
-
-async def _non_empty(chunks: AsyncIterator[str]) -> AsyncIterator[str]:
-    seen = False
-    async for chunk in chunks:
-        seen = True
-        yield chunk
-    if not seen:
-        raise ProviderError("empty answer", "The model gave an empty answer; rewording may help.")
