@@ -170,7 +170,7 @@ class Atelier:
             allowed_sizes=settings.size_allow_list,
         )
         chat = ChatCommands(
-            settings, catalogue, store.conversations, limiter, image_limits, pictures, moderation, tools
+            settings, catalogue, store.conversations, limiter, image_limits, pictures, moderation, tools, scope_limits
         )
         return cls(
             settings=settings,

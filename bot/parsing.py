@@ -35,7 +35,8 @@ FLAGS_HELP = (
 )
 SETTINGS_USAGE = (
     "Usage: `/settings` shows them; `/settings user_quota 10`, `/settings guild_quota 100`, "
-    "`/settings rate 3`, `/settings model NAME`; `/settings reset` (or `/settings reset rate`) goes back to defaults."
+    "`/settings rate 3`, `/settings model NAME`, `/settings chat_tools off`; `/settings reset` (or "
+    "`/settings reset rate`) goes back to defaults."
 )
 # `/mod` subcommands: the two-word ones with their second words.
 MOD_SUBCOMMANDS: dict[str, tuple[str, ...]] = {

@@ -37,6 +37,29 @@ KNOBS = {
 RATES = ("rate", "guild_rate")
 # Knobs that only mean something in a server/group.
 GUILD_ONLY = ("guild_quota", "guild_rate")
+
+
+@dataclass(frozen=True)
+class Switch:
+    """An on/off setting a scope's admins choose (`/settings chat_tools off`)."""
+
+    name: str
+    on: str  # what "on" means
+    off: str
+    default: bool
+
+
+SWITCHES = {
+    "chat_tools": Switch(
+        "chat_tools",
+        "the chat model may draw and edit images, counted like /imagine",
+        "the chat model only answers in words",
+        True,
+    ),
+}
+ON_WORDS = ("on", "yes", "true", "1")
+OFF_WORDS = ("off", "no", "false", "0")
+
 # Admins may raise a limit up to this multiple of the operator's default; a private chat may only lower it.
 GUILD_CEILING_FACTOR = 10
 
@@ -68,3 +91,8 @@ class ScopeLimits:
     async def default_model(self, scope: Scope) -> str:
         overrides = await self._store.all(scope.key)
         return overrides.get("model") or self._settings.image_model
+
+    async def switch(self, scope: Scope, name: str) -> bool:
+        """A switch's value here: the admins' choice, else its default."""
+        raw = (await self._store.all(scope.key)).get(name)
+        return SWITCHES[name].default if raw is None else raw == "on"

@@ -181,3 +181,28 @@ async def test_no_tools_are_offered_when_the_operator_sets_none(tmp_path: Path, 
         assert "tools" not in fake_agnes.chat_requests()[0].body
     finally:
         await core.close()
+
+
+async def test_a_servers_admins_can_turn_chat_tools_off(core: Atelier, fake_agnes: FakeAgnes) -> None:
+    member = RecordingReply()
+    await say(core, "/settings chat_tools off", make_request(), member)
+    assert member.errors and fake_agnes.requests == []  # members may not
+    admin = RecordingReply()
+    await say(core, "/settings chat_tools maybe", make_request(admin=True), admin)
+    assert admin.errors == [
+        "chat_tools takes on (the chat model may draw and edit images, counted like /imagine) "
+        "or off (the chat model only answers in words)."
+    ]
+    await say(core, "/settings chat_tools off", make_request(admin=True), admin)
+    assert admin.texts == ["chat_tools is now off (the chat model only answers in words)."]
+    shown = RecordingReply()
+    await say(core, "/settings", make_request(admin=True), shown)
+    assert "chat_tools = off" in shown.texts[0]
+    await say(core, "draw me a cat", make_request(), RecordingReply())
+    assert "tools" not in fake_agnes.chat_requests()[-1].body
+    other_server = RecordingReply()
+    await say(core, "draw me a cat", make_request(guild="g2"), other_server)
+    assert fake_agnes.chat_requests()[-1].body["tools"]  # only that server turned them off
+    await say(core, "/settings reset chat_tools", make_request(admin=True), RecordingReply())
+    await say(core, "draw me a cat", make_request(), RecordingReply())
+    assert fake_agnes.chat_requests()[-1].body["tools"]

@@ -28,6 +28,7 @@ from bot.providers.base import ChatMessage, ChatOptions, ChatProvider, ProviderE
 from bot.providers.catalogue import Catalogue, UnknownModel
 from bot.providers.chat_stream import ChatEvent, Finished, StreamInterrupted, TextDelta, ToolCall
 from bot.ratelimit import RateLimiter
+from bot.scope_limits import ScopeLimits
 from bot.store.conversations import ConversationStore
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ NOTHING_SAID = "Say something to chat about, e.g. `/chat what makes a good logo?
 CUT_AT_LENGTH = "\n\n(The answer was cut off here: it reached the model's length limit. Ask me to go on.)"
 INTERRUPTED = "\n\n(The answer was interrupted here: the model stopped sending. Ask again to get the rest.)"
 VISION_IMAGES = 4  # the most images one question sends to the model
+CHAT_TOOLS = "chat_tools"  # the scope's switch (bot.scope_limits.SWITCHES)
 MADE_NOTE = "image made:"  # kept after an answer in the history, so a later turn can edit that image
 TOOL_LIMIT = "error: no more tool calls for this message; answer the user in words now."
 
@@ -51,9 +53,11 @@ class ChatCommands:
         pictures: ConversationImages,
         moderation: Moderation,
         tools: ChatTools | None = None,
+        scope_limits: ScopeLimits | None = None,
     ) -> None:
         self._settings = settings
         self._tools = tools
+        self._scope_limits = scope_limits
         self._moderation = moderation
         self._catalogue = catalogue
         self._conversations = conversations
@@ -126,7 +130,7 @@ class ChatCommands:
         """The model's answer, streamed to the user as it comes (unless held for moderation). Offered tools,
         the model may call up to `chat_max_tool_calls` of them; each call's outcome goes back to it, and the
         text of every round makes up the answer."""
-        tools = self._tools if self._tools is not None and self._settings.chat_max_tool_calls > 0 else None
+        tools = self._tools if await self._tools_on(turn.request) else None
         calls_left = self._settings.chat_max_tool_calls if tools is not None else 0
         parts: list[str] = []
         while True:
@@ -152,6 +156,11 @@ class ChatCommands:
         if not answer.strip() and not turn.made:
             raise ProviderError("empty answer", "The model gave an empty answer; rewording may help.")
         return answer
+
+    async def _tools_on(self, request: Request) -> bool:
+        if self._tools is None or self._settings.chat_max_tool_calls == 0:
+            return False
+        return self._scope_limits is None or await self._scope_limits.switch(request.scope, CHAT_TOOLS)
 
     async def reset(self, request: Request, reply: Reply) -> None:
         await self._pictures.forget(await self._conversations.clear(request.conversation))

@@ -7,7 +7,7 @@ from bot.command import ChangeSettings
 from bot.messages import Reply, Request, Scope, ScopeKind
 from bot.parsing import SETTINGS_USAGE, whole_number
 from bot.providers.catalogue import Catalogue, UnknownModel
-from bot.scope_limits import GUILD_ONLY, KNOBS, RATES, Knob, ScopeLimits
+from bot.scope_limits import GUILD_ONLY, KNOBS, OFF_WORDS, ON_WORDS, RATES, SWITCHES, Knob, ScopeLimits, Switch
 from bot.store.settings import ScopeSettingsStore
 
 NOT_ADMIN = "Only this server's admins can view or change Atelier's settings. Try /usage."
@@ -39,12 +39,14 @@ class SettingsCommand:
             await reply.send_error(SETTINGS_USAGE)
         elif name == MODEL:
             await self._set_model(request, change.value, reply)
+        elif name in SWITCHES:
+            await self._set_switch(request, SWITCHES[name], change.value, reply)
         else:
             await self._set_knob(request, name, change.value, reply)
 
     async def _reset(self, request: Request, target: str | None, reply: Reply) -> None:
         target = target.lower() if target else None
-        if target is not None and target not in (*KNOBS, MODEL):
+        if target is not None and target not in (*KNOBS, *SWITCHES, MODEL):
             await reply.send_error(f"No setting called '{target}'. {SETTINGS_USAGE}")
             return
         await self._stored.clear(request.scope.key, target)
@@ -58,6 +60,15 @@ class SettingsCommand:
             return
         await self._stored.set(request.scope.key, MODEL, model.qualified)
         await reply.send_text(f"Default image model here is now {model.qualified}.")
+
+    async def _set_switch(self, request: Request, switch: Switch, value: str, reply: Reply) -> None:
+        word = value.strip().lower()
+        if word not in ON_WORDS + OFF_WORDS:
+            await reply.send_error(f"{switch.name} takes on ({switch.on}) or off ({switch.off}).")
+            return
+        state = "on" if word in ON_WORDS else "off"
+        await self._stored.set(request.scope.key, switch.name, state)
+        await reply.send_text(f"{switch.name} is now {state} ({_switch_meaning(switch, state == 'on')}).")
 
     async def _set_knob(self, request: Request, name: str, value: str, reply: Reply) -> None:
         knob = KNOBS.get(name)
@@ -98,7 +109,14 @@ class SettingsCommand:
             pool, pooled_rate = limits.images_per_scope, limits.guild_rate_per_minute
             lines.insert(2, f"guild_quota = {pool} ({_meaning(KNOBS['guild_quota'], pool)})")
             lines.insert(4, f"guild_rate = {pooled_rate} ({_meaning(KNOBS['guild_rate'], pooled_rate)})")
+        for switch in SWITCHES.values():
+            on = await self._limits.switch(request.scope, switch.name)
+            lines.append(f"{switch.name} = {'on' if on else 'off'} ({_switch_meaning(switch, on)})")
         return "\n".join(lines) + "\n" + SETTINGS_USAGE
+
+
+def _switch_meaning(switch: Switch, on: bool) -> str:
+    return switch.on if on else switch.off
 
 
 def _meaning(knob: Knob, value: int) -> str:
