@@ -33,9 +33,11 @@ FLAGS_HELP = (
     "--size WxH (e.g. 1024x768), --ar W:H (e.g. 16:9, mapped to the nearest allowed size), "
     "--seed N, --model NAME, --no THINGS (what to avoid)"
 )
+PERSONA = "persona"  # `/settings persona <text>`: the chat's system prompt in this channel
 SETTINGS_USAGE = (
     "Usage: `/settings` shows them; `/settings user_quota 10`, `/settings guild_quota 100`, "
-    "`/settings rate 3`, `/settings model NAME`, `/settings chat_tools off`; `/settings reset` (or "
+    "`/settings rate 3`, `/settings model NAME`, `/settings chat_tools off`, `/settings persona <how the assistant "
+    "behaves in this channel>`; `/settings reset` (or "
     "`/settings reset rate`) goes back to defaults."
 )
 # `/mod` subcommands: the two-word ones with their second words.
@@ -107,6 +109,9 @@ def parse_command(command: CommandLine, allowed_sizes: list[tuple[int, int]]) ->
 
 
 def _settings(args: str, _sizes: list[tuple[int, int]]) -> Command:
+    first, _, rest = args.strip().partition(" ")
+    if first.lower() == PERSONA:  # the rest is free text, spaces and case kept
+        return ChangeSettings(PERSONA, rest.strip() or None)
     words = args.split()
     if len(words) > 2:
         raise UsageError(SETTINGS_USAGE)

@@ -96,3 +96,12 @@ class ScopeLimits:
         """A switch's value here: the admins' choice, else its default."""
         raw = (await self._store.all(scope.key)).get(name)
         return SWITCHES[name].default if raw is None else raw == "on"
+
+    async def persona(self, scope: Scope, channel: str) -> str | None:
+        """The chat's system prompt an admin set for this channel, if any."""
+        return (await self._store.all(scope.key)).get(persona_key(channel))
+
+
+def persona_key(channel: str) -> str:
+    """Where a channel's persona is kept among the scope's settings (`/settings persona`)."""
+    return f"persona:{channel}"

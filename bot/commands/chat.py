@@ -103,7 +103,7 @@ class ChatCommands:
             return False
         history = await self._pictures.for_model(await self._conversations.history(request.conversation))
         question = ChatMessage("user", text.strip(), [picture.uri for picture in images])
-        messages = [ChatMessage("system", self._settings.chat_system_prompt), *history, question]
+        messages = [ChatMessage("system", await self._system_prompt(request)), *history, question]
         holds = await self._moderation.holds_answers(request)
         turn = Turn(provider, model, messages, request, reply, holds)
         try:
@@ -156,6 +156,12 @@ class ChatCommands:
         if not answer.strip() and not turn.made:
             raise ProviderError("empty answer", "The model gave an empty answer; rewording may help.")
         return answer
+
+    async def _system_prompt(self, request: Request) -> str:
+        persona = None
+        if self._scope_limits is not None:
+            persona = await self._scope_limits.persona(request.scope, request.channel)
+        return persona or self._settings.chat_system_prompt
 
     async def _tools_on(self, request: Request) -> bool:
         if self._tools is None or self._settings.chat_max_tool_calls == 0:

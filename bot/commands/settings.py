@@ -5,11 +5,23 @@ from __future__ import annotations
 from bot.admission import describe_rate
 from bot.command import ChangeSettings
 from bot.messages import Reply, Request, Scope, ScopeKind
-from bot.parsing import SETTINGS_USAGE, whole_number
+from bot.parsing import PERSONA, SETTINGS_USAGE, whole_number
 from bot.providers.catalogue import Catalogue, UnknownModel
-from bot.scope_limits import GUILD_ONLY, KNOBS, OFF_WORDS, ON_WORDS, RATES, SWITCHES, Knob, ScopeLimits, Switch
+from bot.scope_limits import (
+    GUILD_ONLY,
+    KNOBS,
+    OFF_WORDS,
+    ON_WORDS,
+    RATES,
+    SWITCHES,
+    Knob,
+    ScopeLimits,
+    Switch,
+    persona_key,
+)
 from bot.store.settings import ScopeSettingsStore
 
+MAX_PERSONA_CHARS = 2000
 NOT_ADMIN = "Only this server's admins can view or change Atelier's settings. Try /usage."
 MODEL = "model"
 RESET = "reset"
@@ -35,6 +47,8 @@ class SettingsCommand:
             await reply.send_text(await self._describe(request))
         elif name == RESET:
             await self._reset(request, change.value, reply)
+        elif name == PERSONA:
+            await self._persona(request, change.value, reply)
         elif change.value is None:
             await reply.send_error(SETTINGS_USAGE)
         elif name == MODEL:
@@ -46,6 +60,9 @@ class SettingsCommand:
 
     async def _reset(self, request: Request, target: str | None, reply: Reply) -> None:
         target = target.lower() if target else None
+        if target == PERSONA:
+            await self._persona(request, RESET, reply)
+            return
         if target is not None and target not in (*KNOBS, *SWITCHES, MODEL):
             await reply.send_error(f"No setting called '{target}'. {SETTINGS_USAGE}")
             return
@@ -60,6 +77,26 @@ class SettingsCommand:
             return
         await self._stored.set(request.scope.key, MODEL, model.qualified)
         await reply.send_text(f"Default image model here is now {model.qualified}.")
+
+    async def _persona(self, request: Request, text: str | None, reply: Reply) -> None:
+        """The chat's system prompt for this channel (topic, or the whole private chat)."""
+        key = persona_key(request.channel)
+        if text is None:
+            current = (await self._stored.all(request.scope.key)).get(key)
+            await reply.send_text(
+                f"Persona here: {current}"
+                if current
+                else "No persona here: the assistant uses its default prompt. "
+                "Set one with `/settings persona <how it should behave>`."
+            )
+        elif text.lower() == RESET:
+            await self._stored.clear(request.scope.key, key)
+            await reply.send_text("Persona cleared: the assistant is back to its default prompt here.")
+        elif len(text) > MAX_PERSONA_CHARS:
+            await reply.send_error(f"That persona is {len(text):,} characters; keep it under {MAX_PERSONA_CHARS:,}.")
+        else:
+            await self._stored.set(request.scope.key, key, text)
+            await reply.send_text("Persona set for this channel: new messages here follow it.")
 
     async def _set_switch(self, request: Request, switch: Switch, value: str, reply: Reply) -> None:
         word = value.strip().lower()
@@ -109,6 +146,9 @@ class SettingsCommand:
             pool, pooled_rate = limits.images_per_scope, limits.guild_rate_per_minute
             lines.insert(2, f"guild_quota = {pool} ({_meaning(KNOBS['guild_quota'], pool)})")
             lines.insert(4, f"guild_rate = {pooled_rate} ({_meaning(KNOBS['guild_rate'], pooled_rate)})")
+        persona = await self._limits.persona(request.scope, request.channel)
+        shown = (persona if len(persona) <= 80 else persona[:79] + "…") if persona else "default (none set here)"
+        lines.append(f"persona in this channel = {shown}")
         for switch in SWITCHES.values():
             on = await self._limits.switch(request.scope, switch.name)
             lines.append(f"{switch.name} = {'on' if on else 'off'} ({_switch_meaning(switch, on)})")
