@@ -51,6 +51,9 @@ class GenerationParams:
     seed: int | None = None
     model: str | None = None
     negative_prompt: str | None = None
+    # Let the chat model rewrite the prompt into a detailed one first. Not kept with the job: its prompt is
+    # the rewritten one, which Reroll reuses as it is.
+    enhance: bool = False
 
     def to_json(self) -> dict:
         return {

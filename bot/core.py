@@ -7,7 +7,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
@@ -209,6 +209,8 @@ class Atelier:
 
     async def imagine(self, request: Request, params: GenerationParams, reply: Reply) -> str | None:
         """Returns the job id when images were delivered."""
+        if not params.enhance and await self._scope_limits.switch(request.scope, "enhance"):
+            params = replace(params, enhance=True)
         return await self.runner.run(request, JobSpec(JobKind.IMAGINE, params), reply)
 
     async def edit(self, request: Request, params: GenerationParams, reply: Reply) -> str | None:

@@ -26,6 +26,7 @@ from bot.moderation.gate import Moderation, Outcome
 from bot.moderation.policy import Use
 from bot.moderation.review import ReviewQueue
 from bot.preparation import JobSpec, Prepared, Preparer, Refused
+from bot.prompt_help import PromptHelper
 from bot.providers.base import ImageJob, ProviderProgress
 from bot.providers.catalogue import Catalogue, UnknownModel
 from bot.ratelimit import RateLimiter
@@ -35,7 +36,7 @@ from bot.running_jobs import RunningJobs
 from bot.scope_limits import ScopeLimits
 from bot.sizes import format_size
 from bot.store import Store
-from bot.store.jobs import JobStatus
+from bot.store.jobs import JobKind, JobStatus
 from bot.store.quotas import NewJob, QuotaLimits
 from bot.tasks import cancel_and_wait
 
@@ -74,6 +75,7 @@ class JobRunner:
         self._result_limits = ImageLimits.for_results(settings)
         self._secrets = secrets_of(settings)  # an upstream may echo a key: none is kept or shown
         self._preparer = Preparer(settings, catalogue, scope_limits, image_limits)
+        self._prompt_help = PromptHelper(settings, catalogue)
         self.clock: Clock = MONOTONIC  # what the delivery deadline reads; tests drive their own
         self.watch_clock: Clock = MONOTONIC  # what the watcher of other processes' cancels sleeps on
         self._watcher: asyncio.Task | None = None
@@ -89,6 +91,8 @@ class JobRunner:
             if admission.said is not None:  # said, not dropped silently: worth a line in the audit log
                 await self._moderation.refused(request, admission.rule, admission.said)
             return None
+        if spec.params.enhance and spec.kind == JobKind.IMAGINE:
+            await self._enhance(prepared)  # before the screening: the prompt sent is the one checked
         if not await self._screened(request, spec, prepared, reply):
             return None
         job_id = uuid.uuid4().hex[:16]
@@ -125,6 +129,16 @@ class JobRunner:
         self._watch_cancels()
         # Shielded: if the caller goes away (an adapter stopping), the job still finishes or refunds.
         return await asyncio.shield(task)
+
+    async def _enhance(self, prepared: Prepared) -> None:
+        written = prepared.job.prompt
+        detailed = await self._prompt_help.enhance(written)
+        if detailed is None:
+            prepared.notes.append("--enhance: the chat model was unavailable, so your prompt was used as written")
+            return
+        prepared.job.prompt = detailed
+        shown = written if len(written) <= 60 else written[:59] + "…"
+        prepared.notes.append(f'prompt detailed from "{shown}" by the chat model (--enhance)')
 
     async def _admitted(self, request: Request, spec: JobSpec, reply: Reply) -> Prepared | None:
         """Access, then validation: the prepared job, or None (the user told). Buttons (Reroll, Vary,

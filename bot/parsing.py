@@ -31,7 +31,7 @@ from bot.sizes import format_size, nearest_size, parse_ratio, parse_size
 
 FLAGS_HELP = (
     "--size WxH (e.g. 1024x768), --ar W:H (e.g. 16:9, mapped to the nearest allowed size), "
-    "--seed N, --model NAME, --no THINGS (what to avoid)"
+    "--seed N, --model NAME, --no THINGS (what to avoid), --enhance (the chat model details your prompt first)"
 )
 PERSONA = "persona"  # `/settings persona <text>`: the chat's system prompt in this channel
 SETTINGS_USAGE = (
@@ -61,7 +61,7 @@ MOD_USAGE = (
     "`/mod logchannel`, `/mod review on|off`. /help explains each."
 )
 _ROLE = re.compile(r"^(?:<@&(\d{1,20})>|(\d{1,20}))$")
-_FLAGS = ("--size", "--ar", "--seed", "--model", "--no")
+_FLAGS = ("--size", "--ar", "--seed", "--model", "--no", "--enhance")
 # Em dash, en dash, minus sign: what phone keyboards make of a typed `--`.
 _DASHES = "\u2014\u2013\u2212"
 # Telegram's command grammar: letters, digits and underscores, optionally addressed `/cmd@SomeBot`.
@@ -184,6 +184,12 @@ def parse_generation(args: str, allowed_sizes: list[tuple[int, int]]) -> Generat
                 raise UsageError("--no needs the things to avoid, e.g. --no text, watermark")
             options["negative_prompt"] = " ".join(rest)
             continue
+        if flag == "--enhance":  # a switch: takes no value
+            if inline:
+                raise UsageError("--enhance takes no value: add it to the prompt, e.g. /imagine a fox --enhance")
+            options["enhance"] = True
+            index += 1
+            continue
         value = inline or (tokens[index + 1] if index + 1 < len(tokens) else "")
         index += 1 if inline else 2
         options.update(_flag_option(flag, value, allowed_sizes))
@@ -214,7 +220,7 @@ def negative_prompt_ignored(model: str, negative: str) -> str:
 
 
 def _flag_option(flag: str, value: str, allowed: list[tuple[int, int]]) -> dict[str, Any]:
-    if flag not in _FLAGS or flag == "--no":
+    if flag not in _FLAGS or flag in ("--no", "--enhance"):
         raise UsageError(f"Unknown option {flag}. Valid options: {FLAGS_HELP}.")
     if not value or _as_flag(value) is not None:
         raise UsageError(f"{flag} needs a value. Valid options: {FLAGS_HELP}.")

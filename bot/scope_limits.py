@@ -56,6 +56,12 @@ SWITCHES = {
         "the chat model only answers in words",
         True,
     ),
+    "enhance": Switch(
+        "enhance",
+        "the chat model details every /imagine prompt first, as --enhance does",
+        "prompts are used as written unless --enhance is given",
+        False,
+    ),
 }
 ON_WORDS = ("on", "yes", "true", "1")
 OFF_WORDS = ("off", "no", "false", "0")

@@ -40,6 +40,7 @@ def register_commands(tree: app_commands.CommandTree, handler: AtelierInteractio
         seed="A number to repeat a result (same prompt + seed = same image, on models that take one)",
         model="Which image model (default: this server's)",
         avoid="Things to keep out of the image",
+        enhance="Let the chat model turn your prompt into a detailed one first",
     )
     @app_commands.choices(size=size_choices(settings))
     @app_commands.autocomplete(model=model_choices)
@@ -50,8 +51,9 @@ def register_commands(tree: app_commands.CommandTree, handler: AtelierInteractio
         seed: app_commands.Range[int, 0, SEED_MAX] | None = None,
         model: str | None = None,
         avoid: str | None = None,
+        enhance: bool = False,
     ) -> None:
-        await handler.imagine(interaction, prompt, size, seed, model, avoid)
+        await handler.imagine(interaction, prompt, size, seed, model, avoid, enhance)
 
     @tree.command(name="edit", description="Change an image, keeping its composition")
     @app_commands.describe(

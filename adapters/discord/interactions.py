@@ -91,6 +91,7 @@ class AtelierInteractions:
         seed: int | None,
         model: str | None,
         avoid: str | None,
+        enhance: bool = False,
     ) -> None:
         if not await self.defer(interaction):
             return
@@ -101,7 +102,7 @@ class AtelierInteractions:
             except UsageError as exc:
                 await reply.send_error(str(exc))
                 return
-            params = GenerationParams(prompt, chosen, seed, model or None, avoid or None)
+            params = GenerationParams(prompt, chosen, seed, model or None, avoid or None, enhance=enhance)
             await self.core.imagine(from_interaction(interaction), params, reply)
             await reply.finish()
 
