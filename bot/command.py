@@ -18,6 +18,7 @@ class CommandName(StrEnum):
     EDIT = "edit"
     ASK = "ask"
     CHAT = "chat"
+    THINK = "think"
     USAGE = "usage"
     SETTINGS = "settings"
     MODELS = "models"
@@ -94,6 +95,7 @@ class Ask:
 @dataclass(frozen=True)
 class Chat:
     text: str
+    thinking: bool = False  # `/think`: the model reasons first (shown collapsed, never kept)
 
 
 @dataclass(frozen=True)

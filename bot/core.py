@@ -93,7 +93,7 @@ class Atelier:
             Imagine: lambda c, request, reply: self.imagine(request, c.params, reply),
             Edit: lambda c, request, reply: self.edit(request, c.params, reply),
             Ask: lambda c, request, reply: self.ask(request, c.question, reply),
-            Chat: lambda c, request, reply: self.chat(request, c.text, reply),
+            Chat: lambda c, request, reply: self.chat(request, c.text, reply, thinking=c.thinking),
             Usage: lambda _c, request, reply: self.usage(request, reply),
             ChangeSettings: lambda c, request, reply: self.change_settings(request, c, reply),
             Models: lambda _c, _request, reply: self.models(reply),
@@ -221,9 +221,9 @@ class Atelier:
         """Returns True when an answer was given and stored."""
         return await self._chat.ask(request, question, reply)
 
-    async def chat(self, request: Request, text: str, reply: Reply) -> bool:
-        """Returns True when an answer was given and stored."""
-        return await self._chat.chat(request, text, reply)
+    async def chat(self, request: Request, text: str, reply: Reply, *, thinking: bool = False) -> bool:
+        """Returns True when an answer was given and stored. `thinking`: `/think`, the model reasons first."""
+        return await self._chat.chat(request, text, reply, thinking=thinking)
 
     async def usage(self, request: Request, reply: Reply) -> None:
         await usage(self._scope_limits, self.store.quotas, request, reply)

@@ -173,6 +173,11 @@ class Reply:
         message of it) with `text`. The default, for a reply that cannot edit, sends `text`."""
         await self.send_text(text)
 
+    async def show_thinking(self, reasoning: str) -> None:
+        """The model is reasoning before it answers (`reasoning`: all of it so far), called at most about once a
+        second. Show a short, collapsed "Thinking…" line; the answer, when `stream_text` begins, takes its
+        place. Never part of the answer. The default shows nothing."""
+
     async def progress(self, update: Progress) -> None:
         """Called about once a second while a job runs; the adapter decides how often to show it."""
 

@@ -150,6 +150,7 @@ _PARSERS: dict[CommandName, Callable[[str, _Sizes], Command]] = {
     CommandName.EDIT: lambda args, sizes: Edit(parse_generation(args, sizes)),
     CommandName.ASK: lambda args, _: Ask(args),
     CommandName.CHAT: lambda args, _: Chat(args),
+    CommandName.THINK: lambda args, _: Chat(args, thinking=True),
     CommandName.USAGE: lambda _args, _sizes: Usage(),
     CommandName.SETTINGS: _settings,
     CommandName.MODELS: lambda _args, _sizes: Models(),

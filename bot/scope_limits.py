@@ -56,6 +56,12 @@ SWITCHES = {
         "the chat model only answers in words",
         True,
     ),
+    "thinking": Switch(
+        "thinking",
+        "the chat model thinks before every answer, as /think does; slower",
+        "the chat model thinks only when asked with /think",
+        False,
+    ),
     "enhance": Switch(
         "enhance",
         "the chat model details every /imagine prompt first, as --enhance does",

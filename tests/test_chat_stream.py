@@ -154,3 +154,15 @@ async def test_plain_requests_offer_the_tools_but_no_thinking(core: Atelier, fak
     body = fake_agnes.chat_requests()[0].body
     assert [tool["function"]["name"] for tool in body["tools"]] == ["generate_image", "edit_image"]
     assert "chat_template_kwargs" not in body
+
+
+async def test_a_server_can_turn_thinking_on_for_every_chat(core: Atelier, fake_agnes: FakeAgnes) -> None:
+    admin = RecordingReply()
+    await say(core, "/settings thinking on", make_request(admin=True), admin)
+    assert admin.texts == ["thinking is now on (the chat model thinks before every answer, as /think does; slower)."]
+    await say(core, "hello", make_request(), RecordingReply())
+    assert fake_agnes.chat_requests()[-1].body["chat_template_kwargs"] == {"enable_thinking": True}
+    await say(core, "hello", make_request(guild="g2"), RecordingReply())
+    assert "chat_template_kwargs" not in fake_agnes.chat_requests()[-1].body
+    await say(core, "/think hello", make_request(guild="g2"), RecordingReply())
+    assert fake_agnes.chat_requests()[-1].body["chat_template_kwargs"] == {"enable_thinking": True}

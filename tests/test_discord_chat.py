@@ -263,3 +263,31 @@ def test_a_page_cut_inside_a_code_block_closes_and_reopens_it() -> None:
     for end in range(2100, len(text), 211):  # streamed: pages already shown never change
         partial = split_pages(text[:end])
         assert partial[:-1] == pages[: len(partial) - 1]
+
+
+async def test_think_shows_a_collapsed_thinking_line_that_the_answer_then_replaces(
+    fake_discord: FakeDiscord, fake_agnes: FakeAgnes, bot: Bot
+) -> None:
+    fake_agnes.chat_scripts = [
+        [
+            {"choices": [{"index": 0, "delta": {"reasoning_content": "Light travels; the sea scatters blue."}}]},
+            {"choices": [{"index": 0, "delta": {"content": "Because water absorbs red light."}}]},
+            {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+            "data: [DONE]",
+        ]
+    ]
+    await fake_discord.dispatch_slash_command("think", {"message": "why is the sea blue?"})
+    created = await fake_discord.wait_for(lambda r: r.route.endswith("/threads") and r.status < 300, TIMEOUT)
+    thread_id = int(created.response["id"])
+    await fake_discord.wait_for_message(thread_id, lambda m: m["content"] == "Because water absorbs red light.")
+    posts = [r.json["content"] for r in fake_discord.requests if r.path == f"/channels/{thread_id}/messages"]
+    assert posts == ["-# 💭 Thinking… ||Light travels; the sea scatters blue.||"]  # then edited into the answer
+    bot_messages = [m for m in fake_discord.messages_in(thread_id) if m["author"]["id"] == str(fake_discord.bot_id)]
+    assert [m["content"] for m in bot_messages] == ["Because water absorbs red light."]
+    body = fake_agnes.chat_requests()[0].body
+    assert body["chat_template_kwargs"] == {"enable_thinking": True}
+
+    async def stored() -> list[str]:  # the turn is kept just after the answer is shown
+        return [m.text for m in await bot.core.store.conversations.history(thread_key(thread_id))]
+
+    assert await eventually(stored) == ["why is the sea blue?", "Because water absorbs red light."]

@@ -274,3 +274,28 @@ async def test_private_chat_plain_text_is_one_conversation_and_commands_are_list
     assert len(tg.agnes.chat_requests()[1].body["messages"]) == 4  # system, hi, answer, again
     commands = [c["command"] for c in tg.fake.commands()]
     assert {"imagine", "edit", "ask", "chat", "usage", "settings", "cancel", "help", "models", "reset"} <= set(commands)
+
+
+async def test_think_shows_reasoning_collapsed_then_the_answer_in_the_same_message(tg: RunningBot) -> None:
+    reasoning = "Rayleigh scattering: shorter wavelengths scatter more. Mention the sunset too. 💡"
+    tg.agnes.chat_scripts = [
+        [
+            {"choices": [{"index": 0, "delta": {"reasoning_content": reasoning}}]},
+            {"choices": [{"index": 0, "delta": {"content": "Blue light scatters most in air."}}]},
+            {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+            "data: [DONE]",
+        ]
+    ]
+    tg.fake.push_message(USER, "/think why is the sky blue?")
+    thinking = await tg.fake.wait_for("sendMessage", says("Thinking"))
+    await tg.fake.wait_for("editMessageText", says("Blue light scatters most in air."))
+    await tg.fake.wait_for_long_poll()
+
+    assert text_of(thinking) == f"💭 Thinking…\n{reasoning}"
+    [quote] = thinking.params["entities"]
+    assert quote["type"] == "expandable_blockquote"
+    assert quote["offset"] == len("💭 Thinking…".encode("utf-16-le")) // 2 + 1
+    assert quote["length"] == len(reasoning.encode("utf-16-le")) // 2  # UTF-16 units: the emoji counts 2
+    [answer] = tg.fake.sent_messages(USER)
+    assert answer["text"] == "Blue light scatters most in air."
+    assert tg.agnes.chat_requests()[0].body["chat_template_kwargs"] == {"enable_thinking": True}

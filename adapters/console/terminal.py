@@ -18,6 +18,9 @@ _CLEAR_LINE = "\r\x1b[2K"
 FLAGGED = "flagged by moderation: chat platforms show this result behind a spoiler"
 
 
+THINKING_TAIL = 60  # characters of the latest reasoning a TTY's progress line shows
+
+
 @dataclass
 class LastResult:
     """The console's "replied-to" message: what /edit, /ask, /reroll and /vary act on."""
@@ -73,6 +76,7 @@ class ConsoleReply(Reply):
         self._last = last
         self._out_dir = out_dir
         self.job_id: str | None = None
+        self._thinking_said = False
         self._shown_step = 0
         self._shown_queue: int | None = None
 
@@ -92,6 +96,16 @@ class ConsoleReply(Reply):
             if parts:
                 self._terminal.chunk("\n")
         return "".join(parts)
+
+    async def show_thinking(self, reasoning: str) -> None:
+        """A TTY shows the latest reasoning on the progress line (gone when the answer begins); a pipe gets one
+        "thinking…" line, never the reasoning."""
+        if self._terminal.is_tty:
+            tail = " ".join(reasoning.split())[-THINKING_TAIL:]
+            self._terminal.show_progress(f"💭 thinking… {tail}")
+        elif not self._thinking_said:
+            self._thinking_said = True
+            self._terminal.line("💭 thinking…")
 
     async def progress(self, update: Progress) -> None:
         self.job_id = update.job_id

@@ -84,6 +84,11 @@ def register_commands(tree: app_commands.CommandTree, handler: AtelierInteractio
     async def chat(interaction: Interaction, message: app_commands.Range[str, 1, 4000]) -> None:
         await handler.chat(interaction, message)
 
+    @tree.command(name="think", description="Like /chat, the assistant thinking it through first (slower)")
+    @app_commands.describe(message="Your question")
+    async def think(interaction: Interaction, message: app_commands.Range[str, 1, 4000]) -> None:
+        await handler.chat(interaction, message, thinking=True)
+
     @tree.command(name="usage", description="Your images today and the limits here")
     async def usage(interaction: Interaction) -> None:
         await handler.simple(interaction, Usage())
@@ -128,4 +133,4 @@ def register_commands(tree: app_commands.CommandTree, handler: AtelierInteractio
         await handler.ask_image_menu(interaction, message)
 
     tree.add_command(mod_group(handler))
-    _ = (imagine, edit, ask, chat, usage, models, help_, cancel, reset, settings_, edit_image, ask_image)
+    _ = (imagine, edit, ask, chat, think, usage, models, help_, cancel, reset, settings_, edit_image, ask_image)

@@ -148,7 +148,7 @@ class AtelierInteractions:
                 await self.core.ask(from_interaction(interaction, conversation, [data]), question, reply)
             await reply.finish()
 
-    async def chat(self, interaction: discord.Interaction, message: str) -> None:
+    async def chat(self, interaction: discord.Interaction, message: str, *, thinking: bool = False) -> None:
         if not await self.defer(interaction):
             return
         reply = self.reply(interaction)
@@ -171,7 +171,7 @@ class AtelierInteractions:
                     conversation = f"discord:chat:{interaction.id}"
                     reply.conversation = conversation
             async with self.threads.turn(conversation):
-                await self.core.chat(from_interaction(interaction, conversation), message, target)
+                await self.core.chat(from_interaction(interaction, conversation), message, target, thinking=thinking)
             await reply.finish()
 
     async def _open_thread(

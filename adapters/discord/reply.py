@@ -62,6 +62,16 @@ async def _edit_text(message: AnyMessage, text: str) -> None:
     await message.edit(content=text)
 
 
+THINKING_TAIL = 150  # characters of the latest reasoning shown, behind a spoiler
+
+
+def thinking_line(reasoning: str) -> str:
+    """`-# 💭 Thinking… ||…the latest reasoning||`: small grey text, the reasoning collapsed behind a spoiler."""
+    tail = " ".join(reasoning.split())[-THINKING_TAIL:]
+    tail = discord.utils.escape_markdown(tail).replace("|", "¦")
+    return f"-# 💭 Thinking… ||{tail}||" if tail else "-# 💭 Thinking…"
+
+
 def posted_ref(messages: list[AnyMessage]) -> str | None:
     """The JSON naming posted message(s), so a moderator's Delete can remove them (desk.py)."""
     if not messages:
@@ -90,11 +100,26 @@ class _LastAnswer:
 
     def __init__(self) -> None:
         self._messages: list[AnyMessage] = []
+        self._thinking: tuple[AnyMessage, str] | None = None  # the "Thinking…" line, until the answer takes it
+
+    async def think(self, post: Callable[[str], Awaitable[AnyMessage]], reasoning: str) -> None:
+        line = thinking_line(reasoning)
+        try:
+            if self._thinking is None:
+                self._thinking = (await post(line), line)
+            elif self._thinking[1] != line:
+                await _edit_text(self._thinking[0], line)
+                self._thinking = (self._thinking[0], line)
+        except discord.HTTPException as exc:  # cosmetic: the answer still comes
+            log.warning("could not show the thinking line: %s", exc.status)
 
     async def stream(
         self, pacing: Pacing, post: Callable[[str], Awaitable[AnyMessage]], chunks: AsyncIterator[str]
     ) -> str:
         stream = pacing.stream(post, _edit_text)
+        if self._thinking is not None:
+            stream.adopt(*self._thinking)
+            self._thinking = None
         try:
             return await stream.run(chunks)
         finally:
@@ -200,13 +225,17 @@ class InteractionReply(Reply):
             await self._delete_original()
 
     async def stream_text(self, chunks: AsyncIterator[str]) -> str:
-        async def post(text: str) -> discord.WebhookMessage:
-            message = await self.post(text)
-            if self.conversation is not None:
-                await self._links.link_message(message_key(message.id), conversation=self.conversation)
-            return message
+        return await self._answer.stream(self._pacing, self._post_linked, chunks)
 
-        return await self._answer.stream(self._pacing, post, chunks)
+    async def show_thinking(self, reasoning: str) -> None:
+        await self._answer.think(self._post_linked, reasoning)
+
+    async def _post_linked(self, text: str) -> discord.WebhookMessage:
+        """A message of the answer: a reply to it continues the conversation."""
+        message = await self.post(text)
+        if self.conversation is not None:
+            await self._links.link_message(message_key(message.id), conversation=self.conversation)
+        return message
 
     async def replace_answer(self, text: str) -> None:
         await self._answer.replace(text, self.post)
@@ -355,6 +384,9 @@ class ChannelReply(Reply):
 
     async def stream_text(self, chunks: AsyncIterator[str]) -> str:
         return await self._answer.stream(self._pacing, self.post, chunks)
+
+    async def show_thinking(self, reasoning: str) -> None:
+        await self._answer.think(self.post, reasoning)
 
     async def replace_answer(self, text: str) -> None:
         await self._answer.replace(text, self.post)

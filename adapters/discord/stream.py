@@ -95,6 +95,11 @@ class PagedStream(Generic[M]):
     def messages(self) -> list[M]:
         return list(self._messages)
 
+    def adopt(self, message: M, shown: str) -> None:
+        """Start from a message already posted (the "Thinking…" line): the first page edits it."""
+        self._messages.append(message)
+        self._shown.append(shown)
+
     async def run(self, chunks: AsyncIterator[str]) -> str:
         sender = asyncio.create_task(self._send_loop())
         try:

@@ -6,7 +6,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
 from typing import TypeVar
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputMediaDocument, InputMediaPhoto, Message
+from telegram import (
+    Bot,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputMediaDocument,
+    InputMediaPhoto,
+    Message,
+    MessageEntity,
+)
 from telegram.error import BadRequest
 
 from adapters.telegram.media import as_photo, fits_as_photo, trim_caption
@@ -19,6 +27,25 @@ from adapters.telegram.stream import StreamedAnswer
 from bot.messages import Action, Delivery, Progress, Reply, ResultImage, action_id
 
 T = TypeVar("T")
+THINKING_EDIT_SECONDS = 5.0
+THINKING_TAIL = 300  # characters of the latest reasoning inside the collapsed quote
+
+
+def thinking_message(reasoning: str) -> tuple[str, list[MessageEntity]]:
+    """ "💭 Thinking…" and the latest reasoning as an expandable (collapsed) blockquote."""
+    head = "💭 Thinking…"
+    tail = " ".join(reasoning.split())[-THINKING_TAIL:]
+    if not tail:
+        return head, []
+    quote = MessageEntity(MessageEntity.EXPANDABLE_BLOCKQUOTE, offset=_utf16(head) + 1, length=_utf16(tail))
+    return f"{head}\n{tail}", [quote]
+
+
+def _utf16(text: str) -> int:
+    """Telegram counts entity offsets in UTF-16 code units."""
+    return len(text.encode("utf-16-le")) // 2
+
+
 BUTTON_LABELS = {Action.REROLL: "🎲 Reroll", Action.VARY: "✨ Vary", Action.EDIT: "✏️ Edit"}
 ALBUM_SIZE = 10
 
@@ -51,6 +78,7 @@ class TelegramReply(Reply):
         self._status: JobStatus | None = None
         self._replied = False  # only the first answer quotes the user's message
         self._answer: list[Message] = []  # the messages the last streamed answer is shown in
+        self._thinking: tuple[Message, str, float] | None = None  # the "Thinking…" line: message, text, when
 
     @property
     def target(self) -> Target:
@@ -85,11 +113,35 @@ class TelegramReply(Reply):
 
     async def stream_text(self, chunks: AsyncIterator[str]) -> str:
         answer = StreamedAnswer(self._outbox, self._target, self.conversation, quote=not self._replied)
+        if self._thinking is not None:
+            answer.adopt(self._thinking[0], self._thinking[1])
+            self._thinking = None
         try:
             return await answer.run(chunks)
         finally:
             self._replied = self._replied or answer.sent_any
             self._answer = answer.messages
+
+    async def show_thinking(self, reasoning: str) -> None:
+        """An expandable blockquote under "💭 Thinking…": collapsed, the latest reasoning inside. Posted once,
+        updated at most every THINKING_EDIT_SECONDS (each edit spends the chat's flood budget)."""
+        text, entities = thinking_message(reasoning)
+        now = self._outbox.clock.now()
+        if self._thinking is None:
+            args = self._send_args()
+            message = await self._call(
+                partial(self._bot.send_message, text=text, entities=entities, **args), "sendMessage", Priority.STATUS
+            )
+            await self._outbox.link(message, conversation=self.conversation)
+            self._thinking = (message, text, now)
+        elif now - self._thinking[2] >= THINKING_EDIT_SECONDS and text != self._thinking[1]:
+            message = self._thinking[0]
+            try:
+                edit = partial(message.edit_text, text, entities=entities)
+                await self._call(edit, "editMessageText", Priority.STATUS)
+            except BadRequest:
+                return  # deleted meanwhile, or unchanged: the answer still comes
+            self._thinking = (message, text, now)
 
     async def replace_answer(self, text: str) -> None:
         """Moderation flagged the answer just streamed: its first message becomes `text`, the rest go."""

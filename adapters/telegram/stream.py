@@ -37,6 +37,11 @@ class StreamedAnswer:
     def sent_any(self) -> bool:
         return self._sent_any
 
+    def adopt(self, message: Message, shown: str) -> None:
+        """Start from a message already posted (the "Thinking…" line): the answer's first text edits it."""
+        self._message, self._shown, self._sent_any = message, shown, True
+        self.messages.append(message)
+
     async def run(self, chunks: AsyncIterator[str]) -> str:
         reader = asyncio.create_task(self._read(chunks))
         typing = asyncio.create_task(self._typing())

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from bot.admission import admit_chat
 from bot.chat_tools import JOB_REF, TOOL_SPECS, ChatTools, ToolOutcome
+from bot.clock import MONOTONIC, Clock
 from bot.config import Settings
 from bot.conversation_images import ConversationImages, Picture
 from bot.failures import chat_failure
@@ -26,9 +27,9 @@ from bot.moderation.gate import Moderation
 from bot.moderation.policy import Use
 from bot.providers.base import ChatMessage, ChatOptions, ChatProvider, ProviderError
 from bot.providers.catalogue import Catalogue, UnknownModel
-from bot.providers.chat_stream import ChatEvent, Finished, StreamInterrupted, TextDelta, ToolCall
+from bot.providers.chat_stream import ChatEvent, Finished, ReasoningDelta, StreamInterrupted, TextDelta, ToolCall
 from bot.ratelimit import RateLimiter
-from bot.scope_limits import ScopeLimits
+from bot.scope_limits import SWITCHES, ScopeLimits
 from bot.store.conversations import ConversationStore
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,9 @@ NOTHING_SAID = "Say something to chat about, e.g. `/chat what makes a good logo?
 CUT_AT_LENGTH = "\n\n(The answer was cut off here: it reached the model's length limit. Ask me to go on.)"
 INTERRUPTED = "\n\n(The answer was interrupted here: the model stopped sending. Ask again to get the rest.)"
 VISION_IMAGES = 4  # the most images one question sends to the model
-CHAT_TOOLS = "chat_tools"  # the scope's switch (bot.scope_limits.SWITCHES)
+CHAT_TOOLS = "chat_tools"  # the scope's switches (bot.scope_limits.SWITCHES)
+THINKING = "thinking"
+THINKING_EVERY = 1.0  # seconds between updates of the "Thinking…" line
 MADE_NOTE = "image made:"  # kept after an answer in the history, so a later turn can edit that image
 TOOL_LIMIT = "error: no more tool calls for this message; answer the user in words now."
 
@@ -71,8 +74,11 @@ class ChatCommands:
             return False
         return await self.chat(request, question.strip() or "Describe this image.", reply, with_images=True)
 
-    async def chat(self, request: Request, text: str, reply: Reply, *, with_images: bool = False) -> bool:
-        """Answer `text` in the request's conversation. Returns True when an answer was given and stored."""
+    async def chat(
+        self, request: Request, text: str, reply: Reply, *, with_images: bool = False, thinking: bool = False
+    ) -> bool:
+        """Answer `text` in the request's conversation. Returns True when an answer was given and stored.
+        `thinking` (`/think`, or the scope's switch): the model reasons first, shown collapsed, never kept."""
         refusal = await self._moderation.access(request, Use.CHAT)
         if refusal is not None:
             await reply.send_error(refusal)
@@ -105,7 +111,8 @@ class ChatCommands:
         question = ChatMessage("user", text.strip(), [picture.uri for picture in images])
         messages = [ChatMessage("system", await self._system_prompt(request)), *history, question]
         holds = await self._moderation.holds_answers(request)
-        turn = Turn(provider, model, messages, request, reply, holds)
+        thinking = thinking or await self._switch(request, THINKING)
+        turn = Turn(provider, model, messages, request, reply, holds, thinking)
         try:
             answer = await self._answer(turn)
         except (ProviderError, TimeoutError) as exc:
@@ -134,11 +141,11 @@ class ChatCommands:
         calls_left = self._settings.chat_max_tool_calls if tools is not None else 0
         parts: list[str] = []
         while True:
-            options = ChatOptions(tools=TOOL_SPECS if calls_left > 0 else [])
+            options = ChatOptions(tools=TOOL_SPECS if calls_left > 0 else [], thinking=turn.thinking)
             calls: list[ToolCall] = []
             async with asyncio.timeout(self._settings.provider_deadline_seconds):
                 events = turn.provider.stream_events(turn.messages, turn.model, options)
-                text = await _show(answer_text(events, calls), turn)
+                text = await _show(answer_text(events, calls, ThinkingLine(turn.reply)), turn)
             parts.append(text)
             if not calls or tools is None:
                 break
@@ -166,7 +173,12 @@ class ChatCommands:
     async def _tools_on(self, request: Request) -> bool:
         if self._tools is None or self._settings.chat_max_tool_calls == 0:
             return False
-        return self._scope_limits is None or await self._scope_limits.switch(request.scope, CHAT_TOOLS)
+        return await self._switch(request, CHAT_TOOLS)
+
+    async def _switch(self, request: Request, name: str) -> bool:
+        if self._scope_limits is None:
+            return SWITCHES[name].default
+        return await self._scope_limits.switch(request.scope, name)
 
     async def reset(self, request: Request, reply: Reply) -> None:
         await self._pictures.forget(await self._conversations.clear(request.conversation))
@@ -195,6 +207,7 @@ class Turn:
     request: Request
     reply: Reply
     holds: bool  # moderation holds the answer until it is checked: collect, do not stream
+    thinking: bool = False
     made: list[str] = field(default_factory=list)  # job ids of images the tools made
 
 
@@ -216,15 +229,37 @@ async def _prepend(first: str, chunks: AsyncIterator[str]) -> AsyncIterator[str]
         yield chunk
 
 
-async def answer_text(events: AsyncIterator[ChatEvent], calls: list[ToolCall] | None = None) -> AsyncIterator[str]:
-    """The answer's text from chat events; the tool calls go to `calls`. An answer cut at the length limit,
-    or broken off after some of it was shown, is kept and says so at its end; reasoning is never part of it."""
+class ThinkingLine:
+    """Reasoning as it arrives, passed to the reply's "Thinking…" line at most once per THINKING_EVERY seconds."""
+
+    def __init__(self, reply: Reply, clock: Clock = MONOTONIC) -> None:
+        self._reply = reply
+        self._clock = clock
+        self._reasoning = ""
+        self._shown_at: float | None = None
+
+    async def add(self, text: str) -> None:
+        self._reasoning += text
+        now = self._clock.now()
+        if self._shown_at is None or now - self._shown_at >= THINKING_EVERY:
+            self._shown_at = now
+            await self._reply.show_thinking(self._reasoning)
+
+
+async def answer_text(
+    events: AsyncIterator[ChatEvent], calls: list[ToolCall] | None = None, thinking: ThinkingLine | None = None
+) -> AsyncIterator[str]:
+    """The answer's text from chat events; the tool calls go to `calls`, reasoning to `thinking`. An answer cut
+    at the length limit, or broken off after some of it was shown, is kept and says so at its end; reasoning
+    is never part of it."""
     said = False
     try:
         async for event in events:
             if isinstance(event, TextDelta):
                 said = True
                 yield event.text
+            elif isinstance(event, ReasoningDelta) and thinking is not None and not said:
+                await thinking.add(event.text)
             elif isinstance(event, ToolCall) and calls is not None:
                 calls.append(event)
             elif isinstance(event, Finished) and event.reason == "length":

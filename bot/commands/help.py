@@ -10,6 +10,7 @@ HELP = f"""Atelier makes and edits images and answers questions about them.
 /edit <instruction> - reply to an image (or attach one) to change it, keeping its composition
 /ask <question> - reply to an image (or attach one) and ask about it
 /chat <message> - talk with the assistant; replies continue the conversation
+/think <message> - the same, the model thinking it through first (slower, for harder questions)
 /usage - your images today and the limits here
 /models - the image models this bot offers
 /cancel - stop your running image job (nothing is charged)
@@ -26,6 +27,7 @@ CONSOLE_HELP = f"""Atelier console: make and edit images, ask about them, and ch
 /reroll - the last result's prompt again (same options)
 /vary - a variation of the last result
 /chat <message>, or any line without a slash - talk with the assistant; /reset forgets the conversation
+/think <message> - the same, the model thinking it through first (slower, for harder questions)
 /usage - your images today and your limits
 /models - the image models this bot offers
 /cancel, or Ctrl-C - stop the running job (nothing is charged)
