@@ -9,7 +9,7 @@ import logging
 import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bot.config import Settings, SettingsError, load_settings
 from bot.core import Atelier
@@ -142,10 +142,11 @@ async def run_bots(settings: Settings) -> int:
 async def _until_stopped(stop: asyncio.Event, platforms: list[Platform]) -> str | None:
     """Wait for a signal, or for a platform that stopped on its own (its optional `failure` future,
     e.g. Telegram's poller meeting another one). Returns that platform's reason."""
-    failures = [future for platform in platforms if (future := getattr(platform, "failure", None)) is not None]
+    failures = [platform.failure for platform in platforms if platform.failure is not None]
     stopping = asyncio.ensure_future(stop.wait())
     try:
-        await asyncio.wait({stopping, *failures}, return_when=asyncio.FIRST_COMPLETED)
+        waiting: list[asyncio.Future[Any]] = [stopping, *failures]
+        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
     finally:
         await cancel_and_wait(stopping)
     failed = next((future for future in failures if future.done() and not future.cancelled()), None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Protocol
@@ -17,6 +18,9 @@ MIN_CLOSE_SECONDS = 2.0
 
 class Platform(Protocol):
     name: str
+    # Set once started, if the platform can stop on its own (Telegram's poller meeting another one): its
+    # result is the one line `atelier run` prints before exiting with status 1. None: it never does.
+    failure: asyncio.Future[str] | None
 
     async def start(self) -> None:
         """Connect and start taking updates; raises with a message an operator can act on."""

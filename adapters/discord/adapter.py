@@ -118,6 +118,7 @@ class AtelierTree(app_commands.CommandTree):
 
 class DiscordAdapter:
     name = "discord"
+    failure: asyncio.Future[str] | None = None  # it never stops on its own (see adapters.platforms)
 
     def __init__(
         self,
