@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -20,6 +21,7 @@ from bot.setting_types import (
     refuse_inline_comment,
 )
 from bot.sizes import format_size, parse_size
+from bot.store.db import POSTGRES_SCHEMES, redact_url
 
 __all__ = ["ByteSize", "Settings", "SettingsError", "load_settings"]
 
@@ -45,7 +47,10 @@ class Settings(BaseSettings):
     chat_max_tool_calls: int = Field(default=3, ge=0, le=10)
 
     # Storage.
-    database_url: str = "sqlite:///./data/atelier.db"
+    database_url: str = "sqlite:///./data/atelier.db"  # or postgresql://user:password@host:port/database
+    # Files kept on disk (result images for buttons, the console log); default: the SQLite file's folder,
+    # ./data with PostgreSQL. Several machines on one PostgreSQL each keep their own (or share a mount).
+    data_dir: Path | None = None
     result_retention_days: int = Field(default=14, ge=1)
     chat_history_retention_days: int = Field(default=30, ge=1)
 
@@ -138,7 +143,7 @@ class Settings(BaseSettings):
     telegram_stream_edit_seconds_private: float = Field(default=1.5, gt=0)  # private chats
     telegram_stream_edit_seconds_group: float = Field(default=3.0, gt=0)  # groups (~20 messages a minute)
     telegram_progress_edit_seconds: float = Field(default=4.0, gt=0)  # the status message of an image job
-    telegram_progress_delay_seconds: float = Field(default=1.0, ge=0)  # no status message for faster jobs
+    telegram_progress_delay_seconds: float = Field(default=2.0, ge=0)  # no status message for faster jobs
     telegram_chat_action_seconds: float = Field(default=4.5, gt=0)  # "sending photo…" lasts about 5 s
     telegram_admin_cache_seconds: float = Field(default=60.0, ge=0)  # getChatMember answers kept this long
     telegram_album_wait_seconds: float = Field(default=0.8, ge=0)  # an album's photos arrive as separate updates
@@ -147,7 +152,7 @@ class Settings(BaseSettings):
     discord_message_content: bool = True  # privileged intent; off: thread chat only answers mentions
     discord_stream_edit_seconds: float = Field(default=1.0, gt=0)  # streamed answers: seconds between edits
     discord_progress_edit_seconds: float = Field(default=1.0, gt=0)  # the status of an image job
-    discord_progress_delay_seconds: float = Field(default=1.0, ge=0)  # jobs faster than this show no status
+    discord_progress_delay_seconds: float = Field(default=2.0, ge=0)  # jobs faster than this show no status
     discord_max_upload_bytes: ByteSize = Field(default=10 * 1024 * 1024, ge=64 * 1024)  # larger results are re-encoded
 
     # Console (`atelier console`).
@@ -209,14 +214,37 @@ class Settings(BaseSettings):
 
     @field_validator("database_url")
     @classmethod
-    def _sqlite_only(cls, value: str) -> str:
+    def _database_url(cls, value: str) -> str:
+        if value.startswith(POSTGRES_SCHEMES):
+            parts = urlsplit(value)
+            try:
+                parts.port  # noqa: B018  (raises on a port that is not a number)
+            except ValueError:
+                raise ValueError(f"the port of {redact_url(value)} is not a number") from None
+            if not parts.hostname and "host=" not in parts.query:
+                raise ValueError(f"{redact_url(value)} names no host")
+            return value
         if not value.startswith("sqlite:///"):
-            raise ValueError("only sqlite:///path URLs are supported")
+            raise ValueError("expected sqlite:///path or postgresql://user:password@host:port/database")
         return value
 
     @property
+    def database_is_postgres(self) -> bool:
+        return self.database_url.startswith(POSTGRES_SCHEMES)
+
+    @property
     def database_path(self) -> Path:
+        """The SQLite file (SQLite URLs only)."""
+        if self.database_is_postgres:
+            raise ValueError("DATABASE_URL is a PostgreSQL URL, not a SQLite file")
         return Path(self.database_url.removeprefix("sqlite:///"))
+
+    @property
+    def files_dir(self) -> Path:
+        """DATA_DIR, or its default: the SQLite file's folder, ./data with PostgreSQL."""
+        if self.data_dir is not None:
+            return self.data_dir
+        return Path("data") if self.database_is_postgres else self.database_path.parent
 
     @property
     def size_allow_list(self) -> list[tuple[int, int]]:

@@ -112,7 +112,7 @@ class Atelier:
         and build the configured providers. Whatever was opened is closed again if a later step fails.
         `lease_clock` (a wall clock by default) is what heartbeats, lease expiry and rate limits read."""
         async with AsyncExitStack() as stack:
-            store = await Store.open(settings.database_path, history_messages=settings.chat_history_turns * 2)
+            store = await Store.open(settings.database_url, history_messages=settings.chat_history_turns * 2)
             stack.push_async_callback(store.close)
             # Only jobs whose process is gone are refunded: another process on this file keeps its own.
             lease = Lease(store, lease_clock or WALL)
@@ -130,7 +130,7 @@ class Atelier:
                 moderation_http = httpx.AsyncClient(timeout=settings.moderation_timeout_seconds)
                 stack.push_async_callback(moderation_http.aclose)
                 classifier = Classifier.from_settings(settings, moderation_http)
-            results = ResultFiles(settings.database_path.parent / "results")
+            results = ResultFiles(settings.files_dir / "results")
             retention = Retention(settings.result_retention_days, settings.chat_history_retention_days)
             await prune(store, results, retention)
             housekeeping = asyncio.create_task(_prune_periodically(store, results, retention))

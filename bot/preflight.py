@@ -14,7 +14,11 @@ NO_PROVIDER = "No provider is configured: set AGNES_API_KEY (or another provider
 
 
 def database_problem(settings: Settings) -> str | None:
-    """Blocking file checks: call before the event loop starts (or in a thread)."""
+    """Blocking file checks: call before the event loop starts (or in a thread). A PostgreSQL server is
+    reached at start (Atelier.start); here only the data dir, where result files go, must be writable."""
+    if settings.database_is_postgres:
+        unusable = folder_problem(settings.files_dir)
+        return None if unusable is None else f"Setting DATA_DIR is invalid: {unusable}"
     path = settings.database_path
     if str(path) == ":memory:":
         return None

@@ -9,7 +9,7 @@ import functools
 import logging
 import re
 from collections.abc import Iterable, Mapping
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit
 
 from bot.config import Settings
 
@@ -29,6 +29,9 @@ def secrets_of(settings: Settings) -> list[str]:
             found.append(value.get_secret_value())
         elif name.endswith(("_api_key", "_password", "_token", "_secret")) and isinstance(value, str) and value:
             found.append(value)
+    database_password = urlsplit(settings.database_url).password
+    if database_password:  # a PostgreSQL URL's password, as written and decoded
+        found += [database_password, unquote(database_password)]
     password = settings.a1111_password
     if settings.a1111_username and password is not None and password.get_secret_value():
         found.append(f"{settings.a1111_username}:{password.get_secret_value()}")  # what Basic auth encodes

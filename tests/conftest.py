@@ -9,6 +9,7 @@ import pytest
 from bot.config import Settings, load_settings
 from bot.core import Atelier
 from tests.fakes.agnes_server import FakeAgnes
+from tests.pg_server import pg_cluster, pg_url  # noqa: F401  (fixtures: a throwaway PostgreSQL)
 
 
 @pytest.fixture

@@ -148,7 +148,14 @@ def test_a_comment_on_a_value_line_is_refused_without_showing_the_value(tmp_path
         ({"telegram_webhook_listen": "0.0.0.0:99999"}, "Setting TELEGRAM_WEBHOOK_LISTEN is invalid"),
         ({"agnes_base_url": "apihub.agnes-ai.com/v1"}, "Setting AGNES_BASE_URL is invalid: 'apihub.agnes-ai.com/v1'"),
         ({"a1111_base_url": "127.0.0.1:7860"}, "Setting A1111_BASE_URL is invalid"),
-        ({"database_url": "postgres://db/atelier"}, "Setting DATABASE_URL is invalid: only sqlite:///"),
+        (
+            {"database_url": "mysql://db/atelier"},
+            "Setting DATABASE_URL is invalid: expected sqlite:///path or postgresql://",
+        ),
+        (
+            {"database_url": "postgresql://u:pw@db:port/atelier"},
+            "Setting DATABASE_URL is invalid: the port of postgresql://***@db:port/atelier is not",
+        ),
         (
             {
                 "apiframe_api_key": "af",

@@ -1,8 +1,8 @@
 """Console logging: log lines go to a file, never into the transcript.
 
 The terminal belongs to the conversation; the operator's log (secrets redacted as everywhere) is written
-to `CONSOLE_LOG_FILE`, by default `atelier-console.log` beside the database. Should that file not open,
-warnings go to standard error, each line marked `[atelier log]` so it reads apart from the replies."""
+to `CONSOLE_LOG_FILE`, by default `atelier-console.log` in DATA_DIR (beside a SQLite database). Should that
+file not open, warnings go to standard error, each line marked `[atelier log]` so it reads apart from the replies."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ STDERR_PREFIX = "[atelier log]"
 
 
 def console_log_path(settings: Settings) -> Path:
-    return Path(settings.console_log_file) if settings.console_log_file else settings.database_path.parent / LOG_NAME
+    return Path(settings.console_log_file) if settings.console_log_file else settings.files_dir / LOG_NAME
 
 
 def configure_console_logging(settings: Settings) -> Path | None:

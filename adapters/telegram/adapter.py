@@ -26,6 +26,7 @@ from adapters.telegram.handlers import Handlers
 from adapters.telegram.outbox import Outbox
 from adapters.telegram.poller import OTHER_DATABASE, PollerLease, lease_name, one_poller, renewing
 from adapters.telegram.recovery import keep_telling
+from adapters.telegram.transport import bot_request, get_updates_request
 from adapters.telegram.webhook import WebhookServer
 from bot.config import Settings
 from bot.core import Atelier
@@ -79,9 +80,8 @@ class TelegramAdapter:
             .base_url(settings.telegram_base_url)
             .base_file_url(settings.telegram_base_file_url)
             .concurrent_updates(True)  # a long image job must not hold up other chats
-            # Stopping confirms the last updates with one more getUpdates while the cancelled long poll may
-            # still hold its connection: a second one, or that call times out and they come again next start.
-            .get_updates_connection_pool_size(2)
+            .request(bot_request())
+            .get_updates_request(get_updates_request())
         )
         if self._webhook_url:
             builder = builder.updater(None)
@@ -113,8 +113,11 @@ class TelegramAdapter:
         app = self.application
         try:
             await app.initialize()  # getMe: fails fast on a wrong token
-        except InvalidToken:
-            raise RuntimeError("Telegram rejected TELEGRAM_TOKEN: copy it again from @BotFather") from None
+        except BaseException as exc:
+            await app.bot.request.shutdown()  # an initialize that failed leaves the Bot API client open
+            if isinstance(exc, InvalidToken):
+                raise RuntimeError("Telegram rejected TELEGRAM_TOKEN: copy it again from @BotFather") from None
+            raise
         if not self._webhook_url:
             store = self._core.store
             self._poller = PollerLease(store.leases, lease_name(app.bot.id), store.instance_id, WALL)

@@ -1,4 +1,4 @@
-"""Persistence: one SQLite database, a small repository per concern."""
+"""Persistence: one database (SQLite, or PostgreSQL for several machines), a small repository per concern."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from bot.clock import MONOTONIC, Clock
 from bot.store.albums import AlbumStore
 from bot.store.checkpoint import CHECKPOINT_EVERY_SECONDS
 from bot.store.conversations import ConversationStore
-from bot.store.db import Database
+from bot.store.db import Database, open_database
 from bot.store.instances import InstanceStore
 from bot.store.jobs import JobStore
 from bot.store.leases import LeaseStore
@@ -34,14 +34,15 @@ class Store:
     @classmethod
     async def open(
         cls,
-        path: Path | str,
+        target: Path | str,
         *,
         history_messages: int = 40,
         clock: Clock = MONOTONIC,
         checkpoint_every: float | None = CHECKPOINT_EVERY_SECONDS,
     ) -> Store:
-        """`clock` is what the settings cache's expiry reads; `checkpoint_every` see Database.open."""
-        db = await Database.open(path, checkpoint_every=checkpoint_every)
+        """`target`: a SQLite file (a Path, a plain path or `sqlite:///path`) or a `postgres(ql)://` URL.
+        `clock` is what the settings cache's expiry reads; `checkpoint_every` see SQLiteDatabase.open."""
+        db = await open_database(target, checkpoint_every=checkpoint_every)
         instance_id = uuid.uuid4().hex
         return cls(
             db,

@@ -16,8 +16,8 @@ class AlbumStore:
     async def add(self, chat_id: str, media_group_id: str, message_id: int, part: str, now: float) -> None:
         """Keep one part (the adapter's JSON of its message); a repeated delivery is kept once."""
         await self._db.execute(
-            "INSERT OR IGNORE INTO album_parts(media_group_id, chat_id, message_id, part, created_at) "
-            "VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO album_parts(media_group_id, chat_id, message_id, part, created_at) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             (media_group_id, chat_id, message_id, part, now),
         )
 

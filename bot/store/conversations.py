@@ -6,10 +6,8 @@ from __future__ import annotations
 import json
 import time
 
-import aiosqlite
-
 from bot.providers.base import ChatMessage
-from bot.store.db import Database
+from bot.store.db import Database, Row
 
 
 class ConversationStore:
@@ -65,8 +63,9 @@ class ConversationStore:
         # created_at is renewed by each link, so retention counts from the last time a message was linked.
         await self._db.execute(
             "INSERT INTO message_links(message_key, conversation, job_id, created_at) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT(message_key) DO UPDATE SET conversation = COALESCE(excluded.conversation, conversation), "
-            "job_id = COALESCE(excluded.job_id, job_id), created_at = excluded.created_at",
+            "ON CONFLICT(message_key) DO UPDATE SET "
+            "conversation = COALESCE(excluded.conversation, message_links.conversation), "
+            "job_id = COALESCE(excluded.job_id, message_links.job_id), created_at = excluded.created_at",
             (message_key, conversation, job_id, time.time()),
         )
 
@@ -78,5 +77,5 @@ class ConversationStore:
         return (row["conversation"], row["job_id"]) if row else (None, None)
 
 
-def _images(rows: list[aiosqlite.Row]) -> list[str]:
+def _images(rows: list[Row]) -> list[str]:
     return [image for row in rows if row["images"] != "[]" for image in json.loads(row["images"])]

@@ -1,13 +1,79 @@
-"""The SQLite connection: WAL, a versioned schema migrated at start, and every write one autocommit statement."""
+"""The database the store runs on: a backend-neutral interface (Database), its SQLite implementation (WAL, a
+versioned schema migrated at start, every write one autocommit statement) and the errors both backends raise.
+PostgreSQL (bot.store.postgres) implements the same interface; store modules write their SQL once, with `?`
+and `?N` placeholders, in a form both engines accept."""
 
 from __future__ import annotations
 
 import sqlite3
+from abc import ABC, abstractmethod
 from pathlib import Path
+from typing import Any, Protocol, TypeAlias
+from urllib.parse import urlsplit, urlunsplit
 
 import aiosqlite
 
 from bot.store.checkpoint import CHECKPOINT_EVERY_SECONDS, WalCheckpointer
+
+# A result row: by column name or position, and iterable (sqlite3.Row, asyncpg.Record).
+Row: TypeAlias = Any
+
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+class QuotaExceeded(Exception):
+    """A reservation the quota triggers refused; `which` is 'user' or 'scope'. Nothing was stored or charged."""
+
+    def __init__(self, which: str) -> None:
+        super().__init__(f"quota:{which}")
+        self.which = which
+
+
+class StoreUnavailable(Exception):
+    """The database cannot be used (a server unreachable, a login refused): one sentence, never a password."""
+
+
+class Written(Protocol):
+    """What execute() returns: how many rows the statement changed."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+
+def is_postgres_url(target: str | Path) -> bool:
+    return isinstance(target, str) and target.startswith(POSTGRES_SCHEMES)
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password replaced, fit for logs and messages."""
+    try:
+        parts = urlsplit(url)
+        password, port = parts.password, parts.port
+    except ValueError:  # unparsable (a port that is not a number): hide everything between scheme and host
+        scheme, _, rest = url.partition("://")
+        return f"{scheme}://***@{rest.rsplit('@', 1)[-1]}" if "@" in rest else url
+    if password is None:
+        return url
+    netloc = f"{parts.username or ''}:***@{parts.hostname or ''}" + (f":{port}" if port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def sqlite_path(target: str | Path) -> Path | str:
+    """A Path, a plain path or a `sqlite:///path` URL: the SQLite file (or ':memory:')."""
+    if isinstance(target, Path):
+        return target
+    path = target.removeprefix("sqlite:///")
+    return path if path == ":memory:" else Path(path)
+
+
+async def open_database(target: str | Path, *, checkpoint_every: float | None = CHECKPOINT_EVERY_SECONDS) -> Database:
+    """SQLite for a Path, a plain path or `sqlite:///...`; PostgreSQL for `postgres(ql)://...`."""
+    if is_postgres_url(target):
+        from bot.store.postgres import PostgresDatabase  # asyncpg is imported only when it is used
+
+        return await PostgresDatabase.open(str(target))
+    return await SQLiteDatabase.open(sqlite_path(target), checkpoint_every=checkpoint_every)
+
 
 MIGRATIONS: list[str] = [
     # 1: quotas, jobs, per-scope settings, conversations.
@@ -261,7 +327,41 @@ def _statements(script: str) -> list[str]:
     return statements
 
 
-class Database:
+class Database(ABC):
+    """What the store modules use: every call one statement, atomic on its own (quota accounting rides on
+    triggers); a quota trigger's refusal surfaces as QuotaExceeded on either backend."""
+
+    @abstractmethod
+    async def execute(self, sql: str, params: tuple = ()) -> Written: ...
+
+    @abstractmethod
+    async def executemany(self, sql: str, rows: list[tuple]) -> None: ...
+
+    @abstractmethod
+    async def fetchone(self, sql: str, params: tuple = ()) -> Row | None: ...
+
+    @abstractmethod
+    async def fetchall(self, sql: str, params: tuple = ()) -> list[Row]: ...
+
+    @abstractmethod
+    async def schema_version(self) -> int: ...
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    @abstractmethod
+    def json_remove(self, column: str, keys: tuple[str, ...]) -> str:
+        """An SQL expression: the JSON text in `column` without these top-level keys."""
+
+
+def _quota_refusal(exc: sqlite3.IntegrityError) -> QuotaExceeded | None:
+    message = str(exc)
+    if message.startswith("quota:"):
+        return QuotaExceeded(message.removeprefix("quota:"))
+    return None
+
+
+class SQLiteDatabase(Database):
     """One connection in autocommit mode. Every write is a single statement, atomic on its own (quota
     accounting rides on triggers), so no transaction is ever left open for another coroutine to
     stumble into, and concurrent writes queue on aiosqlite's thread without a lock of ours. Other
@@ -272,7 +372,9 @@ class Database:
         self._checkpointer = checkpointer
 
     @classmethod
-    async def open(cls, path: Path | str, *, checkpoint_every: float | None = CHECKPOINT_EVERY_SECONDS) -> Database:
+    async def open(
+        cls, path: Path | str, *, checkpoint_every: float | None = CHECKPOINT_EVERY_SECONDS
+    ) -> SQLiteDatabase:
         """`checkpoint_every`: seconds between background WAL checkpoints of a file database (None: none,
         and the WAL only grows while this connection is open)."""
         in_memory = str(path) == ":memory:"
@@ -299,12 +401,12 @@ class Database:
     async def migrate(self) -> None:
         """Apply the migrations this file lacks, in one write transaction. The version is read again
         inside it, so two processes starting on one file never apply a migration twice."""
-        if await self._schema_version() == len(MIGRATIONS):
+        if await self.schema_version() == len(MIGRATIONS):
             return  # the usual start: no write lock taken
         # Statement by statement: executescript would commit the transaction that holds the lock.
         await self.connection.execute("BEGIN IMMEDIATE")
         try:
-            version = await self._schema_version()
+            version = await self.schema_version()
             if version > len(MIGRATIONS):
                 raise RuntimeError(f"the database has schema {version}; this Atelier knows up to {len(MIGRATIONS)}")
             for script in MIGRATIONS[version:]:
@@ -316,11 +418,20 @@ class Database:
             raise
         await self.connection.execute("COMMIT")
 
-    async def _schema_version(self) -> int:
+    async def schema_version(self) -> int:
         return int((await self.fetchall("PRAGMA user_version"))[0][0])
 
     async def execute(self, sql: str, params: tuple = ()) -> aiosqlite.Cursor:
-        return await self.connection.execute(sql, params)
+        try:
+            return await self.connection.execute(sql, params)
+        except sqlite3.IntegrityError as exc:
+            if (refusal := _quota_refusal(exc)) is None:
+                raise
+            raise refusal from None
+
+    def json_remove(self, column: str, keys: tuple[str, ...]) -> str:
+        paths = ", ".join(f"'$.{key}'" for key in keys)
+        return f"json_remove({column}, {paths})"
 
     async def executemany(self, sql: str, rows: list[tuple]) -> None:
         await self.connection.executemany(sql, rows)

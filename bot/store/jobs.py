@@ -113,9 +113,8 @@ class JobStore:
         return expired
 
     async def forget_result_files(self, job_ids: list[str]) -> None:
-        paths = ", ".join(f"'$.{key}'" for key in KEPT_FILES)
         await self._db.executemany(
-            f"UPDATE jobs SET result = json_remove(result, {paths}), has_files = 0 WHERE id = ?",
+            f"UPDATE jobs SET result = {self._db.json_remove('result', KEPT_FILES)}, has_files = 0 WHERE id = ?",
             [(i,) for i in job_ids],
         )
 

@@ -10,10 +10,8 @@ from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import TYPE_CHECKING, TypeVar
 
-import aiosqlite
-
 from bot.clock import MONOTONIC, Clock
-from bot.store.db import Database
+from bot.store.db import Database, Row
 from bot.store.settings import SETTINGS_TTL_SECONDS
 
 if TYPE_CHECKING:
@@ -237,13 +235,13 @@ class ModerationStore:
         detail: dict | None = None,
     ) -> int:
         """Returns the entry's id."""
-        cursor = await self._db.execute(
+        row = await self._db.fetchone(
             "INSERT INTO mod_audit(scope_key, at, event, user_key, user_name, job_id, detail) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (scope_key, at, str(event), user_key, user_name, job_id, json.dumps(detail or {}, ensure_ascii=False)),
         )
-        assert cursor.lastrowid is not None
-        return cursor.lastrowid
+        assert row is not None
+        return int(row["id"])
 
     async def recent(self, scope_key: str, limit: int) -> list[AuditEntry]:
         """Newest first."""
@@ -279,13 +277,13 @@ class ModerationStore:
         *,
         at: float | None = None,
     ) -> int:
-        cursor = await self._db.execute(
+        row = await self._db.fetchone(
             "INSERT INTO mod_reviews(job_id, scope_key, user_key, origin, caption, status, created_at) "
-            "VALUES (?, ?, ?, ?, ?, 'pending', ?)",
+            "VALUES (?, ?, ?, ?, ?, 'pending', ?) RETURNING id",
             (job_id, scope_key, user_key, origin, caption, time.time() if at is None else at),
         )
-        assert cursor.lastrowid is not None
-        return cursor.lastrowid
+        assert row is not None
+        return int(row["id"])
 
     async def review(self, review_id: int) -> Review | None:
         row = await self._db.fetchone("SELECT * FROM mod_reviews WHERE id = ?", (review_id,))
@@ -323,7 +321,8 @@ class ModerationStore:
 
 _POLICY_SQL = " UNION ALL ".join(
     (
-        "SELECT 'term', term, NULL, NULL, NULL, NULL FROM mod_terms WHERE scope_key = ?",
+        # The column's type, for PostgreSQL (a NULL in the first branch would be taken for text).
+        "SELECT 'term', term, NULL, CAST(NULL AS DOUBLE PRECISION), NULL, NULL FROM mod_terms WHERE scope_key = ?",
         "SELECT 'channel', channel, mode, NULL, NULL, NULL FROM mod_channels WHERE scope_key = ?",
         "SELECT 'review', channel, NULL, NULL, NULL, NULL FROM mod_review_channels WHERE scope_key = ?",
         "SELECT 'role', role, listing, NULL, NULL, NULL FROM mod_roles WHERE scope_key = ?",
@@ -332,16 +331,16 @@ _POLICY_SQL = " UNION ALL ".join(
 )
 
 
-def _entry(row: aiosqlite.Row) -> AuditEntry:
+def _entry(row: Row) -> AuditEntry:
     detail = json.loads(row["detail"]) if row["detail"] else {}
     return _from_row(AuditEntry, row, event=AuditEvent(row["event"]), detail=detail)
 
 
-def _review(row: aiosqlite.Row) -> Review:
+def _review(row: Row) -> Review:
     return _from_row(Review, row, status=ReviewStatus(row["status"]))
 
 
-def _from_row(record: type[R], row: aiosqlite.Row, **read: object) -> R:
+def _from_row(record: type[R], row: Row, **read: object) -> R:
     """A record whose fields are the row's columns of the same names; `read` gives those that need more
     than the column's value as it is."""
     return record(**{f.name: read[f.name] if f.name in read else row[f.name] for f in fields(record)})

@@ -5,12 +5,11 @@ counters it charges (built here, and only here)."""
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from bot.store.db import Database
+from bot.store.db import Database, QuotaExceeded
 from bot.store.instances import LEASE_TTL_SECONDS
 from bot.store.jobs import INTERRUPTED, KEPT_FILES, JobStatus, NewJob
 
@@ -70,11 +69,9 @@ class QuotaStore:
                     job.parent_id, time.time(), self._owner, job.origin,
                 ),
             )  # fmt: skip
-        except sqlite3.IntegrityError as exc:
-            if "quota:" not in str(exc):
-                raise
+        except QuotaExceeded as exc:
             used = await self.usage(job.scope_key, job.user_key)
-            if "quota:user" in str(exc):
+            if exc.which == "user":
                 return Refusal(
                     f"You have used {used.user_used} of your {limits.per_user} images today here. "
                     "The allowance resets at 00:00 UTC."

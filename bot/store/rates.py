@@ -19,19 +19,26 @@ SLACK = 1e-6
 # The row is written only when admitted (tat moves on) or when the refusal is to be said (told_at = now): a
 # silent refusal changes nothing and returns no row. SET and WHERE read the row as it was.
 # Admission moves a told_at of this very instant back a hair, so told_at = now always means "told".
-TAKE = """
-INSERT INTO rate_limits(key, tat, told_at) VALUES (?1, ?2 + ?3, NULL)
+# Portable SQL, the same on SQLite and PostgreSQL: max(tat, now) spelled as CASE (PostgreSQL has no scalar max,
+# SQLite no GREATEST), the existing row's columns named by table (PostgreSQL finds a bare name ambiguous with
+# `excluded`), and one cast where PostgreSQL could not tell a parameter's type (`$2 + $3` of two unknowns).
+_LATER = "CASE WHEN rate_limits.tat > ?2 THEN rate_limits.tat ELSE ?2 END"  # max(tat, now)
+_ADMITS = "(rate_limits.tat <= ?4 AND ?2 <= ?4)"  # max(tat, now) <= latest
+_NOW = "CAST(?2 AS DOUBLE PRECISION)"
+
+TAKE = f"""
+INSERT INTO rate_limits(key, tat, told_at) VALUES (?1, {_NOW} + ?3, NULL)
 ON CONFLICT(key) DO UPDATE SET
-    tat = CASE WHEN max(tat, ?2) <= ?4 THEN max(tat, ?2) + ?3 ELSE tat END,
-    told_at = CASE WHEN max(tat, ?2) > ?4 THEN ?2 WHEN told_at >= ?2 THEN ?5 ELSE told_at END
-WHERE max(tat, ?2) <= ?4 OR told_at IS NULL OR told_at <= ?2 - 60
+    tat = CASE WHEN {_ADMITS} THEN {_LATER} + ?3 ELSE rate_limits.tat END,
+    told_at = CASE WHEN NOT {_ADMITS} THEN ?2 WHEN rate_limits.told_at >= ?2 THEN ?5 ELSE rate_limits.told_at END
+WHERE {_ADMITS} OR rate_limits.told_at IS NULL OR rate_limits.told_at <= ?2 - 60
 RETURNING tat, told_at
 """
 
 # A pool (a whole server's rate): admitted or not, never told (the member's row remembers that).
-TAKE_POOL = """
-INSERT INTO rate_limits(key, tat, told_at) VALUES (?1, ?2 + ?3, NULL)
-ON CONFLICT(key) DO UPDATE SET tat = max(tat, ?2) + ?3 WHERE max(tat, ?2) <= ?4
+TAKE_POOL = f"""
+INSERT INTO rate_limits(key, tat, told_at) VALUES (?1, {_NOW} + ?3, NULL)
+ON CONFLICT(key) DO UPDATE SET tat = {_LATER} + ?3 WHERE {_ADMITS}
 RETURNING tat
 """
 
@@ -41,12 +48,16 @@ RETURNING tat
 POOL_REFUSED = """
 INSERT INTO rate_limits(key, tat, told_at) VALUES (?1, ?2, ?2)
 ON CONFLICT(key) DO UPDATE SET
-    tat = tat - ?3,
-    told_at = CASE WHEN told_at IS NULL OR told_at <= ?2 - 60 THEN ?2 WHEN told_at >= ?2 THEN ?5 ELSE told_at END
+    tat = rate_limits.tat - ?3,
+    told_at = CASE WHEN rate_limits.told_at IS NULL OR rate_limits.told_at <= ?2 - 60 THEN ?2
+        WHEN rate_limits.told_at >= ?2 THEN ?5 ELSE rate_limits.told_at END
 RETURNING told_at, (SELECT tat FROM rate_limits WHERE key = ?4) AS pool_tat
 """
 
-GIVE_BACK = "UPDATE rate_limits SET tat = tat - CASE key WHEN ?1 THEN ?2 ELSE ?4 END WHERE key IN (?1, ?3)"
+GIVE_BACK = (
+    "UPDATE rate_limits SET tat = tat - CASE key WHEN ?1 THEN CAST(?2 AS DOUBLE PRECISION) ELSE ?4 END "
+    "WHERE key IN (?1, ?3)"
+)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,25 @@
+"""The Bot API client: python-telegram-bot's HTTPXRequest over aiohttp's transport (as the providers use).
+With 30 chats at once, httpcore's connection pool was 44% of the bot's CPU (bench/burst_bench.py); aiohttp's
+C parser and pool take the same calls for far less, and PTB's timeouts still apply (connect, read, pool)."""
+
+from __future__ import annotations
+
+import httpx
+from httpx_aiohttp import AiohttpTransport
+from telegram.request import HTTPXRequest
+
+# PTB's default for the bot's requests: results, edits, chat actions of many chats at once.
+POOL_SIZE = 256
+
+
+def bot_request() -> HTTPXRequest:
+    """One per adapter: its transport is closed with the Application and never reused after that."""
+    limits = httpx.Limits(max_connections=POOL_SIZE)
+    return HTTPXRequest(connection_pool_size=POOL_SIZE, httpx_kwargs={"transport": AiohttpTransport(limits=limits)})
+
+
+def get_updates_request() -> HTTPXRequest:
+    """Long polls stay on PTB's own client: one call at a time, nothing to gain. Stopping confirms the last
+    updates with one more getUpdates while the cancelled long poll may still hold its connection: a second
+    connection, or that call times out and the updates come again next start."""
+    return HTTPXRequest(connection_pool_size=2)
