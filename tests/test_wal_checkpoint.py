@@ -47,3 +47,14 @@ async def test_without_the_background_checkpoint_statements_never_checkpoint(tmp
         assert sizes[0] < sizes[1] < sizes[2], sizes
     finally:
         await store.close()
+
+
+async def test_processes_opening_a_new_file_at_the_same_moment_all_get_it(tmp_path: Path) -> None:
+    """The switch to WAL answers "locked" without waiting: four opening a new file at once must all succeed."""
+    for attempt in range(60):  # a race: before the fix about one attempt in ten lost it
+        path = tmp_path / f"new-{attempt}.db"
+        stores = await asyncio.gather(*(Store.open(path) for _ in range(4)), return_exceptions=True)
+        opened = [store for store in stores if isinstance(store, Store)]
+        for store in opened:
+            await store.close()
+        assert len(opened) == 4, [repr(store) for store in stores if not isinstance(store, Store)]

@@ -5,6 +5,7 @@ and `?N` placeholders, in a form both engines accept."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -361,6 +362,23 @@ def _quota_refusal(exc: sqlite3.IntegrityError) -> QuotaExceeded | None:
     return None
 
 
+BUSY_TIMEOUT_SECONDS = 5.0  # how long a statement waits for another process's write lock
+
+
+async def _switch_to_wal(connection: aiosqlite.Connection) -> None:
+    """A new file's switch to WAL needs it alone, and SQLite answers "locked" at once (no busy wait) while
+    another process opens it too: try again, briefly, until one of them has switched it."""
+    deadline = asyncio.get_running_loop().time() + BUSY_TIMEOUT_SECONDS
+    while True:
+        try:
+            await connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.02)
+
+
 class SQLiteDatabase(Database):
     """One connection in autocommit mode. Every write is a single statement, atomic on its own (quota
     accounting rides on triggers), so no transaction is ever left open for another coroutine to
@@ -380,15 +398,16 @@ class SQLiteDatabase(Database):
         in_memory = str(path) == ":memory:"
         if not in_memory:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        connection = await aiosqlite.connect(str(path), isolation_level=None)
+        # The busy timeout from the first statement on: a new file's switch to WAL takes the write lock, and a
+        # second process opening the file at that moment must wait for it, not fail.
+        connection = await aiosqlite.connect(str(path), isolation_level=None, timeout=BUSY_TIMEOUT_SECONDS)
         connection.row_factory = aiosqlite.Row
-        await connection.execute("PRAGMA journal_mode=WAL")
-        await connection.execute("PRAGMA synchronous=NORMAL")
-        await connection.execute("PRAGMA busy_timeout=5000")
-        # Never checkpoint inside a statement: bot.store.checkpoint does it off the hot path.
-        await connection.execute("PRAGMA wal_autocheckpoint=0")
         database = cls(connection)
         try:
+            await _switch_to_wal(connection)
+            await connection.execute("PRAGMA synchronous=NORMAL")
+            # Never checkpoint inside a statement: bot.store.checkpoint does it off the hot path.
+            await connection.execute("PRAGMA wal_autocheckpoint=0")
             await database.migrate()
             if not in_memory and checkpoint_every is not None:
                 database._checkpointer = WalCheckpointer(path, every=checkpoint_every)
