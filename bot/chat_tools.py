@@ -12,12 +12,15 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bot.command import GenerationParams
+from bot.images import ImageRejected
 from bot.messages import Delivery, Progress, Reply, Request
+from bot.providers.base import ProviderError
 from bot.providers.chat_stream import ToolCall
 from bot.sizes import nearest_size, parse_ratio
 
 GENERATE = "generate_image"
 EDIT = "edit_image"
+DESCRIBE = "describe_image"
 ATTACHED = "attached"  # the ref of the image(s) the user's message carries
 JOB_REF = "job:"  # the ref of an image Atelier made: job:<job id>
 MAX_PROMPT_CHARS = 2000
@@ -54,6 +57,19 @@ TOOL_SPECS: list[dict[str, Any]] = [
                     "image_ref": {"type": "string", "description": f"'{ATTACHED}' or job:<id>."},
                 },
                 "required": ["instruction", "image_ref"],
+            },
+        },
+    },
+    {
+        "type": "function",
+        "function": {
+            "name": DESCRIBE,
+            "description": "Look at an image and get a detailed description of it (subject, setting, style, "
+            f"colours, composition, text). image_ref is '{ATTACHED}' or job:<id> from a tool result.",
+            "parameters": {
+                "type": "object",
+                "properties": {"image_ref": {"type": "string", "description": f"'{ATTACHED}' or job:<id>."}},
+                "required": ["image_ref"],
             },
         },
     },
@@ -98,6 +114,8 @@ class WatchingReply(Reply):
 
 Imagine = Callable[[Request, GenerationParams, Reply], Awaitable[str | None]]
 EditJob = Callable[[str, str, Request, Reply], Awaitable[str | None]]  # job id, instruction
+JobImages = Callable[[str, Request], Awaitable[list[bytes] | str]]  # a job's result images, or why not
+Look = Callable[[bytes], Awaitable[str]]  # a description of one image (a vision call)
 
 
 class ChatTools:
@@ -110,11 +128,15 @@ class ChatTools:
         edit_attached: Imagine,
         edit_job: EditJob,
         allowed_sizes: list[tuple[int, int]],
+        job_images: JobImages | None = None,
+        look: Look | None = None,
     ) -> None:
         self._imagine = imagine
         self._edit_attached = edit_attached
         self._edit_job = edit_job
         self._allowed_sizes = allowed_sizes
+        self._job_images = job_images
+        self._look = look
 
     async def run(self, call: ToolCall, request: Request, reply: Reply) -> ToolOutcome:
         try:
@@ -123,7 +145,9 @@ class ChatTools:
                 return await self._generate(arguments, request, reply)
             if call.name == EDIT:
                 return await self._edit(arguments, request, reply)
-            raise ToolArgumentError(f"there is no tool called {call.name!r}; use {GENERATE} or {EDIT}")
+            if call.name == DESCRIBE:
+                return await self._describe(arguments, request)
+            raise ToolArgumentError(f"there is no tool called {call.name!r}; use {GENERATE}, {EDIT} or {DESCRIBE}")
         except ToolArgumentError as exc:
             return ToolOutcome(f"error: {exc}")
 
@@ -154,6 +178,26 @@ class ChatTools:
         else:
             raise ToolArgumentError(f"image_ref must be '{ATTACHED}' or job:<id> from a tool result, not {ref!r}")
         return _outcome(job_id, watching, "edited image made")
+
+    async def _describe(self, arguments: dict[str, Any], request: Request) -> ToolOutcome:
+        ref = _text(arguments, "image_ref")
+        if self._look is None or self._job_images is None:
+            return ToolOutcome("error: describing images is not available here")
+        if ref == ATTACHED:
+            if not request.images:
+                raise ToolArgumentError("the user's message carries no image; use a job:<id> ref from earlier")
+            image = request.images[0]
+        elif ref.startswith(JOB_REF) and len(ref) > len(JOB_REF):
+            found = await self._job_images(ref[len(JOB_REF) :], request)
+            if isinstance(found, str):
+                return ToolOutcome(f"error: {found}")
+            image = found[0]
+        else:
+            raise ToolArgumentError(f"image_ref must be '{ATTACHED}' or job:<id> from a tool result, not {ref!r}")
+        try:
+            return ToolOutcome(await self._look(image))
+        except (ProviderError, ImageRejected, TimeoutError) as exc:
+            return ToolOutcome(f"error: the image could not be looked at ({type(exc).__name__})")
 
 
 def _arguments(call: ToolCall) -> dict[str, Any]:

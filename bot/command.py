@@ -19,6 +19,7 @@ class CommandName(StrEnum):
     ASK = "ask"
     CHAT = "chat"
     THINK = "think"
+    DESCRIBE = "describe"
     USAGE = "usage"
     SETTINGS = "settings"
     MODELS = "models"
@@ -99,6 +100,11 @@ class Chat:
 
 
 @dataclass(frozen=True)
+class Describe:
+    """Four prompt ideas for the request's image."""
+
+
+@dataclass(frozen=True)
 class Usage:
     pass
 
@@ -154,4 +160,18 @@ class Invalid:
     reason: str
 
 
-Command = Imagine | Edit | Ask | Chat | Usage | ChangeSettings | Models | Cancel | Reset | Help | Moderate | Invalid
+Command = (
+    Imagine
+    | Edit
+    | Ask
+    | Chat
+    | Describe
+    | Usage
+    | ChangeSettings
+    | Models
+    | Cancel
+    | Reset
+    | Help
+    | Moderate
+    | Invalid
+)

@@ -20,6 +20,7 @@ from bot.command import (
     ChangeSettings,
     Chat,
     Command,
+    Describe,
     Edit,
     GenerationParams,
     Help,
@@ -32,6 +33,7 @@ from bot.command import (
 )
 from bot.commands.actions import Buttons
 from bot.commands.chat import ChatCommands
+from bot.commands.describe import DescribeCommand
 from bot.commands.edit import edit
 from bot.commands.help import help_for, models_text
 from bot.commands.moderation import ModCommand
@@ -43,7 +45,7 @@ from bot.housekeeping import prune
 from bot.images import ImageLimits
 from bot.jobs import JobRunner, JobSpec
 from bot.lease import WALL, Lease
-from bot.messages import Action, Reply, Request
+from bot.messages import Action, Reply, Request, parse_idea_ref
 from bot.moderation.actions import ModeratorActions
 from bot.moderation.classifier import Classifier
 from bot.moderation.desk import Desk, ModVerb
@@ -84,6 +86,7 @@ class Atelier:
     _desks: ModeratorDesks
     _mod_command: ModCommand
     _mod_actions: ModeratorActions
+    _describe: DescribeCommand
     _lease: Lease | None = None  # set by start
     _handlers: dict[type, Handler] = field(init=False)
 
@@ -94,6 +97,7 @@ class Atelier:
             Edit: lambda c, request, reply: self.edit(request, c.params, reply),
             Ask: lambda c, request, reply: self.ask(request, c.question, reply),
             Chat: lambda c, request, reply: self.chat(request, c.text, reply, thinking=c.thinking),
+            Describe: lambda _c, request, reply: self.describe(request, reply),
             Usage: lambda _c, request, reply: self.usage(request, reply),
             ChangeSettings: lambda c, request, reply: self.change_settings(request, c, reply),
             Models: lambda _c, _request, reply: self.models(reply),
@@ -161,6 +165,12 @@ class Atelier:
         )
         pictures = ConversationImages(results)
         buttons = Buttons(runner, store.jobs)
+        describe = DescribeCommand(settings, catalogue, limiter, image_limits, moderation, store.ideas)
+
+        async def job_images(job_id: str, request: Request) -> list[bytes] | str:
+            refusal = await buttons.refusal(job_id, request)  # another chat's image is not this chat's
+            return refusal or await runner.result_images(job_id) or "that image is no longer kept"
+
         tools = ChatTools(
             imagine=lambda request, params, reply: runner.run(request, JobSpec(JobKind.IMAGINE, params), reply),
             edit_attached=lambda request, params, reply: edit(runner, request, params, reply),
@@ -168,6 +178,8 @@ class Atelier:
                 Action.EDIT, job_id, request, reply, instruction
             ),
             allowed_sizes=settings.size_allow_list,
+            job_images=job_images,
+            look=describe.look,
         )
         chat = ChatCommands(
             settings, catalogue, store.conversations, limiter, image_limits, pictures, moderation, tools, scope_limits
@@ -188,6 +200,7 @@ class Atelier:
             _desks=desks,
             _mod_command=ModCommand(settings, store),
             _mod_actions=ModeratorActions(store, desks, results),
+            _describe=describe,
         )
 
     async def close(self, drain_seconds: float = 10.0) -> None:
@@ -225,6 +238,15 @@ class Atelier:
         """Returns True when an answer was given and stored. `thinking`: `/think`, the model reasons first."""
         return await self._chat.chat(request, text, reply, thinking=thinking)
 
+    async def describe(self, request: Request, reply: Reply) -> list[str]:
+        """`/describe`: four prompt ideas for the request's image (with buttons); the prompts, or []."""
+        return await self._describe.describe(request, reply)
+
+    async def imagine_idea(self, ideas_id: str, number: int, request: Request, reply: Reply) -> str | None:
+        """An idea's button (or the console's `/imagine 2`): imagine that prompt. Returns the job id."""
+        prompt = await self._describe.idea(ideas_id, number, request, reply)
+        return None if prompt is None else await self.imagine(request, GenerationParams(prompt), reply)
+
     async def usage(self, request: Request, reply: Reply) -> None:
         await usage(self._scope_limits, self.store.quotas, request, reply)
 
@@ -261,7 +283,13 @@ class Atelier:
     async def action(
         self, action: Action, job_id: str, request: Request, reply: Reply, instruction: str | None = None
     ) -> str | None:
-        """A button under a result. Returns the new job's id when one delivered."""
+        """A button under a result (or under /describe's ideas). Returns the new job's id when one delivered."""
+        if action == Action.IDEA:
+            idea = parse_idea_ref(job_id)
+            if idea is None:
+                await reply.send_error("This button no longer works.")
+                return None
+            return await self.imagine_idea(*idea, request, reply)
         return await self._buttons.press(action, job_id, request, reply, instruction)
 
     # ------------------------------------------------------------------- interrupted jobs

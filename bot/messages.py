@@ -101,10 +101,21 @@ class Action(StrEnum):
     VARY = "vary"
     EDIT = "edit"
     CANCEL = "cancel"
+    IDEA = "idea"  # under /describe's prompt ideas: imagine one (its id is `<ideas id>-<number>`)
 
 
 def action_id(action: Action, job_id: str) -> str:
     return f"atelier:{action}:{job_id}"
+
+
+def idea_ref(ideas_id: str, number: int) -> str:
+    """What an idea's button carries in place of a job id."""
+    return f"{ideas_id}-{number}"
+
+
+def parse_idea_ref(ref: str) -> tuple[str, int] | None:
+    ideas_id, _, number = ref.rpartition("-")
+    return (ideas_id, int(number)) if ideas_id and number.isdigit() and len(number) <= 2 else None
 
 
 def parse_action_id(custom_id: str) -> tuple[Action, str] | None:
@@ -171,6 +182,11 @@ class Reply:
     async def replace_answer(self, text: str) -> None:
         """The answer `stream_text` just showed was flagged by moderation: replace what was posted (every
         message of it) with `text`. The default, for a reply that cannot edit, sends `text`."""
+        await self.send_text(text)
+
+    async def send_ideas(self, text: str, ideas_id: str, count: int) -> None:
+        """`/describe`'s numbered prompt ideas, with a button per idea carrying action_id(Action.IDEA,
+        idea_ref(ideas_id, n)) for n from 1 to `count`. The default, for a reply without buttons, sends the text."""
         await self.send_text(text)
 
     async def show_thinking(self, reasoning: str) -> None:

@@ -17,6 +17,7 @@ class RecordingReply(Reply):
     deliveries: list[Delivery] = field(default_factory=list)
     progress_updates: list[Progress] = field(default_factory=list)
     cleared: int = 0
+    ideas: list[tuple[str, str, int]] = field(default_factory=list)  # (text, ideas id, count) from /describe
 
     async def send_text(self, text: str) -> None:
         self.texts.append(text)
@@ -33,6 +34,9 @@ class RecordingReply(Reply):
 
     async def send_images(self, delivery: Delivery) -> None:
         self.deliveries.append(delivery)
+
+    async def send_ideas(self, text: str, ideas_id: str, count: int) -> None:
+        self.ideas.append((text, ideas_id, count))
 
     async def progress(self, update: Progress) -> None:
         self.progress_updates.append(update)

@@ -152,7 +152,7 @@ async def test_a_server_that_ignores_stream_gives_the_same_answer(core: Atelier,
 async def test_plain_requests_offer_the_tools_but_no_thinking(core: Atelier, fake_agnes: FakeAgnes) -> None:
     await say(core, "/chat hi", make_request(), RecordingReply())
     body = fake_agnes.chat_requests()[0].body
-    assert [tool["function"]["name"] for tool in body["tools"]] == ["generate_image", "edit_image"]
+    assert [tool["function"]["name"] for tool in body["tools"]] == ["generate_image", "edit_image", "describe_image"]
     assert "chat_template_kwargs" not in body
 
 

@@ -206,3 +206,26 @@ async def test_a_servers_admins_can_turn_chat_tools_off(core: Atelier, fake_agne
     await say(core, "/settings reset chat_tools", make_request(admin=True), RecordingReply())
     await say(core, "draw me a cat", make_request(), RecordingReply())
     assert fake_agnes.chat_requests()[-1].body["tools"]
+
+
+async def test_describe_image_lets_the_model_look_at_a_result_it_made(core: Atelier, fake_agnes: FakeAgnes) -> None:
+    fake_agnes.chat_scripts = [
+        tool_call("generate_image", json.dumps({"prompt": "a tiny red square"})),
+        words("Made it."),
+    ]
+    first = RecordingReply()
+    await say(core, "draw a red square", make_request(), first)
+    [made] = first.deliveries
+    fake_agnes.chat_scripts = [
+        tool_call("describe_image", json.dumps({"image_ref": f"job:{made.job_id}"})),
+        words("A small red square on a plain background."),  # the tool's own vision call
+        words("It is a tiny red square."),
+    ]
+    second = RecordingReply()
+    await say(core, "what did you draw?", make_request(), second)
+    look = fake_agnes.chat_requests()[3].body["messages"]
+    assert look[-1]["content"][1]["image_url"]["url"].startswith("data:image/png;base64,")
+    assert "tools" not in fake_agnes.chat_requests()[3].body  # the look itself offers no tools
+    [result] = tool_messages(fake_agnes, 4)
+    assert result["content"] == "A small red square on a plain background."
+    assert "".join(second.streamed[0]) == "It is a tiny red square." and second.deliveries == []

@@ -9,6 +9,7 @@ from pathlib import Path
 from PIL import Image
 
 from tests.fakes.agnes_server import FakeAgnes
+from tests.fakes.images import png_bytes
 from tests.test_console import run_cli, saved_paths
 
 SECRET_REASONING = "the user wants a short answer; mention Rayleigh"
@@ -50,3 +51,16 @@ async def test_think_and_draw_through_the_console(tmp_path: Path, fake_agnes: Fa
     assert "Images today: you 1/20" in out
     assert fake_agnes.chat_requests()[0].body["chat_template_kwargs"] == {"enable_thinking": True}
     assert "Traceback" not in out + err
+
+
+async def test_describe_then_imagine_a_number_makes_that_idea(tmp_path: Path, fake_agnes: FakeAgnes) -> None:
+    (tmp_path / "photo.png").write_bytes(png_bytes(40, 30))
+    prompts = [f"a small photo, variant {n}" for n in range(1, 5)]
+    fake_agnes.chat_reply = json.dumps({"prompts": prompts})
+    env = {"AGNES_API_KEY": fake_agnes.api_key, "AGNES_BASE_URL": fake_agnes.base_url}
+    code, out, err = await run_cli(["console", "--out", "shots"], "/describe @photo.png\n/imagine 2\n", env, tmp_path)
+
+    assert code == 0, err
+    assert "2. a small photo, variant 2" in out and "/imagine 1 to /imagine 4" in out
+    assert [r.body["prompt"] for r in fake_agnes.image_requests()] == [prompts[1]]
+    assert len(saved_paths(out, tmp_path)) == 1

@@ -291,3 +291,22 @@ async def test_think_shows_a_collapsed_thinking_line_that_the_answer_then_replac
         return [m.text for m in await bot.core.store.conversations.history(thread_key(thread_id))]
 
     assert await eventually(stored) == ["why is the sea blue?", "Because water absorbs red light."]
+
+
+async def test_describe_gives_four_ideas_with_buttons_that_imagine_them(
+    fake_discord: FakeDiscord, fake_agnes: FakeAgnes, bot: Bot
+) -> None:
+    prompts = [f"idea number {n}, a lighthouse in style {n}" for n in range(1, 5)]
+    fake_agnes.chat_reply = '{"prompts": ' + str(prompts).replace("'", '"') + "}"
+    photo = fake_discord.add_attachment(png_of(), "coast.png")
+    inter = await fake_discord.dispatch_slash_command("describe", {"image": photo})
+    shown = await fake_discord.wait_for_followup(inter, timeout=TIMEOUT)
+    assert shown.json["content"].splitlines()[1:] == [f"{n}. {p}" for n, p in enumerate(prompts, start=1)]
+    buttons = [c for row in shown.json["components"] for c in row["components"]]
+    assert [b["label"] for b in buttons] == ["Imagine 1", "Imagine 2", "Imagine 3", "Imagine 4"]
+    assert all(b["custom_id"].startswith("atelier:idea:") for b in buttons)
+    assert fake_agnes.image_requests() == []
+
+    click = await fake_discord.dispatch_component(buttons[2]["custom_id"], message=shown.message_id)
+    result = await fake_discord.wait_for_followup(click, timeout=TIMEOUT)
+    assert result.files and fake_agnes.image_requests()[0].body["prompt"] == prompts[2]

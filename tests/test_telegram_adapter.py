@@ -299,3 +299,49 @@ async def test_think_shows_reasoning_collapsed_then_the_answer_in_the_same_messa
     [answer] = tg.fake.sent_messages(USER)
     assert answer["text"] == "Blue light scatters most in air."
     assert tg.agnes.chat_requests()[0].body["chat_template_kwargs"] == {"enable_thinking": True}
+
+
+async def test_describe_replying_to_a_photo_gives_ideas_whose_buttons_imagine_them(tg: RunningBot) -> None:
+    prompts = [f"a red square, take {n}" for n in range(1, 5)]
+    tg.agnes.chat_reply = json.dumps({"prompts": prompts})
+    fake = tg.fake
+    original = fake.push_message(USER, photo_file_id=fake.add_file(png_bytes()))
+    fake.push_message(USER, "/describe", reply_to=original["message"])
+    shown = await fake.wait_for("sendMessage", says("Prompt ideas"))
+    assert text_of(shown).splitlines()[1:] == [f"{n}. {p}" for n, p in enumerate(prompts, start=1)]
+    ids = buttons(shown)
+    assert len(ids) == 4 and all(i.startswith("atelier:idea:") for i in ids)
+    vision = tg.agnes.chat_requests()[0].body["messages"][-1]["content"]
+    assert vision[1]["image_url"]["url"].startswith("data:image/png;base64,")  # downloaded, never the file URL
+
+    await tg.restart()
+    fake.push_callback_query(fake.message(USER, shown.result["message_id"]), ids[3])
+    await fake.wait_for("sendPhoto")
+    assert tg.agnes.image_requests()[0].body["prompt"] == prompts[3]
+
+
+async def test_asking_the_chat_to_draw_delivers_a_photo_with_buttons_charged_once(tg: RunningBot) -> None:
+    call = {"index": 0, "id": "c1", "type": "function", "function": {"name": "generate_image", "arguments": ""}}
+    arguments = json.dumps({"prompt": "a lighthouse at dusk, oil painting"})
+    tg.agnes.chat_scripts = [
+        [
+            {"choices": [{"index": 0, "delta": {"role": "assistant", "tool_calls": [call]}}]},
+            {"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": arguments}}]}}]},
+            {"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]},
+            "data: [DONE]",
+        ],
+        [
+            {"choices": [{"index": 0, "delta": {"content": "Here is your lighthouse."}}]},
+            {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+            "data: [DONE]",
+        ],
+    ]
+    tg.fake.push_message(USER, "draw me a lighthouse")
+    photo = await tg.fake.wait_for("sendPhoto")
+    await tg.fake.wait_for("sendMessage", says("Here is your lighthouse."))
+    await tg.idle()
+
+    assert [b.split(":")[1] for b in buttons(photo)] == ["reroll", "vary", "edit"]
+    assert tg.agnes.image_requests()[0].body["prompt"] == "a lighthouse at dusk, oil painting"
+    usage = await tg.core.store.quotas.usage(f"telegram:private:{USER}", f"telegram:{USER}")
+    assert usage.user_used == 1

@@ -22,7 +22,7 @@ from adapters.console.attachments import AttachmentError, split_attachments
 from adapters.console.desk import ConsoleDesk
 from adapters.console.lines import LineReader
 from adapters.console.terminal import ConsoleReply, LastResult, Terminal, is_tty
-from bot.command import Ask, Cancel, Edit
+from bot.command import Ask, Cancel, Command, Describe, Edit, GenerationParams, Imagine
 from bot.core import Atelier
 from bot.failures import SORRY
 from bot.messages import Action, Request, Scope, ScopeKind, User
@@ -41,6 +41,7 @@ EDIT_NO_IMAGE = (
     "Attach an image with @path, e.g. `/edit @photo.png make it snowy`, or make one with /imagine first "
     "(/edit then changes the last result)."
 )
+DESCRIBE_NO_IMAGE = "Attach an image with @path, e.g. `/describe @photo.png`, or make one with /imagine first."
 STOPPED = "Stopped."
 STOP_SECONDS = 5.0  # quitting: how long a cancelled line may take to end
 INTERRUPTED = 130  # the exit status of a program a Ctrl-C ended
@@ -214,9 +215,14 @@ class ConsoleAdapter:
             await self._button(button, reply)
             return
         command = self._core.parse(text)
-        if not images and isinstance(command, Edit | Ask):
+        idea = _idea_number(command)
+        if idea is not None and self._session.last.ideas_id is not None:
+            await self._core.imagine_idea(self._session.last.ideas_id, idea, self._request([]), reply)
+            return
+        if not images and isinstance(command, Edit | Ask | Describe):
             if self._session.last.image is None:
-                await reply.send_error(ASK_NO_IMAGE if isinstance(command, Ask) else EDIT_NO_IMAGE)
+                missing_image = {Ask: ASK_NO_IMAGE, Describe: DESCRIBE_NO_IMAGE}.get(type(command), EDIT_NO_IMAGE)
+                await reply.send_error(missing_image)
                 return
             images = [self._session.last.image]  # as if replying to the last result
         request = self._request(images)
@@ -228,3 +234,11 @@ class ConsoleAdapter:
             await reply.send_error(NOTHING_YET)
             return
         await self._core.action(action, self._session.last.job_id, self._request([]), reply)
+
+
+def _idea_number(command: Command) -> int | None:
+    """`/imagine 2` after `/describe`: the number of the idea, else None (a prompt of its own)."""
+    if not isinstance(command, Imagine) or command.params != GenerationParams(command.params.prompt):
+        return None
+    prompt = command.params.prompt.strip()
+    return int(prompt) if prompt.isdigit() and len(prompt) == 1 else None

@@ -27,6 +27,7 @@ class LastResult:
 
     image: bytes | None = None
     job_id: str | None = None
+    ideas_id: str | None = None  # the last /describe's ideas: `/imagine 2` imagines the second
 
 
 class Terminal:
@@ -96,6 +97,10 @@ class ConsoleReply(Reply):
             if parts:
                 self._terminal.chunk("\n")
         return "".join(parts)
+
+    async def send_ideas(self, text: str, ideas_id: str, count: int) -> None:
+        self._last.ideas_id = ideas_id
+        self._terminal.line(f"{text}\n/imagine 1 to /imagine {count} makes one of them.")
 
     async def show_thinking(self, reasoning: str) -> None:
         """A TTY shows the latest reasoning on the progress line (gone when the answer begins); a pipe gets one

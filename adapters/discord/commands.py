@@ -89,6 +89,11 @@ def register_commands(tree: app_commands.CommandTree, handler: AtelierInteractio
     async def think(interaction: Interaction, message: app_commands.Range[str, 1, 4000]) -> None:
         await handler.chat(interaction, message, thinking=True)
 
+    @tree.command(name="describe", description="Four prompt ideas for an image, each with a button to imagine it")
+    @app_commands.describe(image="The image to describe")
+    async def describe(interaction: Interaction, image: Attachment) -> None:
+        await handler.describe(interaction, image)
+
     @tree.command(name="usage", description="Your images today and the limits here")
     async def usage(interaction: Interaction) -> None:
         await handler.simple(interaction, Usage())
@@ -133,4 +138,19 @@ def register_commands(tree: app_commands.CommandTree, handler: AtelierInteractio
         await handler.ask_image_menu(interaction, message)
 
     tree.add_command(mod_group(handler))
-    _ = (imagine, edit, ask, chat, think, usage, models, help_, cancel, reset, settings_, edit_image, ask_image)
+    _ = (
+        imagine,
+        edit,
+        ask,
+        chat,
+        think,
+        describe,
+        usage,
+        models,
+        help_,
+        cancel,
+        reset,
+        settings_,
+        edit_image,
+        ask_image,
+    )

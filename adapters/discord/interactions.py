@@ -148,6 +148,19 @@ class AtelierInteractions:
                 await self.core.ask(from_interaction(interaction, conversation, [data]), question, reply)
             await reply.finish()
 
+    async def describe(self, interaction: discord.Interaction, image: discord.Attachment) -> None:
+        if not await self.defer(interaction):
+            return
+        reply = self.reply(interaction)
+        async with self.guarded("/describe", reply):
+            try:
+                data = await read_image(image, self._max_input)
+            except ImageRejected as exc:
+                await reply.send_error(str(exc))
+                return
+            await self.core.describe(from_interaction(interaction, images=[data]), reply)
+            await reply.finish()
+
     async def chat(self, interaction: discord.Interaction, message: str, *, thinking: bool = False) -> None:
         if not await self.defer(interaction):
             return

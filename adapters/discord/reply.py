@@ -16,7 +16,7 @@ from adapters.discord.recovery import STOPPED_NOTICE, cut_off_at_shutdown, statu
 from adapters.discord.requests import message_key
 from adapters.discord.stream import PagedStream, split_pages
 from adapters.discord.uploads import result_files, upload_cap
-from adapters.discord.views import buttons_view, status_view
+from adapters.discord.views import buttons_view, ideas_view, status_view
 from bot.clock import MONOTONIC, Clock
 from bot.config import Settings
 from bot.messages import Delivery, Progress, Reply
@@ -227,6 +227,9 @@ class InteractionReply(Reply):
     async def stream_text(self, chunks: AsyncIterator[str]) -> str:
         return await self._answer.stream(self._pacing, self._post_linked, chunks)
 
+    async def send_ideas(self, text: str, ideas_id: str, count: int) -> None:
+        await self.post(text[:2000], view=ideas_view(ideas_id, count))
+
     async def show_thinking(self, reasoning: str) -> None:
         await self._answer.think(self._post_linked, reasoning)
 
@@ -384,6 +387,9 @@ class ChannelReply(Reply):
 
     async def stream_text(self, chunks: AsyncIterator[str]) -> str:
         return await self._answer.stream(self._pacing, self.post, chunks)
+
+    async def send_ideas(self, text: str, ideas_id: str, count: int) -> None:
+        await self.post(text[:2000], view=ideas_view(ideas_id, count))
 
     async def show_thinking(self, reasoning: str) -> None:
         await self._answer.think(self.post, reasoning)

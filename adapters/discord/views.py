@@ -12,7 +12,7 @@ from typing import Any, Protocol
 import discord
 
 from adapters.discord.inflight import turned_away
-from bot.messages import Action, action_id
+from bot.messages import Action, action_id, idea_ref
 from bot.moderation.desk import BUTTON_PREFIX, ModVerb, mod_button_id
 
 log = logging.getLogger(__name__)
@@ -25,6 +25,7 @@ _LABELS = {
     Action.VARY: ("Vary", "🔀", discord.ButtonStyle.secondary),
     Action.EDIT: ("Edit", "✏️", discord.ButtonStyle.primary),
     Action.CANCEL: ("Cancel", "✖️", discord.ButtonStyle.danger),
+    Action.IDEA: ("Imagine", "🎨", discord.ButtonStyle.secondary),
 }
 
 
@@ -34,10 +35,13 @@ class ActionHandler(Protocol):
 
 class ActionButton(
     discord.ui.DynamicItem[discord.ui.Button],
-    template=r"atelier:(?P<action>reroll|vary|edit|cancel):(?P<job>[A-Za-z0-9_-]{1,64})",
+    template=r"atelier:(?P<action>reroll|vary|edit|cancel|idea):(?P<job>[A-Za-z0-9_-]{1,64})",
 ):
     def __init__(self, action: Action, job_id: str) -> None:
-        super().__init__(_button(_LABELS[action], action_id(action, job_id)))
+        label, emoji, style = _LABELS[action]
+        if action == Action.IDEA:  # one per prompt idea: "Imagine 2"
+            label = f"{label} {job_id.rpartition('-')[2]}"
+        super().__init__(_button((label, emoji, style), action_id(action, job_id)))
         self.action = action
         self.job_id = job_id
 
@@ -118,6 +122,14 @@ def buttons_view(actions: list[Action], job_id: str) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
     for action in actions:
         view.add_item(ActionButton(action, job_id))
+    return view
+
+
+def ideas_view(ideas_id: str, count: int) -> discord.ui.View:
+    """A button per `/describe` prompt idea."""
+    view = discord.ui.View(timeout=None)
+    for number in range(1, count + 1):
+        view.add_item(ActionButton(Action.IDEA, idea_ref(ideas_id, number)))
     return view
 
 

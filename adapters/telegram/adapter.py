@@ -43,6 +43,7 @@ COMMANDS = [
     BotCommand("ask", "Ask about an image: reply to it with /ask what is this?"),
     BotCommand("chat", "Talk with the assistant; reply to continue"),
     BotCommand("think", "The same, the assistant thinking it through first"),
+    BotCommand("describe", "Prompt ideas for an image: reply to it with /describe"),
     BotCommand("usage", "Your images today and the limits here"),
     BotCommand("models", "The image models on offer"),
     BotCommand("cancel", "Stop your running image job"),

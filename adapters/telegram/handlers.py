@@ -23,7 +23,7 @@ from adapters.telegram.outbox import Outbox, Target, conversation_key, message_k
 from adapters.telegram.pacing import Priority
 from adapters.telegram.recovery import origin_of
 from adapters.telegram.reply import TelegramReply
-from bot.command import Ask, ChangeSettings, Command, Edit, Help, Moderate, Reset
+from bot.command import Ask, ChangeSettings, Command, Describe, Edit, Help, Moderate, Reset
 from bot.command import Chat as ChatText  # telegram has a Chat too
 from bot.core import Atelier
 from bot.failures import SORRY
@@ -44,6 +44,7 @@ CALLBACK_TEXT = {
     Action.REROLL: "Rerolling…",
     Action.VARY: "Making a variation…",
     Action.EDIT: "Reply to my message with what to change.",
+    Action.IDEA: "Imagining that idea…",
 }
 
 
@@ -199,7 +200,7 @@ class Handlers:
             request.is_admin = await self._is_admin(message)  # /help lists /mod to admins only
         if isinstance(command, Moderate) and command.subcommand in BAN_COMMANDS and command.target is None:
             command = replace(command, target=self._author_replied_to(message))
-        if isinstance(command, Edit | Ask):
+        if isinstance(command, Edit | Ask | Describe):
             images = album_images(album) if len(album) > 1 else [image for image in [input_image(message)] if image]
             # The core keeps as many as the model takes, and says so when it drops some.
             request.images = list(await asyncio.gather(*(download(self._outbox.bot, image) for image in images)))

@@ -24,7 +24,7 @@ from adapters.telegram.recovery import posted_ref
 from adapters.telegram.splitting import split_text
 from adapters.telegram.status import JobStatus
 from adapters.telegram.stream import StreamedAnswer
-from bot.messages import Action, Delivery, Progress, Reply, ResultImage, action_id
+from bot.messages import Action, Delivery, Progress, Reply, ResultImage, action_id, idea_ref
 
 T = TypeVar("T")
 THINKING_EDIT_SECONDS = 5.0
@@ -121,6 +121,16 @@ class TelegramReply(Reply):
         finally:
             self._replied = self._replied or answer.sent_any
             self._answer = answer.messages
+
+    async def send_ideas(self, text: str, ideas_id: str, count: int) -> None:
+        buttons = [
+            InlineKeyboardButton(f"🎨 {n}", callback_data=action_id(Action.IDEA, idea_ref(ideas_id, n)))
+            for n in range(1, count + 1)
+        ]
+        args = self._send_args()
+        send = partial(self._bot.send_message, text=text, reply_markup=InlineKeyboardMarkup([buttons]), **args)
+        message = await self._call(send, "sendMessage")
+        await self._outbox.link(message, conversation=self.conversation)
 
     async def show_thinking(self, reasoning: str) -> None:
         """An expandable blockquote under "💭 Thinking…": collapsed, the latest reasoning inside. Posted once,

@@ -185,12 +185,17 @@ class ChatCommands:
         await reply.send_text("Conversation cleared: I have forgotten what we said here.")
 
     async def _vision_images(self, images: list[bytes]) -> list[Picture]:
-        pictures = []
-        for data in images[:VISION_IMAGES]:
-            checked = await check_input_image(data, self._image_limits)
-            small, mime = await shrink_for_vision(checked)
-            pictures.append(Picture(small, mime))
-        return pictures
+        return await vision_pictures(images, self._image_limits)
+
+
+async def vision_pictures(images: list[bytes], limits: ImageLimits, most: int = VISION_IMAGES) -> list[Picture]:
+    """The images checked and made small enough for a vision model (off the event loop)."""
+    pictures = []
+    for data in images[:most]:
+        checked = await check_input_image(data, limits)
+        small, mime = await shrink_for_vision(checked)
+        pictures.append(Picture(small, mime))
+    return pictures
 
 
 async def _once(text: str) -> AsyncIterator[str]:

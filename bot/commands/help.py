@@ -11,6 +11,7 @@ HELP = f"""Atelier makes and edits images and answers questions about them.
 /ask <question> - reply to an image (or attach one) and ask about it
 /chat <message> - talk with the assistant; replies continue the conversation
 /think <message> - the same, the model thinking it through first (slower, for harder questions)
+/describe - reply to an image (or attach one): four prompt ideas for it, each with a button to imagine it
 /usage - your images today and the limits here
 /models - the image models this bot offers
 /cancel - stop your running image job (nothing is charged)
@@ -28,6 +29,7 @@ CONSOLE_HELP = f"""Atelier console: make and edit images, ask about them, and ch
 /vary - a variation of the last result
 /chat <message>, or any line without a slash - talk with the assistant; /reset forgets the conversation
 /think <message> - the same, the model thinking it through first (slower, for harder questions)
+/describe @photo.png - four prompt ideas for an image (or the last result); /imagine 2 then makes the second
 /usage - your images today and your limits
 /models - the image models this bot offers
 /cancel, or Ctrl-C - stop the running job (nothing is charged)

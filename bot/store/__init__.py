@@ -12,6 +12,7 @@ from bot.store.albums import AlbumStore
 from bot.store.checkpoint import CHECKPOINT_EVERY_SECONDS
 from bot.store.conversations import ConversationStore
 from bot.store.db import Database, open_database
+from bot.store.ideas import IdeaStore
 from bot.store.instances import InstanceStore
 from bot.store.jobs import JobStore
 from bot.store.leases import LeaseStore
@@ -63,6 +64,11 @@ class Store:
     def leases(self) -> LeaseStore:
         """Named leases (one Telegram poller per bot), shared by every process on the database."""
         return LeaseStore(self.db)
+
+    @cached_property
+    def ideas(self) -> IdeaStore:
+        """`/describe`'s prompt ideas, behind their buttons."""
+        return IdeaStore(self.db)
 
     @cached_property
     def albums(self) -> AlbumStore:

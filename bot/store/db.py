@@ -312,6 +312,16 @@ MIGRATIONS: list[str] = [
     ) WITHOUT ROWID;
     CREATE INDEX album_parts_created ON album_parts(created_at);
     """,
+    # 6: `/describe`'s prompt ideas, so the buttons under them work after a restart.
+    """
+    CREATE TABLE prompt_ideas (
+        id TEXT PRIMARY KEY,
+        scope_key TEXT NOT NULL,        -- only this chat's members may use them
+        prompts TEXT NOT NULL,          -- JSON list of the prompts, in the order shown
+        created_at REAL NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX prompt_ideas_created ON prompt_ideas(created_at);
+    """,
 ]
 
 

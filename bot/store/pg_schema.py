@@ -226,4 +226,14 @@ PG_MIGRATIONS: list[str] = [
     );
     CREATE INDEX album_parts_created ON album_parts(created_at);
     """,
+    # 6: `/describe`'s prompt ideas.
+    """
+    CREATE TABLE prompt_ideas (
+        id TEXT PRIMARY KEY,
+        scope_key TEXT NOT NULL,
+        prompts TEXT NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL
+    );
+    CREATE INDEX prompt_ideas_created ON prompt_ideas(created_at);
+    """,
 ]

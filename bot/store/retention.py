@@ -36,6 +36,7 @@ class Pruned:
     audit: int = 0
     reviews: int = 0
     rates: int = 0
+    ideas: int = 0
 
 
 # Each statement deletes one batch; `?` is the cutoff, then the batch size. Jobs still keeping files
@@ -56,6 +57,7 @@ STATEMENTS = {
     "reviews": "DELETE FROM mod_reviews WHERE id IN "
     "(SELECT id FROM mod_reviews WHERE decided_at IS NOT NULL AND decided_at < ? LIMIT ?)",
     # A rate row whose tat has passed is as good as none, once its "slow down" (told_at) is a minute old too.
+    "ideas": "DELETE FROM prompt_ideas WHERE id IN (SELECT id FROM prompt_ideas WHERE created_at < ? LIMIT ?)",
     "rates": "DELETE FROM rate_limits WHERE key IN (SELECT key FROM rate_limits "
     f"WHERE tat < ?1 AND coalesce(told_at, 0) <= ?1 - {WINDOW_SECONDS} LIMIT ?2)",
 }
@@ -83,4 +85,5 @@ async def prune_rows(db: Database, retention: Retention, now: float | None = Non
     audit = await _delete_batches(db, STATEMENTS["audit"], now - retention.audit_days * DAY)
     reviews = await _delete_batches(db, STATEMENTS["reviews"], jobs_cutoff)
     rates = await _delete_batches(db, STATEMENTS["rates"], now)
-    return Pruned(usage, jobs, messages, links, audit, reviews, rates)
+    ideas = await _delete_batches(db, STATEMENTS["ideas"], jobs_cutoff)  # kept as long as results are
+    return Pruned(usage, jobs, messages, links, audit, reviews, rates, ideas)
