@@ -15,17 +15,16 @@ import json
 import logging
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/: the shared set-up in burst_bench
 
 import itertools
 
-from adapters.telegram.adapter import TelegramAdapter
-from bot.config import load_settings
-from bot.core import Atelier
+from burst_bench import running
+
 from tests.fakes.agnes_server import FakeAgnes
 from tests.fakes.telegram_server import FakeTelegram
 
@@ -98,39 +97,21 @@ async def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
-    agnes = await FakeAgnes(latency=args.latency).start()
-    fake = FakeTelegram(token="123456:BENCH-fake-token-aBcDeFgHiJkL", bot_username="AtelierBot")
-    await fake.start()
-    with tempfile.TemporaryDirectory() as tmp:
-        settings = load_settings(
-            _env_file=None,
-            database_url=f"sqlite:///{tmp}/bench.db",
-            agnes_api_key=agnes.api_key,
-            agnes_base_url=agnes.base_url,
-            telegram_token=fake.token,
-            telegram_base_url=fake.base_url,
-            telegram_base_file_url=fake.base_file_url,
-            quota_images_per_user_per_day=100_000,
-            quota_images_per_guild_per_day=100_000,
-            rate_limit_per_user_per_minute=100_000,
-            # The provider's own concurrency cap would queue the concurrent runs: that is not Telegram overhead.
-            agnes_max_concurrency=max(8, args.concurrent),
-        )
-        core = await Atelier.start(settings)
-        adapter = TelegramAdapter(core, settings)
-        await adapter.start()
-        try:
-            await sequential(fake, 3, args.latency, first_chat=9_000)  # warm-up: connections, first imports
-            seq = await sequential(fake, args.runs, args.latency)
-            conc = await concurrent(fake, args.concurrent, args.latency)
-            agnes_latency = agnes.latency
-            stream = await streamed_answer(fake, agnes, args.chars)
-            agnes.latency = agnes_latency
-        finally:
-            await adapter.stop()
-            await core.close()
-            await fake.stop()
-            await agnes.stop()
+    overrides = {
+        "quota_images_per_user_per_day": 100_000,
+        "quota_images_per_guild_per_day": 100_000,
+        "rate_limit_per_user_per_minute": 100_000,
+        # The provider's own concurrency cap would queue the concurrent runs: that is not Telegram overhead.
+        "agnes_max_concurrency": max(8, args.concurrent),
+    }
+    async with running(args.latency, **overrides) as bot:
+        fake, agnes = bot.fake, bot.agnes
+        await sequential(fake, 3, args.latency, first_chat=9_000)  # warm-up: connections, first imports
+        seq = await sequential(fake, args.runs, args.latency)
+        conc = await concurrent(fake, args.concurrent, args.latency)
+        agnes_latency = agnes.latency
+        stream = await streamed_answer(fake, agnes, args.chars)
+        agnes.latency = agnes_latency
 
     result = {
         "upstream_latency_s": args.latency,
