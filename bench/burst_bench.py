@@ -100,8 +100,6 @@ async def running(latency: float, **overrides: Any) -> AsyncIterator[Bot]:
             await core.close()
             await fake.stop()
             await agnes.stop()
-            await fake.stop()
-            await agnes.stop()
 
 
 async def burst(bot: Bot, chats: int, first_chat: int = 50_000) -> list[float]:

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/: the shared s
 
 import itertools
 
-from burst_bench import running
+from burst_bench import Bot, burst, running
 
 from tests.fakes.agnes_server import FakeAgnes
 from tests.fakes.telegram_server import FakeTelegram
@@ -50,18 +50,9 @@ async def sequential(fake: FakeTelegram, runs: int, upstream: float, first_chat:
     return overheads
 
 
-async def concurrent(fake: FakeTelegram, count: int, upstream: float) -> list[float]:
-    chats = [20_000 + i for i in range(count)]
-    for chat in chats:
-        fake.add_chat(chat)
-    mark = fake.mark()
-    offered = {}
-    for chat in chats:
-        offered[chat] = time.monotonic()
-        fake.push_message(chat, f"/imagine concurrent {chat}")
-    await fake.wait_for("sendPhoto", since=mark, count=count, timeout=30)
-    photos = [c for c in fake.calls()[mark:] if c.method == "sendPhoto" and c.chat_id in offered]
-    return [(c.ts - offered[c.chat_id] - upstream) * 1000 for c in photos]
+async def concurrent(bot: Bot, count: int, upstream: float) -> list[float]:
+    """Overhead per job (ms) with `count` chats asking at once: burst_bench's burst, minus the upstream."""
+    return [(seconds - upstream) * 1000 for seconds in await burst(bot, count, first_chat=20_000)]
 
 
 async def streamed_answer(fake: FakeTelegram, agnes: FakeAgnes, chars: int) -> dict[str, object]:
@@ -108,7 +99,7 @@ async def main() -> None:
         fake, agnes = bot.fake, bot.agnes
         await sequential(fake, 3, args.latency, first_chat=9_000)  # warm-up: connections, first imports
         seq = await sequential(fake, args.runs, args.latency)
-        conc = await concurrent(fake, args.concurrent, args.latency)
+        conc = await concurrent(bot, args.concurrent, args.latency)
         agnes_latency = agnes.latency
         stream = await streamed_answer(fake, agnes, args.chars)
         agnes.latency = agnes_latency

@@ -120,7 +120,8 @@ Look = Callable[[bytes], Awaitable[str]]  # a description of one image (a vision
 
 class ChatTools:
     """`imagine` runs an /imagine; `edit_attached` an /edit of the request's images; `edit_job` the Edit
-    button of a result, which checks the job belongs to this chat."""
+    button of a result, which checks the job belongs to this chat; `job_images` a result's images (checked the
+    same way); `look` describes an image."""
 
     def __init__(
         self,
@@ -128,8 +129,8 @@ class ChatTools:
         edit_attached: Imagine,
         edit_job: EditJob,
         allowed_sizes: list[tuple[int, int]],
-        job_images: JobImages | None = None,
-        look: Look | None = None,
+        job_images: JobImages,
+        look: Look,
     ) -> None:
         self._imagine = imagine
         self._edit_attached = edit_attached
@@ -167,33 +168,23 @@ class ChatTools:
 
     async def _edit(self, arguments: dict[str, Any], request: Request, reply: Reply) -> ToolOutcome:
         instruction = _text(arguments, "instruction")
-        ref = _text(arguments, "image_ref")
+        source = _image_ref(arguments, request)
         watching = WatchingReply(reply)
-        if ref == ATTACHED:
-            if not request.images:
-                raise ToolArgumentError("the user's message carries no image; use a job:<id> ref from earlier")
+        if source is None:
             job_id = await self._edit_attached(request, GenerationParams(instruction), watching)
-        elif ref.startswith(JOB_REF) and len(ref) > len(JOB_REF):
-            job_id = await self._edit_job(ref[len(JOB_REF) :], instruction, request, watching)
         else:
-            raise ToolArgumentError(f"image_ref must be '{ATTACHED}' or job:<id> from a tool result, not {ref!r}")
+            job_id = await self._edit_job(source, instruction, request, watching)
         return _outcome(job_id, watching, "edited image made")
 
     async def _describe(self, arguments: dict[str, Any], request: Request) -> ToolOutcome:
-        ref = _text(arguments, "image_ref")
-        if self._look is None or self._job_images is None:
-            return ToolOutcome("error: describing images is not available here")
-        if ref == ATTACHED:
-            if not request.images:
-                raise ToolArgumentError("the user's message carries no image; use a job:<id> ref from earlier")
+        source = _image_ref(arguments, request)
+        if source is None:
             image = request.images[0]
-        elif ref.startswith(JOB_REF) and len(ref) > len(JOB_REF):
-            found = await self._job_images(ref[len(JOB_REF) :], request)
+        else:
+            found = await self._job_images(source, request)
             if isinstance(found, str):
                 return ToolOutcome(f"error: {found}")
             image = found[0]
-        else:
-            raise ToolArgumentError(f"image_ref must be '{ATTACHED}' or job:<id> from a tool result, not {ref!r}")
         try:
             return ToolOutcome(await self._look(image))
         except (ProviderError, ImageRejected, TimeoutError) as exc:
@@ -217,6 +208,18 @@ def _text(arguments: dict[str, Any], name: str) -> str:
     if len(value) > MAX_PROMPT_CHARS:
         raise ToolArgumentError(f"{name} is {len(value)} characters; keep it under {MAX_PROMPT_CHARS}")
     return value.strip()
+
+
+def _image_ref(arguments: dict[str, Any], request: Request) -> str | None:
+    """The job id `image_ref` names, or None for the image the user's message carries."""
+    ref = _text(arguments, "image_ref")
+    if ref == ATTACHED:
+        if not request.images:
+            raise ToolArgumentError("the user's message carries no image; use a job:<id> ref from earlier")
+        return None
+    if ref.startswith(JOB_REF) and len(ref) > len(JOB_REF):
+        return ref[len(JOB_REF) :]
+    raise ToolArgumentError(f"image_ref must be '{ATTACHED}' or job:<id> from a tool result, not {ref!r}")
 
 
 def _without_images(request: Request) -> Request:

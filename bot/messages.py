@@ -190,9 +190,9 @@ class Reply:
         await self.send_text(text)
 
     async def show_thinking(self, reasoning: str) -> None:
-        """The model is reasoning before it answers (`reasoning`: all of it so far), called at most about once a
-        second. Show a short, collapsed "Thinking…" line; the answer, when `stream_text` begins, takes its
-        place. Never part of the answer. The default shows nothing."""
+        """The model is reasoning before it answers (`reasoning`: its latest 1,000 characters), called at most
+        about once a second. Show a short, collapsed "Thinking…" line; the answer, when `stream_text` begins,
+        takes its place. Never part of the answer. The default shows nothing."""
 
     async def progress(self, update: Progress) -> None:
         """Called about once a second while a job runs; the adapter decides how often to show it."""

@@ -11,7 +11,7 @@ import re
 from bot.config import Settings
 from bot.providers.base import ChatMessage, ProviderError
 from bot.providers.catalogue import Catalogue, UnknownModel
-from bot.providers.chat_stream import TextDelta
+from bot.providers.chat_stream import answer_of
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +37,11 @@ class PromptHelper:
         try:
             provider, model = self._catalogue.resolve_chat(self._settings.chat_model)
             async with asyncio.timeout(min(ENHANCE_SECONDS, self._settings.provider_deadline_seconds)):
-                parts = [e.text async for e in provider.stream_events(messages, model) if isinstance(e, TextDelta)]
+                answer = await answer_of(provider.stream_events(messages, model))
         except (ProviderError, UnknownModel, TimeoutError) as exc:
             log.warning("prompt help failed, using the prompt as written: %r", exc)
             return None
-        return _cleaned("".join(parts), self._settings.max_prompt_chars)
+        return _cleaned(answer, self._settings.max_prompt_chars)
 
 
 def _cleaned(text: str, limit: int) -> str | None:

@@ -35,6 +35,19 @@ FAST = {
 }
 
 
+async def wait_idle(adapter: TelegramAdapter, timeout: float = 10.0) -> None:
+    """Wait until every update the adapter has picked up is fully handled."""
+    pending = [task for task in adapter.handlers.inflight if not task.done()]
+    if pending:
+        await asyncio.wait_for(asyncio.gather(*pending, return_exceptions=True), timeout)
+
+
+async def stop_bot(core: Atelier, adapter: TelegramAdapter) -> None:
+    """In `atelier run`'s order: no new updates, jobs finish, then the session closes."""
+    await shut_down(core, [adapter], grace=2.0)
+    await core.close(drain_seconds=0.0)
+
+
 @dataclass
 class RunningBot:
     fake: FakeTelegram
@@ -44,15 +57,10 @@ class RunningBot:
     adapter: TelegramAdapter
 
     async def idle(self, timeout: float = 10.0) -> None:
-        """Wait until every update the adapter has picked up is fully handled."""
-        pending = [task for task in self.adapter.handlers.inflight if not task.done()]
-        if pending:
-            await asyncio.wait_for(asyncio.gather(*pending, return_exceptions=True), timeout)
+        await wait_idle(self.adapter, timeout)
 
     async def stop(self) -> None:
-        """In `atelier run`'s order: no new updates, jobs finish, then the session closes."""
-        await shut_down(self.core, [self.adapter], grace=2.0)
-        await self.core.close(drain_seconds=0.0)
+        await stop_bot(self.core, self.adapter)
 
     async def restart(self) -> None:
         """As if the process were restarted: new core and adapter on the same database."""

@@ -17,7 +17,6 @@ from typing import Any
 import httpx
 import pytest
 
-from adapters.platforms import shut_down
 from adapters.telegram.adapter import TelegramAdapter
 from adapters.telegram.poller import OTHER_DATABASE, PollerLease, lease_name, one_poller
 from adapters.telegram.webhook import SECRET_HEADER
@@ -38,8 +37,10 @@ from tests.test_telegram_harness import (
     buttons,
     fake_telegram_fixture,  # noqa: F401 - a pytest fixture
     says,
+    stop_bot,
     telegram_settings,
     text_of,
+    wait_idle,
 )
 
 URL = "https://bot.example.org/telegram/hook"
@@ -60,13 +61,10 @@ class Worker:
         return f"http://127.0.0.1:{self.adapter.webhook.port}/telegram/hook"
 
     async def idle(self, timeout: float = 10.0) -> None:
-        pending = [task for task in self.adapter.handlers.inflight if not task.done()]
-        if pending:
-            await asyncio.wait_for(asyncio.gather(*pending, return_exceptions=True), timeout)
+        await wait_idle(self.adapter, timeout)
 
     async def stop(self) -> None:
-        await shut_down(self.core, [self.adapter], grace=2.0)
-        await self.core.close(drain_seconds=0.0)
+        await stop_bot(self.core, self.adapter)
 
 
 @dataclass

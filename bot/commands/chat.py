@@ -29,7 +29,7 @@ from bot.providers.base import ChatMessage, ChatOptions, ChatProvider, ProviderE
 from bot.providers.catalogue import Catalogue, UnknownModel
 from bot.providers.chat_stream import ChatEvent, Finished, ReasoningDelta, StreamInterrupted, TextDelta, ToolCall
 from bot.ratelimit import RateLimiter
-from bot.scope_limits import SWITCHES, ScopeLimits
+from bot.scope_limits import ScopeLimits
 from bot.store.conversations import ConversationStore
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,7 @@ VISION_IMAGES = 4  # the most images one question sends to the model
 CHAT_TOOLS = "chat_tools"  # the scope's switches (bot.scope_limits.SWITCHES)
 THINKING = "thinking"
 THINKING_EVERY = 1.0  # seconds between updates of the "Thinking…" line
+THINKING_KEPT = 1000  # characters of the latest reasoning passed to it
 MADE_NOTE = "image made:"  # kept after an answer in the history, so a later turn can edit that image
 TOOL_LIMIT = "error: no more tool calls for this message; answer the user in words now."
 
@@ -55,8 +56,8 @@ class ChatCommands:
         image_limits: ImageLimits,
         pictures: ConversationImages,
         moderation: Moderation,
-        tools: ChatTools | None = None,
-        scope_limits: ScopeLimits | None = None,
+        tools: ChatTools,
+        scope_limits: ScopeLimits,
     ) -> None:
         self._settings = settings
         self._tools = tools
@@ -111,7 +112,7 @@ class ChatCommands:
         question = ChatMessage("user", text.strip(), [picture.uri for picture in images])
         messages = [ChatMessage("system", await self._system_prompt(request)), *history, question]
         holds = await self._moderation.holds_answers(request)
-        thinking = thinking or await self._switch(request, THINKING)
+        thinking = thinking or await self._scope_limits.switch(request.scope, THINKING)
         turn = Turn(provider, model, messages, request, reply, holds, thinking)
         try:
             answer = await self._answer(turn)
@@ -165,20 +166,11 @@ class ChatCommands:
         return answer
 
     async def _system_prompt(self, request: Request) -> str:
-        persona = None
-        if self._scope_limits is not None:
-            persona = await self._scope_limits.persona(request.scope, request.channel)
+        persona = await self._scope_limits.persona(request.scope, request.channel)
         return persona or self._settings.chat_system_prompt
 
     async def _tools_on(self, request: Request) -> bool:
-        if self._tools is None or self._settings.chat_max_tool_calls == 0:
-            return False
-        return await self._switch(request, CHAT_TOOLS)
-
-    async def _switch(self, request: Request, name: str) -> bool:
-        if self._scope_limits is None:
-            return SWITCHES[name].default
-        return await self._scope_limits.switch(request.scope, name)
+        return self._settings.chat_max_tool_calls > 0 and await self._scope_limits.switch(request.scope, CHAT_TOOLS)
 
     async def reset(self, request: Request, reply: Reply) -> None:
         await self._pictures.forget(await self._conversations.clear(request.conversation))
@@ -240,15 +232,15 @@ class ThinkingLine:
     def __init__(self, reply: Reply, clock: Clock = MONOTONIC) -> None:
         self._reply = reply
         self._clock = clock
-        self._reasoning = ""
+        self._latest = ""  # the last THINKING_KEPT characters: a line shows only the end of long reasoning
         self._shown_at: float | None = None
 
     async def add(self, text: str) -> None:
-        self._reasoning += text
+        self._latest = (self._latest + text)[-THINKING_KEPT:]
         now = self._clock.now()
         if self._shown_at is None or now - self._shown_at >= THINKING_EVERY:
             self._shown_at = now
-            await self._reply.show_thinking(self._reasoning)
+            await self._reply.show_thinking(self._latest)
 
 
 async def answer_text(

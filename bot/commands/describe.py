@@ -18,7 +18,7 @@ from bot.moderation.policy import Use
 from bot.prompt_ideas import DESCRIBE_INSTRUCTIONS, ideas_text, parse_ideas
 from bot.providers.base import ChatMessage, ProviderError
 from bot.providers.catalogue import Catalogue, UnknownModel
-from bot.providers.chat_stream import TextDelta
+from bot.providers.chat_stream import answer_of
 from bot.ratelimit import RateLimiter
 from bot.store.ideas import IdeaStore
 
@@ -82,8 +82,7 @@ class DescribeCommand:
         ]
         try:
             async with asyncio.timeout(self._settings.provider_deadline_seconds):
-                events = provider.stream_events(messages, model)
-                answer = "".join([event.text async for event in events if isinstance(event, TextDelta)])
+                answer = await answer_of(provider.stream_events(messages, model))
         except (ProviderError, TimeoutError) as exc:
             log.warning("describe failed: %r", exc)
             await reply.send_error(chat_failure(exc))
@@ -106,8 +105,7 @@ class DescribeCommand:
             ChatMessage("user", "Describe this image.", [picture.uri]),
         ]
         async with asyncio.timeout(self._settings.provider_deadline_seconds):
-            events = provider.stream_events(messages, model)
-            text = "".join([event.text async for event in events if isinstance(event, TextDelta)])
+            text = await answer_of(provider.stream_events(messages, model))
         return text.strip() or "(the model saw nothing to describe)"
 
     async def idea(self, idea_id: str, number: int, request: Request, reply: Reply) -> str | None:

@@ -82,7 +82,7 @@ class SettingsCommand:
         """The chat's system prompt for this channel (topic, or the whole private chat)."""
         key = persona_key(request.channel)
         if text is None:
-            current = (await self._stored.all(request.scope.key)).get(key)
+            current = await self._limits.persona(request.scope, request.channel)
             await reply.send_text(
                 f"Persona here: {current}"
                 if current

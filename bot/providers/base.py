@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from bot.providers.chat_stream import ChatEvent
 
 
 @dataclass(frozen=True)
@@ -126,11 +129,9 @@ class ChatOptions:
 
 
 class ChatProvider(Provider, Protocol):
-    def stream_chat(self, messages: list[ChatMessage], model: str) -> AsyncIterator[str]: ...
-
     def stream_events(
         self, messages: list[ChatMessage], model: str, options: ChatOptions | None = None
-    ) -> AsyncIterator[Any]:
+    ) -> AsyncIterator[ChatEvent]:
         """bot.providers.chat_stream events: TextDelta, ReasoningDelta, ToolCall, then Finished."""
         ...
 

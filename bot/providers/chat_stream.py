@@ -86,6 +86,11 @@ class ToolCallAssembler:
         ]
 
 
+async def answer_of(events: AsyncIterator[ChatEvent]) -> str:
+    """The whole answer's text, for a caller that shows nothing until it is done (reasoning left out)."""
+    return "".join([event.text async for event in events if isinstance(event, TextDelta)])
+
+
 async def chat_events(lines: AsyncIterator[str], credentials: list[str]) -> AsyncIterator[ChatEvent]:
     """Events from SSE lines. Ends with Finished; tool calls come, whole, just before it."""
     tools = ToolCallAssembler()

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from bot.providers.base import ChatMessage, ChatOptions, ProviderError
-from bot.providers.chat_stream import ChatEvent, StreamInterrupted, TextDelta, chat_events, whole_answer_events
+from bot.providers.chat_stream import ChatEvent, StreamInterrupted, chat_events, whole_answer_events
 from bot.providers.downloads import DEFAULT_MAX_ANSWER_BYTES
 from bot.providers.http_errors import error_for
 from bot.providers.retry import retry_after_seconds
@@ -40,12 +40,6 @@ class OpenAIChat:
         self._headers = {"Authorization": f"Bearer {api_key}"}
         self._idle_timeout = idle_timeout
         self._max_bytes = max_bytes
-
-    async def stream_chat(self, messages: list[ChatMessage], model: str) -> AsyncIterator[str]:
-        """The answer's text only."""
-        async for event in self.stream_events(messages, model):
-            if isinstance(event, TextDelta):
-                yield event.text
 
     async def stream_events(
         self, messages: list[ChatMessage], model: str, options: ChatOptions | None = None

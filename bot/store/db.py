@@ -365,7 +365,8 @@ class Database(ABC):
         """An SQL expression: the JSON text in `column` without these top-level keys."""
 
 
-def _quota_refusal(exc: sqlite3.IntegrityError) -> QuotaExceeded | None:
+def quota_refusal(exc: Exception) -> QuotaExceeded | None:
+    """The quota triggers' refusal ('quota:user', 'quota:scope'), as either backend raised it; else None."""
     message = str(exc)
     if message.startswith("quota:"):
         return QuotaExceeded(message.removeprefix("quota:"))
@@ -454,7 +455,7 @@ class SQLiteDatabase(Database):
         try:
             return await self.connection.execute(sql, params)
         except sqlite3.IntegrityError as exc:
-            if (refusal := _quota_refusal(exc)) is None:
+            if (refusal := quota_refusal(exc)) is None:
                 raise
             raise refusal from None
 

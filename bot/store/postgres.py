@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import asyncpg
 
-from bot.store.db import MIGRATIONS, Database, QuotaExceeded, Row, StoreUnavailable, redact_url
+from bot.store.db import MIGRATIONS, Database, Row, StoreUnavailable, quota_refusal, redact_url
 from bot.store.pg_schema import PG_MIGRATIONS
 
 POOL_MIN, POOL_MAX = 1, 10
@@ -78,11 +78,6 @@ class _Status:
         self.rowcount = rowcount
 
 
-def _refusal(exc: asyncpg.RaiseError) -> QuotaExceeded | None:
-    message = str(exc)
-    return QuotaExceeded(message.removeprefix("quota:")) if message.startswith("quota:") else None
-
-
 class PostgresDatabase(Database):
     def __init__(self, pool: asyncpg.Pool, where: str) -> None:
         self._pool = pool
@@ -133,7 +128,7 @@ class PostgresDatabase(Database):
         try:
             status = await self._pool.execute(to_postgres(sql), *params)
         except asyncpg.RaiseError as exc:
-            if (refusal := _refusal(exc)) is None:
+            if (refusal := quota_refusal(exc)) is None:
                 raise
             raise refusal from None
         return _Status(_rowcount(status))
@@ -145,7 +140,7 @@ class PostgresDatabase(Database):
         try:
             return await self._pool.fetchrow(to_postgres(sql), *params)
         except asyncpg.RaiseError as exc:
-            if (refusal := _refusal(exc)) is None:
+            if (refusal := quota_refusal(exc)) is None:
                 raise
             raise refusal from None
 
