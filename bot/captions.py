@@ -12,6 +12,8 @@ def result_caption(job: ImageJob, model: ModelInfo, images: list[ResultImage], n
     details = [size_text(job.size, images), model.qualified]
     if job.seed is not None:
         details.append(f"seed {job.seed}")
+    if len(images) > 1:
+        details.append(f"{len(images)} images")
     caption = f"{job.prompt}\n({' · '.join(details)})"
     if notes:
         caption += "\nNote: " + "; ".join(notes) + "."

@@ -56,6 +56,8 @@ class GenerationParams:
     # Let the chat model rewrite the prompt into a detailed one first. Not kept with the job: its prompt is
     # the rewritten one, which Reroll reuses as it is.
     enhance: bool = False
+    # `--n 2|4`: that many images, shown as one grid with U/V buttons. None: the scope's images_per_prompt.
+    count: int | None = None
 
     def to_json(self) -> dict:
         return {
@@ -63,6 +65,7 @@ class GenerationParams:
             "seed": self.seed,
             "model": self.model,
             "negative_prompt": self.negative_prompt,
+            "count": self.count,
         }
 
     @classmethod
@@ -73,6 +76,7 @@ class GenerationParams:
             seed=data.get("seed"),
             model=data.get("model"),
             negative_prompt=data.get("negative_prompt"),
+            count=data.get("count"),
         )
 
 

@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     # Cloud providers: *_MAX_CONCURRENCY is a ceiling; the limit halves on 429/503 and grows back per success.
     agnes_max_concurrency: int = Field(default=64, ge=1)
     image_model: str = "agnes-image-2.1-flash"
+    # Images per /imagine where the prompt gives no --n (1, 2 or 4); servers may choose their own.
+    images_per_prompt: int = 1
     chat_model: str = "agnes-2.0-flash"
     chat_system_prompt: str = "You are Atelier, a helpful assistant in a community chat. Answer concisely."
     chat_history_turns: int = Field(default=20, ge=1, le=200)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import random
 import time
@@ -18,6 +19,7 @@ from bot.clock import MONOTONIC, Clock
 from bot.config import Settings
 from bot.delivery import deliver_within
 from bot.failures import CANCELLED, failure_detail, image_failure
+from bot.grid import compose_grid
 from bot.images import ImageLimits, ImageRejected, check_result_image
 from bot.kept_back import KeptBack, quietly
 from bot.kept_files import KeptFiles
@@ -27,7 +29,7 @@ from bot.moderation.policy import Use
 from bot.moderation.review import ReviewQueue
 from bot.preparation import JobSpec, Prepared, Preparer, Refused
 from bot.prompt_help import PromptHelper
-from bot.providers.base import ImageJob, ProviderProgress
+from bot.providers.base import ImageJob, ProgressCallback, ProviderProgress
 from bot.providers.catalogue import Catalogue, UnknownModel
 from bot.ratelimit import RateLimiter
 from bot.redaction import secrets_of
@@ -42,7 +44,9 @@ from bot.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
-RESULT_ACTIONS = [Action.REROLL, Action.VARY, Action.EDIT]
+RESULT_ACTIONS = [Action.REROLL, Action.SUBTLE, Action.VARY, Action.EDIT]
+# Under one image picked from a grid (U1-U4): it is already made, so no Reroll.
+PICKED_ACTIONS = [Action.SUBTLE, Action.VARY, Action.EDIT]
 INTERRUPTED = "⚠️ The bot is restarting and this image job was cut off: you were not charged. Please try again."
 INTERRUPTED_SEND_SECONDS = 5.0
 # How often a runner looks for cancels that other processes flagged on its jobs (one query for all of them).
@@ -182,14 +186,11 @@ class JobRunner:
         ticker = asyncio.create_task(self._tick(job_id, started, lambda: latest, reply))
         try:
             async with asyncio.timeout(self._settings.provider_deadline_seconds):
-                raw_images = await prepared.provider.generate(job, report)
-            images = [await check_result_image(data, self._result_limits) for data in raw_images]
-            if not images:
-                raise ImageRejected("no images")
+                images = await self._generate(job_id, prepared, report)
             await cancel_and_wait(ticker)
             check = await self._moderation.check_result(request, job_id, job.prompt, images)
             if check.outcome in (Outcome.WITHHOLD, Outcome.REVIEW):
-                result = _delivery(job_id, prepared, images)
+                result = await _delivery(job_id, prepared, images)
                 await self._kept_back.handle(request, job, result, check, reply, lambda: self._running.charged(job_id))
                 return None
             kept, ref = await self._deliver(job_id, prepared, images, reply, spoiler=check.outcome is Outcome.SPOILER)
@@ -231,6 +232,51 @@ class JobRunner:
             log.warning("job %s: could not note its delivery: %r", job_id, exc)
         return job_id
 
+    async def _generate(self, job_id: str, prepared: Prepared, report: ProgressCallback) -> list[ResultImage]:
+        """The job's checked images. A grid the model cannot make in one request is that many requests at
+        once (the provider's concurrency limit queues them); images that failed are given back and said."""
+        job, caps = prepared.job, prepared.model.capabilities
+        if prepared.wording:
+            job = dataclasses.replace(job, prompt=f"{prepared.wording} {job.prompt}")
+        if job.count <= max(caps.max_images, 1):
+            raw = await prepared.provider.generate(job, report)
+            images = [await check_result_image(data, self._result_limits) for data in raw[: job.count]]
+            if not images:
+                raise ImageRejected("no images")
+            if len(images) < job.count:
+                await self._gave_back(job_id, prepared, len(images), None)
+            return images
+        singles = [_single(job, number) for number in range(job.count)]
+        outcomes = await asyncio.gather(
+            *(self._one_image(prepared, single, report) for single in singles), return_exceptions=True
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException) and not isinstance(outcome, Exception):
+                raise outcome  # a cancel or a shutdown: the whole job stops and is refunded
+        images = [outcome for outcome in outcomes if isinstance(outcome, ResultImage)]
+        failures = [outcome for outcome in outcomes if isinstance(outcome, Exception)]
+        if not images:
+            raise failures[0]
+        if failures:
+            await self._gave_back(job_id, prepared, len(images), failures[0])
+        return images
+
+    async def _one_image(self, prepared: Prepared, single: ImageJob, report: ProgressCallback) -> ResultImage:
+        raw = await prepared.provider.generate(single, report)
+        if not raw:
+            raise ImageRejected("no images")
+        return await check_result_image(raw[0], self._result_limits)
+
+    async def _gave_back(self, job_id: str, prepared: Prepared, made: int, failure: Exception | None) -> None:
+        await asyncio.shield(self._store.quotas.give_back(job_id, made))
+        missing = prepared.job.count - made
+        why = f" ({image_failure(failure, self._secrets).split('.')[0].lower()})" if failure is not None else ""
+        prepared.notes.append(
+            f"{missing} of {prepared.job.count} images could not be made{why} and "
+            f"{'was' if missing == 1 else 'were'} not charged"
+        )
+        log.info("job %s: %d of %d images made", job_id, made, prepared.job.count)
+
     async def _deliver(
         self, job_id: str, prepared: Prepared, images: list[ResultImage], reply: Reply, *, spoiler: bool = False
     ) -> tuple[dict, str | None]:
@@ -241,7 +287,7 @@ class JobRunner:
         saving = asyncio.ensure_future(self._files.save(job_id, images, job.images, job.mask))
         try:
             await reply.clear_progress()
-            delivery = _delivery(job_id, prepared, images, spoiler=spoiler)
+            delivery = await _delivery(job_id, prepared, images, spoiler=spoiler)
             ref = await deliver_within(
                 self.clock, self._settings.delivery_deadline_seconds, reply.send_images(delivery)
             )
@@ -310,15 +356,32 @@ class JobRunner:
         return await self._files.inputs_of(job_id)
 
 
-def _delivery(job_id: str, prepared: Prepared, images: list[ResultImage], *, spoiler: bool = False) -> Delivery:
-    """The finished result as it is posted, with its buttons (the moderators see it so too, in a review)."""
+async def _delivery(job_id: str, prepared: Prepared, images: list[ResultImage], *, spoiler: bool = False) -> Delivery:
+    """The finished result as it is posted, with its buttons (the moderators see it so too, in a review).
+    Several images are one grid picture (composed off the event loop) with U and V buttons per image."""
     caption = result_caption(prepared.job, prepared.model, images, prepared.notes)
-    return Delivery(job_id, images, caption, list(RESULT_ACTIONS), spoiler=spoiler)
+    if len(images) == 1:
+        return Delivery(job_id, images, caption, list(RESULT_ACTIONS), spoiler=spoiler)
+    data, mime, width, height = await asyncio.to_thread(compose_grid, [image.data for image in images])
+    grid = ResultImage(data, mime, width, height)
+    return Delivery(job_id, [grid], caption, [Action.REROLL], spoiler=spoiler, picks=len(images))
+
+
+def _single(job: ImageJob, number: int) -> ImageJob:
+    """One image of a grid as its own request: its own idempotency key, and the next seed for each."""
+    seed = None if job.seed is None else (job.seed + number) % 2**32
+    key = f"{job.idempotency_key}-{number + 1}"
+    return dataclasses.replace(job, count=1, seed=seed, idempotency_key=key)
 
 
 def _resolved(job: ImageJob) -> dict:
     """What the job really asks, kept with it: Reroll repeats it, and refuses when its inputs are gone."""
-    return {"size": format_size(job.size), "inputs": len(job.images), "mask": job.mask is not None}
+    return {
+        "size": format_size(job.size),
+        "inputs": len(job.images),
+        "mask": job.mask is not None,
+        "count": job.count,
+    }
 
 
 def new_seed() -> int:

@@ -98,10 +98,38 @@ class Action(StrEnum):
     """Buttons shown under a result. Their ids are `atelier:<action>:<job id>`."""
 
     REROLL = "reroll"
-    VARY = "vary"
+    VARY = "vary"  # Vary (Strong); V1-V4 under a grid (its id is `<job id>-<number>`)
+    SUBTLE = "subtle"  # Vary (Subtle)
+    PICK = "pick"  # U1-U4 under a grid: post that image alone (its id is `<job id>-<number>`)
     EDIT = "edit"
     CANCEL = "cancel"
     IDEA = "idea"  # under /describe's prompt ideas: imagine one (its id is `<ideas id>-<number>`)
+
+
+@dataclass(frozen=True)
+class Button:
+    """One button as an adapter draws it: `number` is the image of a grid it acts on (U2, V3)."""
+
+    action: Action
+    ref: str  # what its id carries: a job id, or `<job id>-<number>`
+    number: int | None = None
+
+    @property
+    def id(self) -> str:
+        return action_id(self.action, self.ref)
+
+
+def image_ref(job_id: str, number: int) -> str:
+    """One image of a job's grid (1-based), as a button carries it in place of a job id."""
+    return f"{job_id}-{number}"
+
+
+def parse_image_ref(ref: str) -> tuple[str, int | None]:
+    """A job id and the image of its grid a button names (None: the whole job, or its only image)."""
+    job_id, dash, number = ref.rpartition("-")
+    if dash and job_id and number.isdigit() and len(number) == 1:
+        return job_id, int(number)
+    return ref, None
 
 
 def action_id(action: Action, job_id: str) -> str:
@@ -138,6 +166,19 @@ class Delivery:
     actions: list[Action]
     # A flagged result a server shows behind a spoiler (Discord SPOILER_ attachment, Telegram has_spoiler).
     spoiler: bool = False
+    # A grid of this many images (its one image shows them all): a row of U1.. and a row of V1.. buttons.
+    picks: int = 0
+
+    def button_rows(self) -> list[list[Button]]:
+        """The buttons in rows, as every platform lays them out: U1-U4, then V1-V4, then the rest."""
+        rows = []
+        if self.picks:
+            numbers = range(1, self.picks + 1)
+            rows.append([Button(Action.PICK, image_ref(self.job_id, n), n) for n in numbers])
+            rows.append([Button(Action.VARY, image_ref(self.job_id, n), n) for n in numbers])
+        if self.actions:
+            rows.append([Button(action, self.job_id) for action in self.actions])
+        return rows
 
 
 @dataclass

@@ -32,12 +32,14 @@ from bot.sizes import format_size, nearest_size, parse_ratio, parse_size
 
 FLAGS_HELP = (
     "--size WxH (e.g. 1024x768), --ar W:H (e.g. 16:9, mapped to the nearest allowed size), "
-    "--seed N, --model NAME, --no THINGS (what to avoid), --enhance (the chat model details your prompt first)"
+    "--seed N, --n 1|2|4 (a grid), --model NAME, --no THINGS (what to avoid), "
+    "--enhance (the chat model details your prompt first)"
 )
 PERSONA = "persona"  # `/settings persona <text>`: the chat's system prompt in this channel
 SETTINGS_USAGE = (
     "Usage: `/settings` shows them; `/settings user_quota 10`, `/settings guild_quota 100`, "
-    "`/settings rate 3`, `/settings model NAME`, `/settings chat_tools off`, `/settings persona <how the assistant "
+    "`/settings rate 3`, `/settings model NAME`, `/settings images_per_prompt 4`, "
+    "`/settings chat_tools off`, `/settings persona <how the assistant "
     "behaves in this channel>`; `/settings reset` (or "
     "`/settings reset rate`) goes back to defaults."
 )
@@ -62,7 +64,9 @@ MOD_USAGE = (
     "`/mod logchannel`, `/mod review on|off`. /help explains each."
 )
 _ROLE = re.compile(r"^(?:<@&(\d{1,20})>|(\d{1,20}))$")
-_FLAGS = ("--size", "--ar", "--seed", "--model", "--no", "--enhance")
+_FLAGS = ("--size", "--ar", "--seed", "--model", "--no", "--enhance", "--n")
+# How many images one prompt may ask for (`--n`, `/settings images_per_prompt`): a grid is 2x1 or 2x2.
+IMAGE_COUNTS = (1, 2, 4)
 # Em dash, en dash, minus sign: what phone keyboards make of a typed `--`.
 _DASHES = "\u2014\u2013\u2212"
 # Telegram's command grammar: letters, digits and underscores, optionally addressed `/cmd@SomeBot`.
@@ -240,6 +244,11 @@ def _flag_option(flag: str, value: str, allowed: list[tuple[int, int]]) -> dict[
             shown = value if len(value) <= 24 else value[:23] + "…"
             raise UsageError(f"--seed takes a whole number from 0 to {2**32 - 1}, not '{shown}'.")
         return {"seed": seed}
+    if flag == "--n":
+        count = whole_number(value)
+        if count not in IMAGE_COUNTS:
+            raise UsageError("--n takes 1, 2 or 4 (images in one grid), e.g. /imagine a fox --n 4.")
+        return {"count": count}
     return {"model": value}
 
 

@@ -18,6 +18,12 @@ from bot.scope_limits import ScopeLimits
 from bot.sizes import format_size, input_shape, size_for_input
 from bot.store.jobs import JobKind
 
+SUBTLE_STRENGTH, STRONG_STRENGTH = 0.35, 0.75
+SUBTLE_WORDING = (
+    "A subtle variation of this image: keep its composition, subject, colours and style, change only small details."
+)
+STRONG_WORDING = "A clear variation of this image: same subject and style, a noticeably different composition."
+
 
 class Refused(Exception):
     """A request we will not run; the message tells the user why and what would work."""
@@ -30,6 +36,7 @@ class JobSpec:
     inputs: list[bytes] = field(default_factory=list)
     parent_id: str | None = None
     mask: bytes | None = None
+    strength: float | None = None  # Vary (Subtle) / (Strong): how much the image may change, 0..1
 
 
 @dataclass
@@ -40,6 +47,9 @@ class Prepared:
     provider: ImageProvider
     model: ModelInfo
     notes: list[str]
+    # Said to the model before the prompt (a variation's strength, for models without a strength knob);
+    # never stored or shown, so a variation of a variation does not repeat it.
+    wording: str = ""
 
 
 class Preparer:
@@ -89,7 +99,12 @@ class Preparer:
             notes.append(f"{model.name} does not take a seed, so results will differ each time")
         if params.negative_prompt and not caps.negative_prompt:
             notes.append(negative_prompt_ignored(model.name, params.negative_prompt))
+        # A grid for new prompts (and their rerolls); a variation or an edit is one image.
+        count = 1
+        if spec.kind in (JobKind.IMAGINE, JobKind.REROLL) and not inputs:
+            count = params.count or await self._scope_limits.images_per_prompt(request.scope)
         job = ImageJob(
+            count=count,
             prompt=params.prompt.strip(),
             size=size,
             model=model.name,
@@ -99,7 +114,13 @@ class Preparer:
             mask=mask,
             queue_key=request.scope.key,
         )
-        return Prepared(job, provider, model, notes)
+        wording = ""
+        if spec.strength is not None and inputs:
+            if caps.strength:
+                job.strength = spec.strength
+            else:
+                wording = SUBTLE_WORDING if spec.strength < 0.5 else STRONG_WORDING
+        return Prepared(job, provider, model, notes, wording)
 
 
 def default_size(settings: Settings) -> tuple[int, int]:

@@ -69,6 +69,7 @@ SWITCHES = {
         False,
     ),
 }
+IMAGES_PER_PROMPT = "images_per_prompt"
 ON_WORDS = ("on", "yes", "true", "1")
 OFF_WORDS = ("off", "no", "false", "0")
 
@@ -103,6 +104,12 @@ class ScopeLimits:
     async def default_model(self, scope: Scope) -> str:
         overrides = await self._store.all(scope.key)
         return overrides.get("model") or self._settings.image_model
+
+    async def images_per_prompt(self, scope: Scope) -> int:
+        """How many images an /imagine without `--n` makes here (a grid past 1)."""
+        raw = (await self._store.all(scope.key)).get(IMAGES_PER_PROMPT)
+        number = whole_number(raw) if raw is not None else None
+        return number or self._settings.images_per_prompt
 
     async def switch(self, scope: Scope, name: str) -> bool:
         """A switch's value here: the admins' choice, else its default."""

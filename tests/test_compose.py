@@ -331,7 +331,7 @@ async def two_workers_answer_every_update(tmp_path: Path, database_url: str) -> 
                 # Vary under worker-2's result, pressed as the 7th update: worker-1 takes it, and needs the
                 # result image worker-2 kept (the shared DATA_DIR) and its job (the shared store).
                 made_by_2 = next(c for c in fake.calls("sendPhoto") if c.chat_id == chats[1])
-                buttons = made_by_2.params["reply_markup"]["inline_keyboard"][0]
+                buttons = [key for row in made_by_2.params["reply_markup"]["inline_keyboard"] for key in row]
                 vary = next(button["callback_data"] for button in buttons if ":vary:" in button["callback_data"])
                 await telegram_posts(fake.push_callback_query(made_by_2.result, vary))
                 try:

@@ -175,7 +175,7 @@ async def test_edit_image_menu_opens_a_form_and_replies_to_the_message(
     )
     body: dict[str, Any] = fake_agnes.image_requests()[0].body
     assert body["image"] == [data_uri(photo, "image/png")] and body["prompt"] == "make it snowy"
-    assert len(result["components"][0]["components"]) == 3
+    assert len(result["components"][0]["components"]) == 4  # Reroll, Vary (Subtle), Vary (Strong), Edit
     # Its private "thinking" message went away once the public reply was posted.
     await fake_discord.wait_until(
         lambda: fake_discord.interactions[submit.id].original_message_id in fake_discord.deleted_messages, TIMEOUT

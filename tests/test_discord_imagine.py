@@ -73,7 +73,9 @@ async def test_imagine_defers_first_then_follows_up_with_png_and_buttons(
     [upload] = followup.files
     assert upload.filename.endswith(".png") and decode(upload.data).format == "PNG"
     job = job_of(followup.json)
-    assert button_ids(followup.json) == [action_id(a, job) for a in (Action.REROLL, Action.VARY, Action.EDIT)]
+    assert button_ids(followup.json) == [
+        action_id(a, job) for a in (Action.REROLL, Action.SUBTLE, Action.VARY, Action.EDIT)
+    ]
     assert followup.json["content"].startswith("a lighthouse at dusk")
     # The follow-up filled the "thinking" message, which is public.
     original = fake_discord.original_response(inter)
@@ -145,7 +147,7 @@ async def test_status_shows_elapsed_time_with_cancel_then_the_result_replaces_it
     assert len(statuses) >= 2 and all(gap >= pace for gap in gaps), gaps
     assert "%" in statuses[-1].json["content"]
     # The result replaced the status: image, caption and the three result buttons.
-    assert original["attachments"] and len(button_ids(original)) == 3
+    assert original["attachments"] and len(button_ids(original)) == 4
     assert not fake_discord.followups(inter)
 
 

@@ -349,7 +349,9 @@ async def test_review_queue_approve_and_reject_after_a_restart(
         assert [u["id"] for u in approved["mentions"]] == [fake_discord.user["id"]]
         assert not approved["attachments"][0]["filename"].startswith("SPOILER_")
         job = button_ids(approved)[0].rsplit(":", 1)[1]
-        assert button_ids(approved) == [action_id(a, job) for a in (Action.REROLL, Action.VARY, Action.EDIT)]
+        assert button_ids(approved) == [
+            action_id(a, job) for a in (Action.REROLL, Action.SUBTLE, Action.VARY, Action.EDIT)
+        ]
         settled = await settled_item(fake_discord, held)
         assert "approved" in settled["content"].lower() and "a calm lake" in settled["content"]
         again = await press(fake_discord, stale, ModVerb.APPROVE, item=review)

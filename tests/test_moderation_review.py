@@ -82,7 +82,7 @@ async def test_approve_posts_the_result_where_it_was_asked_with_its_buttons(
     assert origin == ORIGIN
     assert [image.data for image in delivery.images] == [fake_agnes.image]
     assert delivery.images[0].mime == "image/png" and delivery.images[0].width > 0
-    assert delivery.actions == [Action.REROLL, Action.VARY, Action.EDIT] and not delivery.spoiler
+    assert delivery.actions == [Action.REROLL, Action.SUBTLE, Action.VARY, Action.EDIT] and not delivery.spoiler
     assert delivery.caption.startswith(PROMPT)
     assert desk.settled == [("desk-1", "✅ Approved by user m1")]
     job = await core.store.jobs.get(delivery.job_id)

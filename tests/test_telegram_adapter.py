@@ -42,7 +42,7 @@ async def test_imagine_sends_a_photo_with_buttons_and_clears_the_status(tg: Runn
     assert image.format == "PNG" and image.size == (64, 48)  # what the fake provider made
     assert text_of(photo).startswith("a lighthouse at dusk\n(64x48 (asked 1024x768)")  # the real size
     job_id = buttons(photo)[0].split(":")[2]
-    assert buttons(photo) == [action_id(a, job_id) for a in (Action.REROLL, Action.VARY, Action.EDIT)]
+    assert buttons(photo) == [action_id(a, job_id) for a in (Action.REROLL, Action.SUBTLE, Action.VARY, Action.EDIT)]
     assert (await fake.wait_for("sendChatAction")).params["action"] == "upload_photo"
     status = await fake.wait_for("sendMessage", says("Working"))
     assert buttons(status) == [action_id(Action.CANCEL, job_id)]
@@ -234,7 +234,7 @@ async def test_results_over_ten_megabytes_go_as_documents(tg: RunningBot) -> Non
     document = await tg.fake.wait_for("sendDocument", timeout=20)
     assert document.ok and tg.fake.calls("sendPhoto") == []
     assert uploaded_image(document, "document").format == "PNG"
-    assert len(buttons(document)) == 3
+    assert len(buttons(document)) == 4
 
 
 async def test_cancel_button_stops_the_job(tmp_path: Path, fake_agnes: FakeAgnes, fake_telegram: FakeTelegram) -> None:
@@ -341,7 +341,7 @@ async def test_asking_the_chat_to_draw_delivers_a_photo_with_buttons_charged_onc
     await tg.fake.wait_for("sendMessage", says("Here is your lighthouse."))
     await tg.idle()
 
-    assert [b.split(":")[1] for b in buttons(photo)] == ["reroll", "vary", "edit"]
+    assert [b.split(":")[1] for b in buttons(photo)] == ["reroll", "subtle", "vary", "edit"]
     assert tg.agnes.image_requests()[0].body["prompt"] == "a lighthouse at dusk, oil painting"
     usage = await tg.core.store.quotas.usage(f"telegram:private:{USER}", f"telegram:{USER}")
     assert usage.user_used == 1

@@ -42,7 +42,7 @@ async def test_atelier_run_serves_telegram_and_stops_on_sigterm(
         await fake_telegram.wait_for_long_poll(timeout=15)
         fake_telegram.push_message(USER, "/imagine a lighthouse at dusk")
         photo = await fake_telegram.wait_for("sendPhoto", timeout=15)
-        assert uploaded_image(photo).format == "PNG" and len(buttons(photo)) == 3
+        assert uploaded_image(photo).format == "PNG" and len(buttons(photo)) == 4
         process.send_signal(signal.SIGTERM)
         out, err = await asyncio.wait_for(process.communicate(), 20)
     finally:

@@ -362,7 +362,7 @@ async def test_review_queue_approve_and_reject_also_across_a_restart(
     assert all("moderators" in refused for refused in refusals)
     # Approved: posted in its topic as a reply to the request, with the usual buttons, once.
     assert posted.params.get("message_thread_id") == ART_TOPIC and not posted.params.get("has_spoiler")
-    assert [data.split(":")[1] for data in buttons(posted)] == [Action.REROLL, Action.VARY, Action.EDIT]
+    assert [data.split(":")[1] for data in buttons(posted)] == [Action.REROLL, Action.SUBTLE, Action.VARY, Action.EDIT]
     assert "Bob" in text_of(posted)
     # Rejected: never posted where it was asked; the requester is told.
     photos_in_art = [call for call in tg.fake.calls("sendPhoto") if call.params.get("message_thread_id") == ART_TOPIC]

@@ -25,13 +25,16 @@ from adapters.console.terminal import ConsoleReply, LastResult, Terminal, is_tty
 from bot.command import Ask, Cancel, Command, Describe, Edit, GenerationParams, Imagine
 from bot.core import Atelier
 from bot.failures import SORRY
-from bot.messages import Action, Request, Scope, ScopeKind, User
+from bot.messages import Action, Request, Scope, ScopeKind, User, image_ref, parse_image_ref
 from bot.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
 # The buttons under a result, as console commands acting on the last one.
-BUTTONS = {"/reroll": Action.REROLL, "/vary": Action.VARY}
+# The buttons under a result, typed: they act on the last result (`/u 2`, `/v 3`: one image of its grid).
+BUTTONS = {"/reroll": Action.REROLL, "/vary": Action.VARY, "/u": Action.PICK, "/v": Action.VARY}
+VARY_STRENGTHS = {"": Action.VARY, "strong": Action.VARY, "subtle": Action.SUBTLE}
+WHICH_IMAGE = "Say which image of the grid, e.g. `/u 2` or `/v 3`."
 NOTHING_YET = "Nothing to work from yet: make an image with /imagine first."
 ASK_NO_IMAGE = (
     "Attach an image with @path, e.g. `/ask @photo.png what is this?`, or make one with /imagine first "
@@ -210,9 +213,9 @@ class ConsoleAdapter:
             await reply.send_error(f"No such file: {', '.join(str(p) for p in missing)}")
             return
         images, mask = await attached.read()
-        button = BUTTONS.get(text.split(" ", 1)[0].lower())
-        if button is not None:
-            await self._button(button, reply)
+        word, _, argument = text.partition(" ")
+        if word.lower() in BUTTONS:
+            await self._button(word.lower(), argument.strip().lower(), reply)
             return
         command = self._core.parse(text)
         idea = _idea_number(command)
@@ -229,11 +232,25 @@ class ConsoleAdapter:
         request.mask = mask
         await self._core.run(command, request, reply)
 
-    async def _button(self, action: Action, reply: ConsoleReply) -> None:
-        if self._session.last.job_id is None:
+    async def _button(self, word: str, argument: str, reply: ConsoleReply) -> None:
+        last = self._session.last.job_id
+        if last is None:
             await reply.send_error(NOTHING_YET)
             return
-        await self._core.action(action, self._session.last.job_id, self._request([]), reply)
+        action, ref = BUTTONS[word], last
+        if word in ("/u", "/v"):
+            if not (argument.isdigit() and len(argument) == 1):
+                await reply.send_error(WHICH_IMAGE)
+                return
+            ref = image_ref(parse_image_ref(last)[0], int(argument))
+        elif word == "/vary":
+            if argument not in VARY_STRENGTHS:
+                await reply.send_error("`/vary` takes strong (the default) or subtle.")
+                return
+            action = VARY_STRENGTHS[argument]
+        elif action == Action.REROLL:
+            ref = parse_image_ref(last)[0]  # the whole job again, after a /u too
+        await self._core.action(action, ref, self._request([]), reply)
 
 
 def _idea_number(command: Command) -> int | None:

@@ -142,6 +142,8 @@ async def show_delivery(terminal: Terminal, out_dir: Path, delivery: Delivery) -
         terminal.line(FLAGGED)
     for path in paths:
         terminal.line(f"saved {path}")
+    if delivery.picks:
+        terminal.line(f"a grid of {delivery.picks}: /u N posts image N alone, /v N varies it, /reroll makes new ones")
 
 
 async def save_images(out_dir: Path, stem: str, images: list[ResultImage]) -> list[Path]:

@@ -9,6 +9,7 @@ from adapters.discord.interactions import AtelierInteractions
 from adapters.discord.mod_commands import mod_group
 from bot.command import Cancel, ChangeSettings, Help, Models, Reset, Usage
 from bot.config import Settings
+from bot.parsing import IMAGE_COUNTS
 from bot.scope_limits import KNOBS
 from bot.sizes import format_size
 
@@ -19,6 +20,11 @@ SEED_MAX = 2**32 - 1
 def size_choices(settings: Settings) -> list[app_commands.Choice[str]]:
     sizes = [format_size(size) for size in settings.size_allow_list][:MAX_CHOICES]
     return [app_commands.Choice(name=size, value=size) for size in sizes]
+
+
+IMAGE_COUNT_CHOICES: list[app_commands.Choice[int]] = [
+    app_commands.Choice(name=str(count), value=count) for count in IMAGE_COUNTS
+]
 
 
 def register_commands(tree: app_commands.CommandTree, handler: AtelierInteractions, settings: Settings) -> None:
@@ -41,8 +47,10 @@ def register_commands(tree: app_commands.CommandTree, handler: AtelierInteractio
         model="Which image model (default: this server's)",
         avoid="Things to keep out of the image",
         enhance="Let the chat model turn your prompt into a detailed one first",
+        images="How many images: 2 or 4 make one grid with U/V buttons (default: this server's)",
     )
     @app_commands.choices(size=size_choices(settings))
+    @app_commands.choices(images=IMAGE_COUNT_CHOICES)
     @app_commands.autocomplete(model=model_choices)
     async def imagine(
         interaction: Interaction,
@@ -52,8 +60,9 @@ def register_commands(tree: app_commands.CommandTree, handler: AtelierInteractio
         model: str | None = None,
         avoid: str | None = None,
         enhance: bool = False,
+        images: int | None = None,
     ) -> None:
-        await handler.imagine(interaction, prompt, size, seed, model, avoid, enhance)
+        await handler.imagine(interaction, prompt, size, seed, model, avoid, enhance, images)
 
     @tree.command(name="edit", description="Change an image, keeping its composition")
     @app_commands.describe(

@@ -15,7 +15,7 @@ import discord
 from adapters.discord.reply import posted_ref
 from adapters.discord.requests import message_key
 from adapters.discord.uploads import result_files, upload_cap
-from adapters.discord.views import buttons_view, mod_view
+from adapters.discord.views import mod_view, result_view
 from bot.messages import Delivery
 from bot.moderation.desk import DeskItem
 from bot.store.conversations import ConversationStore
@@ -69,7 +69,7 @@ class DiscordDesk:
             message = await channel.send(
                 _fit(f"<@{user}> {delivery.caption}"),
                 files=files,
-                view=buttons_view(delivery.actions, delivery.job_id),
+                view=result_view(delivery),
                 allowed_mentions=_only(user),
                 **extra,
             )

@@ -92,6 +92,7 @@ class AtelierInteractions:
         model: str | None,
         avoid: str | None,
         enhance: bool = False,
+        images: int | None = None,
     ) -> None:
         if not await self.defer(interaction):
             return
@@ -102,7 +103,7 @@ class AtelierInteractions:
             except UsageError as exc:
                 await reply.send_error(str(exc))
                 return
-            params = GenerationParams(prompt, chosen, seed, model or None, avoid or None, enhance=enhance)
+            params = GenerationParams(prompt, chosen, seed, model or None, avoid or None, enhance=enhance, count=images)
             await self.core.imagine(from_interaction(interaction), params, reply)
             await reply.finish()
 

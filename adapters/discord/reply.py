@@ -16,7 +16,7 @@ from adapters.discord.recovery import STOPPED_NOTICE, cut_off_at_shutdown, statu
 from adapters.discord.requests import message_key
 from adapters.discord.stream import PagedStream, split_pages
 from adapters.discord.uploads import result_files, upload_cap
-from adapters.discord.views import buttons_view, ideas_view, status_view
+from adapters.discord.views import ideas_view, result_view, status_view
 from bot.clock import MONOTONIC, Clock
 from bot.config import Settings
 from bot.messages import Delivery, Progress, Reply
@@ -303,7 +303,7 @@ class InteractionReply(Reply):
             message = await self._reply_in_channel(delivery, caption, cap)
             if message is None:
                 files = await result_files(delivery, cap)
-                view = buttons_view(delivery.actions, delivery.job_id)
+                view = result_view(delivery)
                 if self._status is not None:
                     status, self._status = self._status, None
                     message = await status.edit(content=caption, attachments=files, view=view)
@@ -321,7 +321,7 @@ class InteractionReply(Reply):
             message = await self._reply_to.reply(
                 caption,
                 files=await result_files(delivery, cap),
-                view=buttons_view(delivery.actions, delivery.job_id),
+                view=result_view(delivery),
                 mention_author=False,
             )
         except discord.HTTPException as exc:
@@ -399,8 +399,6 @@ class ChannelReply(Reply):
 
     async def send_images(self, delivery: Delivery) -> str | None:
         files = await result_files(delivery, upload_cap(self._pacing.max_upload, self._guild))
-        message = await self.post(
-            delivery.caption[:2000], files=files, view=buttons_view(delivery.actions, delivery.job_id)
-        )
+        message = await self.post(delivery.caption[:2000], files=files, view=result_view(delivery))
         await self._links.link_message(message_key(message.id), job_id=delivery.job_id)
         return posted_ref([message])

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 import discord
 
 from adapters.discord.inflight import turned_away
-from bot.messages import Action, action_id, idea_ref
+from bot.messages import Action, Delivery, action_id, idea_ref
 from bot.moderation.desk import BUTTON_PREFIX, ModVerb, mod_button_id
 
 log = logging.getLogger(__name__)
@@ -22,7 +22,9 @@ FORM_PREFIX = "atelier-form"
 
 _LABELS = {
     Action.REROLL: ("Reroll", "🎲", discord.ButtonStyle.secondary),
-    Action.VARY: ("Vary", "🔀", discord.ButtonStyle.secondary),
+    Action.VARY: ("Vary (Strong)", "🔀", discord.ButtonStyle.secondary),
+    Action.SUBTLE: ("Vary (Subtle)", "🌀", discord.ButtonStyle.secondary),
+    Action.PICK: ("U", "", discord.ButtonStyle.secondary),
     Action.EDIT: ("Edit", "✏️", discord.ButtonStyle.primary),
     Action.CANCEL: ("Cancel", "✖️", discord.ButtonStyle.danger),
     Action.IDEA: ("Imagine", "🎨", discord.ButtonStyle.secondary),
@@ -35,13 +37,15 @@ class ActionHandler(Protocol):
 
 class ActionButton(
     discord.ui.DynamicItem[discord.ui.Button],
-    template=r"atelier:(?P<action>reroll|vary|edit|cancel|idea):(?P<job>[A-Za-z0-9_-]{1,64})",
+    template=rf"atelier:(?P<action>{'|'.join(Action)}):(?P<job>[A-Za-z0-9_-]{{1,64}})",
 ):
-    def __init__(self, action: Action, job_id: str) -> None:
+    def __init__(self, action: Action, job_id: str, number: int | None = None, row: int | None = None) -> None:
         label, emoji, style = _LABELS[action]
         if action == Action.IDEA:  # one per prompt idea: "Imagine 2"
             label = f"{label} {job_id.rpartition('-')[2]}"
-        super().__init__(_button((label, emoji, style), action_id(action, job_id)))
+        elif number is not None:  # one per image of a grid: U1-U4, V1-V4
+            label, emoji = f"{'U' if action == Action.PICK else 'V'}{number}", ""
+        super().__init__(_button((label, emoji, style), action_id(action, job_id), row))
         self.action = action
         self.job_id = job_id
 
@@ -93,9 +97,9 @@ class ModButton(
             await handler.on_mod(interaction, self.verb, self.item_id)
 
 
-def _button(look: tuple[str, str, discord.ButtonStyle], custom_id: str) -> discord.ui.Button:
+def _button(look: tuple[str, str, discord.ButtonStyle], custom_id: str, row: int | None = None) -> discord.ui.Button:
     label, emoji, style = look
-    return discord.ui.Button(label=label, emoji=emoji, style=style, custom_id=custom_id)
+    return discord.ui.Button(label=label, emoji=emoji or None, style=style, custom_id=custom_id, row=row)
 
 
 async def _handler(interaction: discord.Interaction, what: str) -> Any:
@@ -122,6 +126,15 @@ def buttons_view(actions: list[Action], job_id: str) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
     for action in actions:
         view.add_item(ActionButton(action, job_id))
+    return view
+
+
+def result_view(delivery: Delivery) -> discord.ui.View:
+    """A result's buttons in their rows: U1-U4 and V1-V4 under a grid, then Reroll, Vary, Edit."""
+    view = discord.ui.View(timeout=None)
+    for row, buttons in enumerate(delivery.button_rows()):
+        for button in buttons:
+            view.add_item(ActionButton(button.action, button.ref, button.number, row))
     return view
 
 

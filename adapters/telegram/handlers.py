@@ -43,6 +43,8 @@ BAN_COMMANDS = ("ban", "unban")  # a reply to someone's message names whom
 CALLBACK_TEXT = {
     Action.REROLL: "Rerolling…",
     Action.VARY: "Making a variation…",
+    Action.SUBTLE: "Making a subtle variation…",
+    Action.PICK: "Posting that image…",
     Action.EDIT: "Reply to my message with what to change.",
     Action.IDEA: "Imagining that idea…",
 }

@@ -24,7 +24,7 @@ from adapters.telegram.recovery import posted_ref
 from adapters.telegram.splitting import split_text
 from adapters.telegram.status import JobStatus
 from adapters.telegram.stream import StreamedAnswer
-from bot.messages import Action, Delivery, Progress, Reply, ResultImage, action_id, idea_ref
+from bot.messages import Action, Button, Delivery, Progress, Reply, ResultImage, action_id, idea_ref
 
 T = TypeVar("T")
 THINKING_EDIT_SECONDS = 5.0
@@ -46,19 +46,32 @@ def _utf16(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
-BUTTON_LABELS = {Action.REROLL: "🎲 Reroll", Action.VARY: "✨ Vary", Action.EDIT: "✏️ Edit"}
+BUTTON_LABELS = {
+    Action.REROLL: "🎲 Reroll",
+    Action.VARY: "✨ Vary (Strong)",
+    Action.SUBTLE: "🌀 Vary (Subtle)",
+    Action.EDIT: "✏️ Edit",
+}
 ALBUM_SIZE = 10
 
 
 def result_keyboard(delivery: Delivery) -> InlineKeyboardMarkup | None:
-    buttons = [
-        InlineKeyboardButton(
-            BUTTON_LABELS.get(action, action.capitalize()), callback_data=action_id(action, delivery.job_id)
-        )
-        for action in delivery.actions
-        if action != Action.CANCEL
-    ]
-    return InlineKeyboardMarkup([buttons]) if buttons else None
+    """U1-U4 and V1-V4 under a grid, then Reroll and the Vary and Edit buttons (two a row: phones are narrow)."""
+    rows = []
+    for buttons in delivery.button_rows():
+        keys = [
+            InlineKeyboardButton(_label(button), callback_data=button.id)
+            for button in buttons
+            if button.action != Action.CANCEL
+        ]
+        rows += [keys] if buttons[0].number is not None else [keys[i : i + 2] for i in range(0, len(keys), 2)]
+    return InlineKeyboardMarkup(rows) if rows else None
+
+
+def _label(button: Button) -> str:
+    if button.number is not None:
+        return f"{'U' if button.action == Action.PICK else 'V'}{button.number}"
+    return BUTTON_LABELS.get(button.action, button.action.capitalize())
 
 
 def album_item(

@@ -6,9 +6,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 from bot.command import GenerationParams
-from bot.jobs import JobRunner, new_seed
-from bot.messages import Action, Reply, Request
-from bot.preparation import JobSpec
+from bot.images import sniff_mime
+from bot.jobs import PICKED_ACTIONS, JobRunner, new_seed
+from bot.messages import Action, Delivery, Reply, Request, ResultImage, parse_image_ref
+from bot.preparation import STRONG_STRENGTH, SUBTLE_STRENGTH, JobSpec
+from bot.sizes import format_size, input_shape
 from bot.store.jobs import INTERRUPTED, JobKind, JobRecord, JobStatus, JobStore
 
 GONE = "That result is no longer available (it expired or was never finished). Start again with /imagine."
@@ -32,15 +34,17 @@ class Buttons:
         self._runner = runner
         self._jobs = jobs
 
-    async def refusal(self, job_id: str, request: Request) -> str | None:
+    async def refusal(self, ref: str, request: Request) -> str | None:
         """Why a button of this job cannot be used by this request (None: it can). Adapters that ask
         something before running a button (Telegram's Edit prompt) check this first."""
-        return _refusal(await self._jobs.get(job_id), request)
+        return _refusal(await self._jobs.get(parse_image_ref(ref)[0]), request)
 
     async def press(
-        self, action: Action, job_id: str, request: Request, reply: Reply, instruction: str | None = None
+        self, action: Action, ref: str, request: Request, reply: Reply, instruction: str | None = None
     ) -> str | None:
-        """Run the button's job; returns the new job's id when it delivered."""
+        """Run the button's job; returns the new job's id when it delivered. `ref` is a job id, or one
+        image of its grid (`<job id>-<number>`: U2, V3)."""
+        job_id, number = parse_image_ref(ref)
         record = await self._jobs.get(job_id)
         refused = _refusal(record, request)
         if refused is not None or record is None:
@@ -55,16 +59,34 @@ class Buttons:
         if action == Action.EDIT and not (instruction or "").strip():
             await reply.send_error(NO_INSTRUCTION)
             return None
-        source = await self._runner.result_images(job_id)
-        if not source:
+        results = await self._runner.result_images(job_id)
+        index = (number or 1) - 1
+        if not results or index >= len(results):
             await reply.send_error(GONE)
             return None
-        if action == Action.VARY:
-            spec = JobSpec(JobKind.VARY, replace(params, seed=None), source[:1], parent_id=job_id)
+        source = [results[index]]
+        if action == Action.PICK:
+            return await self._pick(record, ref, number or 1, len(results), source[0], reply)
+        one = replace(params, seed=None, count=1)
+        if action in (Action.VARY, Action.SUBTLE):
+            strength = SUBTLE_STRENGTH if action == Action.SUBTLE else STRONG_STRENGTH
+            spec = JobSpec(JobKind.VARY, one, source, parent_id=job_id, strength=strength)
         else:
-            edited = replace(params, prompt=(instruction or "").strip(), seed=None)
-            spec = JobSpec(JobKind.EDIT, edited, source[:1], parent_id=job_id)
+            edited = replace(one, prompt=(instruction or "").strip())
+            spec = JobSpec(JobKind.EDIT, edited, source, parent_id=job_id)
         return await self._runner.run(request, spec, reply)
+
+    async def _pick(
+        self, record: JobRecord, ref: str, number: int, count: int, image: bytes, reply: Reply
+    ) -> str | None:
+        """U1-U4: one image of a grid posted alone, full size, as the provider made it (already paid for),
+        with its own buttons, which carry the same `<job id>-<number>`."""
+        shape = input_shape(image) or (0, 0)
+        mime = sniff_mime(image)
+        caption = f"{record.prompt}\n(image {number} of {count} · {format_size(shape)})"
+        delivery = Delivery(ref, [ResultImage(image, mime, *shape)], caption, list(PICKED_ACTIONS))
+        await reply.send_images(delivery)
+        return None
 
     async def _cancel(self, record: JobRecord, request: Request, reply: Reply) -> None:
         """Stop the job, whichever process runs it; the job itself then says "Cancelled" (once)."""

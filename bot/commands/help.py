@@ -26,7 +26,8 @@ CONSOLE_HELP = f"""Atelier console: make and edit images, ask about them, and ch
     @mask:mask.png adds a mask (white = may change), for models that take one
 /ask <question> - ask about the last result, or attach one: /ask @chart.png what does this show?
 /reroll - the last result's prompt again (same options)
-/vary - a variation of the last result
+/vary [strong|subtle] - a variation of the last result
+/u N, /v N - after a grid (--n 4): post image N alone, or vary it
 /chat <message>, or any line without a slash - talk with the assistant; /reset forgets the conversation
 /think <message> - the same, the model thinking it through first (slower, for harder questions)
 /describe @photo.png - four prompt ideas for an image (or the last result); /imagine 2 then makes the second

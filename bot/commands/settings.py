@@ -5,10 +5,11 @@ from __future__ import annotations
 from bot.admission import describe_rate
 from bot.command import ChangeSettings
 from bot.messages import Reply, Request, Scope, ScopeKind
-from bot.parsing import PERSONA, SETTINGS_USAGE, whole_number
+from bot.parsing import IMAGE_COUNTS, PERSONA, SETTINGS_USAGE, whole_number
 from bot.providers.catalogue import Catalogue, UnknownModel
 from bot.scope_limits import (
     GUILD_ONLY,
+    IMAGES_PER_PROMPT,
     KNOBS,
     OFF_WORDS,
     ON_WORDS,
@@ -53,6 +54,8 @@ class SettingsCommand:
             await reply.send_error(SETTINGS_USAGE)
         elif name == MODEL:
             await self._set_model(request, change.value, reply)
+        elif name == IMAGES_PER_PROMPT:
+            await self._set_images_per_prompt(request, change.value, reply)
         elif name in SWITCHES:
             await self._set_switch(request, SWITCHES[name], change.value, reply)
         else:
@@ -63,7 +66,7 @@ class SettingsCommand:
         if target == PERSONA:
             await self._persona(request, RESET, reply)
             return
-        if target is not None and target not in (*KNOBS, *SWITCHES, MODEL):
+        if target is not None and target not in (*KNOBS, *SWITCHES, MODEL, IMAGES_PER_PROMPT):
             await reply.send_error(f"No setting called '{target}'. {SETTINGS_USAGE}")
             return
         await self._stored.clear(request.scope.key, target)
@@ -77,6 +80,14 @@ class SettingsCommand:
             return
         await self._stored.set(request.scope.key, MODEL, model.qualified)
         await reply.send_text(f"Default image model here is now {model.qualified}.")
+
+    async def _set_images_per_prompt(self, request: Request, value: str, reply: Reply) -> None:
+        count = whole_number(value)
+        if count not in IMAGE_COUNTS:
+            await reply.send_error(f"{IMAGES_PER_PROMPT} takes 1, 2 or 4 (past 1, /imagine makes a grid).")
+            return
+        await self._stored.set(request.scope.key, IMAGES_PER_PROMPT, str(count))
+        await reply.send_text(f"{IMAGES_PER_PROMPT} is now {count}: {_count_meaning(count)}")
 
     async def _persona(self, request: Request, text: str | None, reply: Reply) -> None:
         """The chat's system prompt for this channel (topic, or the whole private chat)."""
@@ -135,11 +146,13 @@ class SettingsCommand:
     async def _describe(self, request: Request) -> str:
         limits = await self._limits.for_scope(request.scope)
         model = await self._limits.default_model(request.scope)
+        count = await self._limits.images_per_prompt(request.scope)
         lines = [
             "Settings here:",
             f"user_quota = {limits.images_per_user} ({_meaning(KNOBS['user_quota'], limits.images_per_user)})",
             f"rate = {limits.rate_per_minute} ({_meaning(KNOBS[RATE], limits.rate_per_minute)})",
             f"model = {model}",
+            f"{IMAGES_PER_PROMPT} = {count} ({_count_meaning(count)})",
             f"chat limit: {describe_rate(self._chat_rate, 'messages per member')} (set by the operator)",
         ]
         if request.scope.kind == ScopeKind.GUILD:
@@ -153,6 +166,12 @@ class SettingsCommand:
             on = await self._limits.switch(request.scope, switch.name)
             lines.append(f"{switch.name} = {'on' if on else 'off'} ({_switch_meaning(switch, on)})")
         return "\n".join(lines) + "\n" + SETTINGS_USAGE
+
+
+def _count_meaning(count: int) -> str:
+    if count == 1:
+        return "one image per /imagine unless --n asks for more"
+    return f"/imagine makes {count} images in a grid (each charged) unless --n says otherwise"
 
 
 def _switch_meaning(switch: Switch, on: bool) -> str:

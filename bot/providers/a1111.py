@@ -38,6 +38,7 @@ A1111_CAPABILITIES = Capabilities(
     seed=True,
     negative_prompt=True,
     progress=True,
+    strength=True,
 )
 
 
@@ -85,7 +86,7 @@ class A1111Images:
         if not job.images:
             return "/sdapi/v1/txt2img", body
         body["init_images"] = [base64.b64encode(job.images[0]).decode("ascii")]
-        body["denoising_strength"] = self._denoising_strength
+        body["denoising_strength"] = self._denoising_strength if job.strength is None else job.strength
         if job.mask is not None:
             body["mask"] = base64.b64encode(job.mask).decode("ascii")
         return "/sdapi/v1/img2img", body

@@ -23,6 +23,8 @@ class Capabilities:
     seed: bool = False
     negative_prompt: bool = False
     progress: bool = False
+    # Takes how much an image-to-image may change (A1111 denoising); others get Vary's strength as wording.
+    strength: bool = False
 
     def describe(self) -> str:
         abilities = []
@@ -38,6 +40,10 @@ class Capabilities:
             abilities.append("seed")
         if self.negative_prompt:
             abilities.append("negative prompt")
+        if self.max_images > 1:
+            abilities.append(f"{self.max_images} images per request")
+        if self.strength:
+            abilities.append("vary strength")
         if self.aspect_ratios:
             abilities.append("ratios " + ", ".join(self.aspect_ratios))
         elif self.sizes:
@@ -69,6 +75,8 @@ class ImageJob:
     images: list[bytes] = field(default_factory=list)
     mask: bytes | None = None
     count: int = 1
+    # How much an image-to-image may change, 0..1 (Vary Subtle / Strong); None: the provider's default.
+    strength: float | None = None
     # A stable key per job so a retried submit is never paid twice (providers that support it).
     idempotency_key: str = ""
     # Who asked (the server or chat's scope key): waiting jobs are served round-robin across these.

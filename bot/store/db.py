@@ -322,6 +322,15 @@ MIGRATIONS: list[str] = [
     ) WITHOUT ROWID;
     CREATE INDEX prompt_ideas_created ON prompt_ideas(created_at);
     """,
+    # 7: a grid whose images partly failed gives back the ones not made (QuotaStore.give_back).
+    """
+    CREATE TRIGGER jobs_give_back AFTER UPDATE OF images ON jobs
+        WHEN OLD.status = 'running' AND NEW.images < OLD.images
+    BEGIN
+        UPDATE usage SET used = MAX(0, used - (OLD.images - NEW.images))
+            WHERE counter IN (OLD.user_counter, OLD.scope_counter) AND day = OLD.day;
+    END;
+    """,
 ]
 
 

@@ -236,4 +236,19 @@ PG_MIGRATIONS: list[str] = [
     );
     CREATE INDEX prompt_ideas_created ON prompt_ideas(created_at);
     """,
+    # 7: a grid whose images partly failed gives back the ones not made.
+    """
+    CREATE FUNCTION jobs_give_back() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        UPDATE usage SET used = GREATEST(0, used - (OLD.images - NEW.images))
+            WHERE counter = OLD.user_counter AND day = OLD.day;
+        UPDATE usage SET used = GREATEST(0, used - (OLD.images - NEW.images))
+            WHERE counter = OLD.scope_counter AND day = OLD.day;
+        RETURN NULL;
+    END
+    $$;
+    CREATE TRIGGER jobs_give_back AFTER UPDATE OF images ON jobs FOR EACH ROW
+        WHEN (OLD.status = 'running' AND NEW.images < OLD.images)
+        EXECUTE FUNCTION jobs_give_back();
+    """,
 ]

@@ -104,6 +104,13 @@ class QuotaStore:
         )
         return cursor.rowcount > 0
 
+    async def give_back(self, job_id: str, made: int) -> None:
+        """A running job made fewer images than it was charged for: only `made` stay charged (trigger)."""
+        await self._db.execute(
+            "UPDATE jobs SET images = ? WHERE id = ? AND status = ? AND images > ?",
+            (made, job_id, JobStatus.RUNNING, made),
+        )
+
     async def refund_orphaned(self, now: float, ttl: float = LEASE_TTL_SECONDS) -> int:
         """Jobs left running by a process whose lease expired (it crashed, or was killed) are failed and
         refunded; the live jobs of other processes on this file are left alone. Those with somewhere to

@@ -24,6 +24,9 @@ class FakeAgnes(LoopbackFake):
 
     api_key: str = "test-agnes-key"
     image: bytes = field(default_factory=png_bytes)
+    # Consumed one per answered image request before `image` is used: a grid's images told apart.
+    next_images: list[bytes] = field(default_factory=list)
+    sent_images: list[bytes] = field(default_factory=list)  # every image answered, in order
     latency: float = 0.0
     # "b64" answers base64 whatever was asked; "url" answers URLs; "asked" follows the request.
     output_mode: str = "asked"
@@ -114,6 +117,9 @@ class FakeAgnes(LoopbackFake):
             body.get("return_base64") is True or (body.get("extra_body") or {}).get("response_format") == "b64_json"
         )
         image = b"this is not an image" if fault == "not_image" else self.image
+        if fault != "not_image" and self.next_images:
+            image = self.next_images.pop(0)
+        self.sent_images.append(image)
         if self.output_mode == "b64" or (self.output_mode == "asked" and wants_b64):
             return web.Response(body=self._b64_answer(image), content_type="application/json")
         else:
