@@ -191,6 +191,20 @@ async def test_a_job_delivered_after_another_process_refunded_it_is_charged_agai
     assert await survivor.quotas.usage(GUILD, "test:u1") == Usage(2, 2)
 
 
+async def test_a_grid_that_made_fewer_images_keeps_only_those_charged(store: Store) -> None:
+    assert await store.quotas.reserve(new_job("j1", images=4), QuotaLimits(10, 10)) is None
+    await store.quotas.give_back("j1", 3)  # one of four failed
+    assert await store.quotas.usage(GUILD, "test:u1") == Usage(3, 3)
+    await store.quotas.give_back("j1", 5)  # never more than was charged
+    await store.quotas.commit("j1", {"files": []})
+    await store.quotas.give_back("j1", 1)  # a finished job is left as it is
+    assert await store.quotas.usage(GUILD, "test:u1") == Usage(3, 3)
+    assert await store.quotas.reserve(new_job("j2", images=4), QuotaLimits(10, 10)) is None
+    await store.quotas.give_back("j2", 2)
+    assert await store.quotas.refund("j2", JobStatus.FAILED, "failed after all")  # gives back the 2 left
+    assert await store.quotas.usage(GUILD, "test:u1") == Usage(3, 3)
+
+
 @pytest.mark.parametrize("shared", ["user", "scope"])
 async def test_fifty_reserves_from_two_stores_racing_a_quota_of_ten_get_exactly_ten(
     open_store: Opener, shared: str
