@@ -21,6 +21,7 @@ class CommandName(StrEnum):
     THINK = "think"
     DESCRIBE = "describe"
     USAGE = "usage"
+    INFO = "info"
     SETTINGS = "settings"
     MODELS = "models"
     CANCEL = "cancel"
@@ -114,6 +115,11 @@ class Usage:
 
 
 @dataclass(frozen=True)
+class Info:
+    """Your running jobs here, today's usage and this server's defaults."""
+
+
+@dataclass(frozen=True)
 class ChangeSettings:
     """`setting` None shows them all; "reset" goes back to the defaults (`value` names one, or all)."""
 
@@ -171,6 +177,7 @@ Command = (
     | Chat
     | Describe
     | Usage
+    | Info
     | ChangeSettings
     | Models
     | Cancel

@@ -25,6 +25,7 @@ from bot.command import (
     GenerationParams,
     Help,
     Imagine,
+    Info,
     Invalid,
     Models,
     Moderate,
@@ -36,6 +37,7 @@ from bot.commands.chat import ChatCommands
 from bot.commands.describe import DescribeCommand
 from bot.commands.edit import edit
 from bot.commands.help import help_for, models_text
+from bot.commands.info import info
 from bot.commands.moderation import ModCommand
 from bot.commands.settings import SettingsCommand
 from bot.commands.usage import usage
@@ -99,6 +101,7 @@ class Atelier:
             Chat: lambda c, request, reply: self.chat(request, c.text, reply, thinking=c.thinking),
             Describe: lambda _c, request, reply: self.describe(request, reply),
             Usage: lambda _c, request, reply: self.usage(request, reply),
+            Info: lambda _c, request, reply: self.info(request, reply),
             ChangeSettings: lambda c, request, reply: self.change_settings(request, c, reply),
             Models: lambda _c, _request, reply: self.models(reply),
             Cancel: lambda _c, request, reply: self.cancel(request, reply),
@@ -249,6 +252,10 @@ class Atelier:
 
     async def usage(self, request: Request, reply: Reply) -> None:
         await usage(self._scope_limits, self.store.quotas, request, reply)
+
+    async def info(self, request: Request, reply: Reply) -> None:
+        """`/info`: the asker's running jobs here (with queue positions), today's usage and the defaults."""
+        await info(self.runner, self.store.jobs, self._scope_limits, self.store.quotas, request, reply)
 
     async def change_settings(self, request: Request, change: ChangeSettings, reply: Reply) -> None:
         await self._settings_command.run(request, change, reply)

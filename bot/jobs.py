@@ -83,6 +83,7 @@ class JobRunner:
         self.clock: Clock = MONOTONIC  # what the delivery deadline reads; tests drive their own
         self.watch_clock: Clock = MONOTONIC  # what the watcher of other processes' cancels sleeps on
         self._watcher: asyncio.Task | None = None
+        self._latest: dict[str, ProviderProgress] = {}  # what each running job here last reported (`/info`)
 
     async def run(self, request: Request, spec: JobSpec, reply: Reply) -> str | None:
         """Run one generation to the end. Returns the job id when images were delivered."""
@@ -179,7 +180,7 @@ class JobRunner:
 
         async def report(update: ProviderProgress) -> None:
             nonlocal latest
-            latest = update
+            latest = self._latest[job_id] = update
             with contextlib.suppress(Exception):
                 await reply.progress(_progress(job_id, started, latest))
 
@@ -220,6 +221,7 @@ class JobRunner:
             return None
         finally:
             # Every exit, shutdown included: no ticker left running, no "Working… / Cancel" left behind.
+            self._latest.pop(job_id, None)
             await cancel_and_wait(ticker)
             await quietly(reply.clear_progress())
         # Shielded: the images are delivered, so a cancel arriving now must not leave the job "running".
@@ -345,6 +347,10 @@ class JobRunner:
         await self._running.drain(timeout)
         if self._watcher is not None:
             await cancel_and_wait(self._watcher)
+
+    def latest_progress(self, job_id: str) -> ProviderProgress | None:
+        """What a job running in this process last reported (its queue position), or None."""
+        return self._latest.get(job_id)
 
     async def result_images(self, job_id: str) -> list[bytes] | None:
         await self._running.settled(job_id)

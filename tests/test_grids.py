@@ -3,6 +3,7 @@ the core against the fake Agnes server: what is made, shown, charged and sent up
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 from pathlib import Path
@@ -16,6 +17,7 @@ from tests.conftest import make_settings
 from tests.fakes.agnes_server import FakeAgnes
 from tests.fakes.images import png_bytes
 from tests.recording import RecordingReply, make_request, say
+from tests.test_discord_harness import eventually
 
 COLOURS = [(250, 0, 0), (0, 250, 0), (0, 0, 250), (250, 250, 0)]
 CELL = (64, 48)  # png_bytes' size
@@ -188,3 +190,29 @@ async def test_vary_subtle_on_a_model_without_a_strength_knob_says_so_in_the_pro
     assert reply.deliveries[0].caption.startswith("a lighthouse")  # the wording is ours, never shown or kept
     record = await core.store.jobs.get(reply.deliveries[0].job_id)
     assert record is not None and record.prompt == "a lighthouse"
+
+
+async def test_info_shows_running_jobs_usage_and_the_defaults(core: Atelier, fake_agnes: FakeAgnes) -> None:
+    idle = RecordingReply()
+    await say(core, "/info", make_request(), idle)
+    [text] = idle.texts
+    assert "none running" in text and "Images today: you 0/" in text
+    assert "Default model here: agnes-image-2.1-flash · images per prompt: 1" in text
+
+    fake_agnes.faults = ["timeout"]  # the job waits upstream until cancelled
+    job = asyncio.create_task(say(core, "/imagine a slow fox", make_request(), RecordingReply()))
+
+    async def running() -> bool:
+        return bool(await core.store.jobs.running_for("test:guild:g1", "test:u1"))
+
+    await eventually(running)
+    busy = RecordingReply()
+    await say(core, "/info", make_request(), busy)
+    assert "1 running" in busy.texts[0] and "• a slow fox (imagine" in busy.texts[0]
+    assert "Images today: you 1/" in busy.texts[0]
+    other = RecordingReply()
+    await say(core, "/info", make_request("u2"), other)
+    assert "none running" in other.texts[0]  # only the asker's own jobs
+    await core.cancel(make_request(), RecordingReply())
+    await job
+    assert await used(core) == 0

@@ -7,7 +7,7 @@ from discord import Attachment, Interaction, Message, app_commands
 
 from adapters.discord.interactions import AtelierInteractions
 from adapters.discord.mod_commands import mod_group
-from bot.command import Cancel, ChangeSettings, Help, Models, Reset, Usage
+from bot.command import Cancel, ChangeSettings, Help, Info, Models, Reset, Usage
 from bot.config import Settings
 from bot.parsing import IMAGE_COUNTS
 from bot.scope_limits import KNOBS
@@ -107,6 +107,10 @@ def register_commands(tree: app_commands.CommandTree, handler: AtelierInteractio
     async def usage(interaction: Interaction) -> None:
         await handler.simple(interaction, Usage())
 
+    @tree.command(name="info", description="Your running jobs, today's usage and this server's defaults")
+    async def info(interaction: Interaction) -> None:
+        await handler.simple(interaction, Info())
+
     @tree.command(name="models", description="The image models this bot offers")
     async def models(interaction: Interaction) -> None:
         await handler.simple(interaction, Models())
@@ -155,6 +159,7 @@ def register_commands(tree: app_commands.CommandTree, handler: AtelierInteractio
         think,
         describe,
         usage,
+        info,
         models,
         help_,
         cancel,

@@ -45,6 +45,7 @@ COMMANDS = [
     BotCommand("think", "The same, the assistant thinking it through first"),
     BotCommand("describe", "Prompt ideas for an image: reply to it with /describe"),
     BotCommand("usage", "Your images today and the limits here"),
+    BotCommand("info", "Your running jobs, today's usage and the defaults here"),
     BotCommand("models", "The image models on offer"),
     BotCommand("cancel", "Stop your running image job"),
     BotCommand("reset", "Forget this conversation"),

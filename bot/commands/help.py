@@ -13,6 +13,7 @@ HELP = f"""Atelier makes and edits images and answers questions about them.
 /think <message> - the same, the model thinking it through first (slower, for harder questions)
 /describe - reply to an image (or attach one): four prompt ideas for it, each with a button to imagine it
 /usage - your images today and the limits here
+/info - your running jobs (with queue positions), today's usage and the defaults here
 /models - the image models this bot offers
 /cancel - stop your running image job (nothing is charged)
 /reset - forget this conversation
@@ -32,6 +33,7 @@ CONSOLE_HELP = f"""Atelier console: make and edit images, ask about them, and ch
 /think <message> - the same, the model thinking it through first (slower, for harder questions)
 /describe @photo.png - four prompt ideas for an image (or the last result); /imagine 2 then makes the second
 /usage - your images today and your limits
+/info - your running jobs, today's usage and the defaults
 /models - the image models this bot offers
 /cancel, or Ctrl-C - stop the running job (nothing is charged)
 /settings - show your limits; /settings user_quota 5 or /settings rate 3 lowers them, /settings reset undoes that

@@ -16,6 +16,10 @@ def _until_midnight_utc(now: float) -> str:
 
 
 async def usage(scope_limits: ScopeLimits, quotas: QuotaStore, request: Request, reply: Reply) -> None:
+    await reply.send_text("\n".join(await usage_lines(scope_limits, quotas, request)))
+
+
+async def usage_lines(scope_limits: ScopeLimits, quotas: QuotaStore, request: Request) -> list[str]:
     limits = await scope_limits.for_scope(request.scope)
     used = await quotas.usage(request.scope.key, request.user.key)
     lines = [f"Images today: you {used.user_used}/{limits.images_per_user}"]
@@ -26,4 +30,4 @@ async def usage(scope_limits: ScopeLimits, quotas: QuotaStore, request: Request,
         whole = describe_rate(limits.guild_rate_per_minute, "image requests")
         lines.append(f"Whole server/group rate limit: {whole}")
     lines.append(f"Resets at 00:00 UTC (in {_until_midnight_utc(time.time())}).")
-    await reply.send_text("\n".join(lines))
+    return lines

@@ -78,26 +78,15 @@ class JobStore:
 
     async def get(self, job_id: str) -> JobRecord | None:
         row = await self._db.fetchone("SELECT * FROM jobs WHERE id = ?", (job_id,))
-        if row is None:
-            return None
-        return JobRecord(
-            id=row["id"],
-            kind=JobKind(row["kind"]),
-            user_key=row["user_key"],
-            user_name=row["user_name"],
-            scope_key=row["scope_key"],
-            conversation=row["conversation"],
-            prompt=row["prompt"],
-            params=json.loads(row["params"]),
-            provider=row["provider"],
-            images=row["images"],
-            status=JobStatus(row["status"]),
-            result=json.loads(row["result"]) if row["result"] else None,
-            parent_id=row["parent_id"],
-            origin=row["origin"],
-            created_at=row["created_at"],
-            posted_ref=row["posted_ref"],
+        return None if row is None else _record(row)
+
+    async def running_for(self, scope_key: str, user_key: str) -> list[JobRecord]:
+        """This member's jobs running here, in any process, oldest first (`/info`)."""
+        rows = await self._db.fetchall(
+            "SELECT * FROM jobs WHERE user_key = ? AND scope_key = ? AND status = ? ORDER BY created_at",
+            (user_key, scope_key, JobStatus.RUNNING),
         )
+        return [_record(row) for row in rows]
 
     async def expired_result_files(self, older_than_days: int, limit: int = 500) -> list[tuple[str, list[str]]]:
         """Finished jobs past retention that still keep image files: (job id, file names), oldest first."""
@@ -177,3 +166,24 @@ class JobStore:
             tuple(job_ids),
         )
         return [row["id"] for row in rows]
+
+
+def _record(row: Any) -> JobRecord:
+    return JobRecord(
+        id=row["id"],
+        kind=JobKind(row["kind"]),
+        user_key=row["user_key"],
+        user_name=row["user_name"],
+        scope_key=row["scope_key"],
+        conversation=row["conversation"],
+        prompt=row["prompt"],
+        params=json.loads(row["params"]),
+        provider=row["provider"],
+        images=row["images"],
+        status=JobStatus(row["status"]),
+        result=json.loads(row["result"]) if row["result"] else None,
+        parent_id=row["parent_id"],
+        origin=row["origin"],
+        created_at=row["created_at"],
+        posted_ref=row["posted_ref"],
+    )
