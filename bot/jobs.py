@@ -277,7 +277,8 @@ class JobRunner:
             f"{missing} of {prepared.job.count} images could not be made{why} and "
             f"{'was' if missing == 1 else 'were'} not charged"
         )
-        log.info("job %s: %d of %d images made", job_id, made, prepared.job.count)
+        detail = failure_detail(failure, self._secrets) if failure is not None else "fewer came back"
+        log.warning("job %s: %d of %d images made: %s", job_id, made, prepared.job.count, detail)
 
     async def _deliver(
         self, job_id: str, prepared: Prepared, images: list[ResultImage], reply: Reply, *, spoiler: bool = False
