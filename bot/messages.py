@@ -118,6 +118,13 @@ class Button:
     def id(self) -> str:
         return action_id(self.action, self.ref)
 
+    @property
+    def grid_label(self) -> str | None:
+        """`U2` or `V3` for a button acting on one image of a grid; None for the others."""
+        if self.number is None:
+            return None
+        return f"{'U' if self.action == Action.PICK else 'V'}{self.number}"
+
 
 def image_ref(job_id: str, number: int) -> str:
     """One image of a job's grid (1-based), as a button carries it in place of a job id."""

@@ -39,12 +39,12 @@ class ActionButton(
     discord.ui.DynamicItem[discord.ui.Button],
     template=rf"atelier:(?P<action>{'|'.join(Action)}):(?P<job>[A-Za-z0-9_-]{{1,64}})",
 ):
-    def __init__(self, action: Action, job_id: str, number: int | None = None, row: int | None = None) -> None:
+    def __init__(self, action: Action, job_id: str, grid_label: str | None = None, row: int | None = None) -> None:
         label, emoji, style = _LABELS[action]
         if action == Action.IDEA:  # one per prompt idea: "Imagine 2"
             label = f"{label} {job_id.rpartition('-')[2]}"
-        elif number is not None:  # one per image of a grid: U1-U4, V1-V4
-            label, emoji = f"{'U' if action == Action.PICK else 'V'}{number}", ""
+        elif grid_label is not None:  # one per image of a grid: U1-U4, V1-V4
+            label, emoji = grid_label, ""
         super().__init__(_button((label, emoji, style), action_id(action, job_id), row))
         self.action = action
         self.job_id = job_id
@@ -134,7 +134,7 @@ def result_view(delivery: Delivery) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
     for row, buttons in enumerate(delivery.button_rows()):
         for button in buttons:
-            view.add_item(ActionButton(button.action, button.ref, button.number, row))
+            view.add_item(ActionButton(button.action, button.ref, button.grid_label, row))
     return view
 
 

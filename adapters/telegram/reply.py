@@ -69,9 +69,7 @@ def result_keyboard(delivery: Delivery) -> InlineKeyboardMarkup | None:
 
 
 def _label(button: Button) -> str:
-    if button.number is not None:
-        return f"{'U' if button.action == Action.PICK else 'V'}{button.number}"
-    return BUTTON_LABELS.get(button.action, button.action.capitalize())
+    return button.grid_label or BUTTON_LABELS.get(button.action, button.action.capitalize())
 
 
 def album_item(
