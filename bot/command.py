@@ -16,6 +16,7 @@ class CommandName(StrEnum):
 
     IMAGINE = "imagine"
     EDIT = "edit"
+    BLEND = "blend"
     ASK = "ask"
     CHAT = "chat"
     THINK = "think"
@@ -89,6 +90,13 @@ class Imagine:
 @dataclass(frozen=True)
 class Edit:
     """Changes the request's attached or replied-to image(s), with the request's mask if any."""
+
+    params: GenerationParams
+
+
+@dataclass(frozen=True)
+class Blend:
+    """Blends the request's 2-4 images into one; the prompt (optional) says how."""
 
     params: GenerationParams
 
@@ -173,6 +181,7 @@ class Invalid:
 Command = (
     Imagine
     | Edit
+    | Blend
     | Ask
     | Chat
     | Describe

@@ -16,6 +16,7 @@ from bot.chat_tools import ChatTools
 from bot.clock import Clock
 from bot.command import (
     Ask,
+    Blend,
     Cancel,
     ChangeSettings,
     Chat,
@@ -33,6 +34,7 @@ from bot.command import (
     Usage,
 )
 from bot.commands.actions import Buttons
+from bot.commands.blend import blend
 from bot.commands.chat import ChatCommands
 from bot.commands.describe import DescribeCommand
 from bot.commands.edit import edit
@@ -97,6 +99,7 @@ class Atelier:
         self._handlers = {
             Imagine: lambda c, request, reply: self.imagine(request, c.params, reply),
             Edit: lambda c, request, reply: self.edit(request, c.params, reply),
+            Blend: lambda c, request, reply: self.blend(request, c.params, reply),
             Ask: lambda c, request, reply: self.ask(request, c.question, reply),
             Chat: lambda c, request, reply: self.chat(request, c.text, reply, thinking=c.thinking),
             Describe: lambda _c, request, reply: self.describe(request, reply),
@@ -232,6 +235,10 @@ class Atelier:
     async def edit(self, request: Request, params: GenerationParams, reply: Reply) -> str | None:
         """Edits the request's images (with its mask, if any). Returns the job id when delivered."""
         return await edit(self.runner, request, params, reply)
+
+    async def blend(self, request: Request, params: GenerationParams, reply: Reply) -> str | None:
+        """Blends the request's 2-4 images (an optional prompt says how). Returns the job id when delivered."""
+        return await blend(self.runner, request, params, reply)
 
     async def ask(self, request: Request, question: str, reply: Reply) -> bool:
         """Returns True when an answer was given and stored."""

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable
 
 from bot.admission import admit, release
+from bot.canvas import Box, restore
 from bot.captions import result_caption
 from bot.clock import MONOTONIC, Clock
 from bot.config import Settings
@@ -44,9 +45,8 @@ from bot.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
-RESULT_ACTIONS = [Action.REROLL, Action.SUBTLE, Action.VARY, Action.EDIT]
-# Under one image picked from a grid (U1-U4): it is already made, so no Reroll.
-PICKED_ACTIONS = [Action.SUBTLE, Action.VARY, Action.EDIT]
+# Zoom Out and Pan, offered under the results of models that take a mask (outpainting needs one).
+OUTPAINT_ACTIONS = [Action.ZOOM_2, Action.ZOOM_15, Action.PAN_LEFT, Action.PAN_RIGHT, Action.PAN_UP, Action.PAN_DOWN]
 INTERRUPTED = "⚠️ The bot is restarting and this image job was cut off: you were not charged. Please try again."
 INTERRUPTED_SEND_SECONDS = 5.0
 # How often a runner looks for cancels that other processes flagged on its jobs (one query for all of them).
@@ -116,7 +116,7 @@ class JobRunner:
                 scope_key=request.scope.key,
                 conversation=request.conversation,
                 prompt=job.prompt,
-                params={**spec.params.to_json(), **_resolved(job), "model": model.qualified},
+                params={**spec.params.to_json(), **_resolved(prepared), "model": model.qualified},
                 provider=model.provider,
                 images=job.count,
                 parent_id=spec.parent_id,
@@ -188,6 +188,8 @@ class JobRunner:
         try:
             async with asyncio.timeout(self._settings.provider_deadline_seconds):
                 images = await self._generate(job_id, prepared, report)
+            if prepared.keep is not None:  # Zoom Out, Pan: the kept pixels go back exactly as they were
+                images = [await _restored(image, job.images[0], prepared.keep) for image in images]
             await cancel_and_wait(ticker)
             check = await self._moderation.check_result(request, job_id, job.prompt, images)
             if check.outcome in (Outcome.WITHHOLD, Outcome.REVIEW):
@@ -349,6 +351,13 @@ class JobRunner:
         if self._watcher is not None:
             await cancel_and_wait(self._watcher)
 
+    def takes_mask(self, model: str | None) -> bool:
+        """Whether a job's model (as its row names it) takes a mask: which buttons its images get."""
+        try:
+            return self._catalogue.resolve_image_model(model or "")[1].capabilities.mask
+        except UnknownModel:
+            return False
+
     def latest_progress(self, job_id: str) -> ProviderProgress | None:
         """What a job running in this process last reported (its queue position), or None."""
         return self._latest.get(job_id)
@@ -368,10 +377,20 @@ async def _delivery(job_id: str, prepared: Prepared, images: list[ResultImage], 
     Several images are one grid picture (composed off the event loop) with U and V buttons per image."""
     caption = result_caption(prepared.job, prepared.model, images, prepared.notes)
     if len(images) == 1:
-        return Delivery(job_id, images, caption, list(RESULT_ACTIONS), spoiler=spoiler)
+        actions = result_actions(prepared.model.capabilities.mask)
+        return Delivery(job_id, images, caption, actions, spoiler=spoiler)
     data, mime, width, height = await asyncio.to_thread(compose_grid, [image.data for image in images])
     grid = ResultImage(data, mime, width, height)
     return Delivery(job_id, [grid], caption, [Action.REROLL], spoiler=spoiler, picks=len(images))
+
+
+def result_actions(mask: bool, *, picked: bool = False) -> list[Action]:
+    """The buttons under one image: Reroll (not under an image picked from a grid: it is already made),
+    Vary (Subtle) and (Strong), Edit; Vary (Region), Zoom Out and Pan only where the model takes a mask,
+    so no button is offered that could only be refused."""
+    actions = [] if picked else [Action.REROLL]
+    actions += [Action.SUBTLE, Action.VARY] + ([Action.REGION] if mask else []) + [Action.EDIT]
+    return actions + (OUTPAINT_ACTIONS if mask else [])
 
 
 def _single(job: ImageJob, number: int) -> ImageJob:
@@ -381,14 +400,19 @@ def _single(job: ImageJob, number: int) -> ImageJob:
     return dataclasses.replace(job, count=1, seed=seed, idempotency_key=key)
 
 
-def _resolved(job: ImageJob) -> dict:
+def _resolved(prepared: Prepared) -> dict:
     """What the job really asks, kept with it: Reroll repeats it, and refuses when its inputs are gone."""
-    return {
-        "size": format_size(job.size),
-        "inputs": len(job.images),
-        "mask": job.mask is not None,
-        "count": job.count,
-    }
+    job = prepared.job
+    resolved = {"size": format_size(job.size), "inputs": len(job.images), "mask": job.mask is not None}
+    resolved["count"] = job.count
+    if prepared.keep is not None:
+        resolved["keep"] = list(prepared.keep)
+    return resolved
+
+
+async def _restored(image: ResultImage, canvas: bytes, keep: Box) -> ResultImage:
+    data, width, height = await asyncio.to_thread(restore, image.data, canvas, keep)
+    return ResultImage(data, "image/png", width, height)
 
 
 def new_seed() -> int:

@@ -104,6 +104,36 @@ class Action(StrEnum):
     EDIT = "edit"
     CANCEL = "cancel"
     IDEA = "idea"  # under /describe's prompt ideas: imagine one (its id is `<ideas id>-<number>`)
+    # Vary (Region): offers the regions below; each then asks for the instruction (on mask-capable models).
+    REGION = "region"
+    REGION_LEFT = "region_left"
+    REGION_RIGHT = "region_right"
+    REGION_TOP = "region_top"
+    REGION_BOTTOM = "region_bottom"
+    REGION_CENTRE = "region_centre"
+    ZOOM_2 = "zoom2"  # Zoom Out 2x: outpaint a border around the image shrunk into the centre
+    ZOOM_15 = "zoom15"  # Zoom Out 1.5x
+    PAN_LEFT = "pan_left"  # Pan: outpaint a third more on that side
+    PAN_RIGHT = "pan_right"
+    PAN_UP = "pan_up"
+    PAN_DOWN = "pan_down"
+
+
+# The regions Vary (Region) offers, each with the part of the image it names (bot.canvas.REGIONS).
+REGION_ACTIONS = {
+    Action.REGION_LEFT: "left",
+    Action.REGION_RIGHT: "right",
+    Action.REGION_TOP: "top",
+    Action.REGION_BOTTOM: "bottom",
+    Action.REGION_CENTRE: "centre",
+}
+ZOOM_ACTIONS = {Action.ZOOM_2: 2.0, Action.ZOOM_15: 1.5}
+PAN_ACTIONS = {Action.PAN_LEFT: "left", Action.PAN_RIGHT: "right", Action.PAN_UP: "up", Action.PAN_DOWN: "down"}
+# Buttons that ask for an instruction before they run (a form on Discord, a ForceReply on Telegram).
+NEEDS_INSTRUCTION = frozenset({Action.EDIT, *REGION_ACTIONS})
+# The most buttons in one row (Discord's limit); Zoom Out and Pan each start a row of their own.
+ROW_WIDTH = 5
+_ROW_STARTS = frozenset({Action.ZOOM_2, Action.PAN_LEFT})
 
 
 @dataclass(frozen=True)
@@ -183,9 +213,13 @@ class Delivery:
             numbers = range(1, self.picks + 1)
             rows.append([Button(Action.PICK, image_ref(self.job_id, n), n) for n in numbers])
             rows.append([Button(Action.VARY, image_ref(self.job_id, n), n) for n in numbers])
-        if self.actions:
-            rows.append([Button(action, self.job_id) for action in self.actions])
-        return rows
+        row: list[Button] = []
+        for action in self.actions:
+            if row and (action in _ROW_STARTS or len(row) == ROW_WIDTH):
+                rows.append(row)
+                row = []
+            row.append(Button(action, self.job_id))
+        return [*rows, row] if row else rows
 
 
 @dataclass

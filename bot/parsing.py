@@ -11,6 +11,7 @@ from typing import Any
 
 from bot.command import (
     Ask,
+    Blend,
     Cancel,
     ChangeSettings,
     Chat,
@@ -154,6 +155,7 @@ _Sizes = list[tuple[int, int]]
 _PARSERS: dict[CommandName, Callable[[str, _Sizes], Command]] = {
     CommandName.IMAGINE: lambda args, sizes: Imagine(parse_generation(args, sizes)),
     CommandName.EDIT: lambda args, sizes: Edit(parse_generation(args, sizes)),
+    CommandName.BLEND: lambda args, sizes: Blend(parse_generation(args, sizes)),
     CommandName.ASK: lambda args, _: Ask(args),
     CommandName.CHAT: lambda args, _: Chat(args),
     CommandName.THINK: lambda args, _: Chat(args, thinking=True),

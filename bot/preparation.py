@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from bot.canvas import Box
 from bot.captions import dropped_inputs_note
 from bot.command import GenerationParams
 from bot.config import Settings
@@ -37,6 +38,9 @@ class JobSpec:
     parent_id: str | None = None
     mask: bytes | None = None
     strength: float | None = None  # Vary (Subtle) / (Strong): how much the image may change, 0..1
+    # Zoom Out and Pan: where the first input's kept pixels are, put back exactly into the result.
+    keep: Box | None = None
+    notes: list[str] = field(default_factory=list)  # what the caption says of the flow ("zoomed out 2x")
 
 
 @dataclass
@@ -50,6 +54,7 @@ class Prepared:
     # Said to the model before the prompt (a variation's strength, for models without a strength knob);
     # never stored or shown, so a variation of a variation does not repeat it.
     wording: str = ""
+    keep: Box | None = None  # see JobSpec.keep
 
 
 class Preparer:
@@ -73,6 +78,13 @@ class Preparer:
         model_name = params.model or await self._scope_limits.default_model(request.scope)
         provider, model = self._catalogue.resolve_image_model(model_name)
         caps = model.capabilities
+        if spec.kind == JobKind.BLEND and caps.max_input_images < len(spec.inputs):
+            alternative = self._catalogue.suggest(image_to_image=True, mask=False, input_images=len(spec.inputs))
+            takes = f"takes {caps.max_input_images} image{'s' if caps.max_input_images != 1 else ''}"
+            raise Refused(
+                f"{model.qualified} {takes}, so it cannot blend {len(spec.inputs)}."
+                + (f" Try --model {alternative}." if alternative else " No model here takes that many.")
+            )
         # More images than the model takes: the first ones are used, and the caption says so.
         taken = spec.inputs[: max(caps.max_input_images, 1)] if caps.image_to_image else spec.inputs
         inputs = [await check_input_image(data, self._image_limits) for data in taken]
@@ -94,7 +106,9 @@ class Preparer:
         size = params.size or input_size(inputs, self._settings, caps.sizes) or default_size(self._settings)
         if caps.sizes and format_size(size) not in caps.sizes:
             raise Refused(f"{model.qualified} offers sizes {', '.join(caps.sizes)}, not {format_size(size)}.")
-        notes = [dropped_inputs_note(len(inputs), len(spec.inputs), model)] if len(inputs) < len(spec.inputs) else []
+        notes = list(spec.notes)
+        if len(inputs) < len(spec.inputs):
+            notes.append(dropped_inputs_note(len(inputs), len(spec.inputs), model))
         if params.seed is not None and not caps.seed:
             notes.append(f"{model.name} does not take a seed, so results will differ each time")
         if params.negative_prompt and not caps.negative_prompt:
@@ -120,7 +134,7 @@ class Preparer:
                 job.strength = spec.strength
             else:
                 wording = SUBTLE_WORDING if spec.strength < 0.5 else STRONG_WORDING
-        return Prepared(job, provider, model, notes, wording)
+        return Prepared(job, provider, model, notes, wording, spec.keep)
 
 
 def default_size(settings: Settings) -> tuple[int, int]:

@@ -146,8 +146,9 @@ async def test_status_shows_elapsed_time_with_cancel_then_the_result_replaces_it
     gaps = [b - a for a, b in itertools.pairwise(shown_at)]
     assert len(statuses) >= 2 and all(gap >= pace for gap in gaps), gaps
     assert "%" in statuses[-1].json["content"]
-    # The result replaced the status: image, caption and the three result buttons.
-    assert original["attachments"] and len(button_ids(original)) == 4
+    # The result replaced the status: image, caption and the result buttons (A1111 takes masks: Vary (Region),
+    # Zoom Out and Pan too).
+    assert original["attachments"] and len(button_ids(original)) == 11
     assert not fake_discord.followups(inter)
 
 

@@ -25,16 +25,42 @@ from adapters.console.terminal import ConsoleReply, LastResult, Terminal, is_tty
 from bot.command import Ask, Cancel, Command, Describe, Edit, GenerationParams, Imagine
 from bot.core import Atelier
 from bot.failures import SORRY
-from bot.messages import Action, Request, Scope, ScopeKind, User, image_ref, parse_image_ref
+from bot.messages import (
+    PAN_ACTIONS,
+    REGION_ACTIONS,
+    Action,
+    Request,
+    Scope,
+    ScopeKind,
+    User,
+    image_ref,
+    parse_image_ref,
+)
 from bot.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
-# The buttons under a result, as console commands acting on the last one.
 # The buttons under a result, typed: they act on the last result (`/u 2`, `/v 3`: one image of its grid).
-BUTTONS = {"/reroll": Action.REROLL, "/vary": Action.VARY, "/u": Action.PICK, "/v": Action.VARY}
+BUTTONS = {
+    "/reroll": Action.REROLL,
+    "/vary": Action.VARY,
+    "/u": Action.PICK,
+    "/v": Action.VARY,
+    "/region": Action.REGION,
+    "/zoom": Action.ZOOM_2,
+    "/pan": Action.PAN_LEFT,
+}
 VARY_STRENGTHS = {"": Action.VARY, "strong": Action.VARY, "subtle": Action.SUBTLE}
+REGIONS = {where: action for action, where in REGION_ACTIONS.items()} | {"center": Action.REGION_CENTRE}
+ZOOMS = {"": Action.ZOOM_2, "2": Action.ZOOM_2, "2x": Action.ZOOM_2, "1.5": Action.ZOOM_15, "1.5x": Action.ZOOM_15}
+PANS = {direction: action for action, direction in PAN_ACTIONS.items()}
 WHICH_IMAGE = "Say which image of the grid, e.g. `/u 2` or `/v 3`."
+PICK_FIRST = "The last result is a grid: pick one image first with `/u N`, then use {command} on it."
+REGION_USAGE = (
+    "Usage: `/region left|right|top|bottom|centre <what to change there>`, e.g. `/region top make the sky red`."
+)
+ZOOM_USAGE = "Usage: `/zoom 2` or `/zoom 1.5` (how far to zoom out)."
+PAN_USAGE = "Usage: `/pan left|right|up|down`."
 NOTHING_YET = "Nothing to work from yet: make an image with /imagine first."
 ASK_NO_IMAGE = (
     "Attach an image with @path, e.g. `/ask @photo.png what is this?`, or make one with /imagine first "
@@ -215,7 +241,7 @@ class ConsoleAdapter:
         images, mask = await attached.read()
         word, _, argument = text.partition(" ")
         if word.lower() in BUTTONS:
-            await self._button(word.lower(), argument.strip().lower(), reply)
+            await self._button(word.lower(), argument.strip(), reply)
             return
         command = self._core.parse(text)
         idea = _idea_number(command)
@@ -238,6 +264,21 @@ class ConsoleAdapter:
             await reply.send_error(NOTHING_YET)
             return
         action, ref = BUTTONS[word], last
+        choice, _, instruction = argument.partition(" ")
+        choice = choice.lower()
+        if word in ("/region", "/zoom", "/pan"):
+            if self._session.last.picks:
+                await reply.send_error(PICK_FIRST.format(command=word))
+                return
+            table, usage = {"/region": (REGIONS, REGION_USAGE), "/zoom": (ZOOMS, ZOOM_USAGE)}.get(
+                word, (PANS, PAN_USAGE)
+            )
+            if choice not in table or (word == "/region" and not instruction.strip()):
+                await reply.send_error(usage)
+                return
+            await self._core.action(table[choice], last, self._request([]), reply, instruction=instruction.strip())
+            return
+        argument = argument.lower()
         if word in ("/u", "/v"):
             if not (argument.isdigit() and len(argument) == 1):
                 await reply.send_error(WHICH_IMAGE)

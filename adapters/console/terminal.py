@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from bot.messages import Delivery, Progress, Reply, ResultImage
+from bot.messages import Action, Delivery, Progress, Reply, ResultImage
 
 _CLEAR_LINE = "\r\x1b[2K"
 # A result a server would show behind a spoiler (Delivery.spoiler): the console saves it as usual, and says so.
@@ -28,6 +28,7 @@ class LastResult:
     image: bytes | None = None
     job_id: str | None = None
     ideas_id: str | None = None  # the last /describe's ideas: `/imagine 2` imagines the second
+    picks: int = 0  # the last result is a grid of this many (pick one with /u before /region, /zoom, /pan)
 
 
 class Terminal:
@@ -132,6 +133,7 @@ class ConsoleReply(Reply):
         await show_delivery(self._terminal, self._out_dir, delivery)
         self._last.image = delivery.images[0].data
         self._last.job_id = delivery.job_id
+        self._last.picks = delivery.picks
 
 
 async def show_delivery(terminal: Terminal, out_dir: Path, delivery: Delivery) -> None:
@@ -144,6 +146,8 @@ async def show_delivery(terminal: Terminal, out_dir: Path, delivery: Delivery) -
         terminal.line(f"saved {path}")
     if delivery.picks:
         terminal.line(f"a grid of {delivery.picks}: /u N posts image N alone, /v N varies it, /reroll makes new ones")
+    elif Action.ZOOM_2 in delivery.actions:  # a model that takes masks: the outpainting buttons, typed
+        terminal.line("also: /region <part> <change>, /zoom 2|1.5, /pan left|right|up|down")
 
 
 async def save_images(out_dir: Path, stem: str, images: list[ResultImage]) -> list[Path]:

@@ -83,6 +83,31 @@ def register_commands(tree: app_commands.CommandTree, handler: AtelierInteractio
     ) -> None:
         await handler.edit(interaction, instruction, image, reference=reference, mask=mask, model=model)
 
+    @tree.command(name="blend", description="Make 2 to 4 images into one")
+    @app_commands.describe(
+        image1="The first image",
+        image2="The second image",
+        image3="A third image (optional)",
+        image4="A fourth image (optional)",
+        prompt="How to combine them (optional)",
+        size="Width x height in pixels (default: the first image's shape)",
+        model="Model (default: this server's; it must take several images)",
+    )
+    @app_commands.choices(size=size_choices(settings))
+    @app_commands.autocomplete(model=model_choices)
+    async def blend(
+        interaction: Interaction,
+        image1: Attachment,
+        image2: Attachment,
+        image3: Attachment | None = None,
+        image4: Attachment | None = None,
+        prompt: app_commands.Range[str, 1, 4000] | None = None,
+        size: str | None = None,
+        model: str | None = None,
+    ) -> None:
+        images = [image for image in (image1, image2, image3, image4) if image is not None]
+        await handler.blend(interaction, images, prompt or "", size, model)
+
     @tree.command(name="ask", description="Ask a question about an image")
     @app_commands.describe(question="What you want to know", image="The image to ask about")
     async def ask(interaction: Interaction, question: app_commands.Range[str, 1, 4000], image: Attachment) -> None:

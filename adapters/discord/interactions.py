@@ -17,11 +17,20 @@ from adapters.discord.reply import ChannelReply, InteractionReply, Pacing
 from adapters.discord.requests import channel_conversation, dm_key, from_interaction, is_thread, thread_key
 from adapters.discord.threads import ChatThreads
 from adapters.discord.uploads import image_attachments, read_image
-from adapters.discord.views import InstructionForm, form_id, parse_form_id, submitted_text
+from adapters.discord.views import (
+    InstructionForm,
+    buttons_view,
+    form_id,
+    instruction_form,
+    parse_form_action,
+    parse_form_id,
+    submitted_text,
+)
 from bot.command import Cancel, Command, GenerationParams, Moderate, Reset
+from bot.commands.actions import CHOOSE_REGION
 from bot.failures import SORRY
 from bot.images import ImageRejected
-from bot.messages import Action, Reply
+from bot.messages import NEEDS_INSTRUCTION, REGION_ACTIONS, Action, Reply
 from bot.moderation.desk import ModVerb
 from bot.parsing import UsageError, check_size
 
@@ -130,6 +139,28 @@ class AtelierInteractions:
             request = from_interaction(interaction, images=images)
             request.mask = mask_data
             await self.core.edit(request, GenerationParams(prompt=instruction, model=model or None), reply)
+            await reply.finish()
+
+    async def blend(
+        self,
+        interaction: discord.Interaction,
+        attachments: list[discord.Attachment],
+        prompt: str,
+        size: str | None,
+        model: str | None,
+    ) -> None:
+        if not await self.defer(interaction):
+            return
+        reply = self.reply(interaction)
+        async with self.guarded("/blend", reply):
+            try:
+                chosen = check_size(size, self.core.settings.size_allow_list) if size else None
+                images = [await read_image(each, self._max_input) for each in attachments]
+            except (UsageError, ImageRejected) as exc:
+                await reply.send_error(str(exc))
+                return
+            params = GenerationParams(prompt, chosen, model=model or None)
+            await self.core.blend(from_interaction(interaction, images=images), params, reply)
             await reply.finish()
 
     # ---------------------------------------------------------------------------------- chat
@@ -281,15 +312,17 @@ class AtelierInteractions:
     # ------------------------------------------------------------------------------- buttons
 
     async def on_action(self, interaction: discord.Interaction, action: Action, job_id: str) -> None:
-        if action == Action.EDIT:
-            async with self.guarded("Edit button", None):
+        if action in NEEDS_INSTRUCTION or action == Action.REGION:
+            async with self.guarded(f"{action} button", None):
                 # One indexed row read, well inside the 3 s a form has: no form for another chat's job.
                 refusal = await self.core.button_refusal(job_id, from_interaction(interaction))
                 if refusal is not None:
                     await interaction.response.send_message(refusal, ephemeral=True)
-                    return
-                form = InstructionForm(form_id("job", job_id), "Edit image", "What should change?", "e.g. at night")
-                await interaction.response.send_modal(form)
+                elif action == Action.REGION:  # which part first (only the presser sees it), then a form
+                    view = buttons_view(list(REGION_ACTIONS), job_id)
+                    await interaction.response.send_message(CHOOSE_REGION, view=view, ephemeral=True)
+                else:
+                    await interaction.response.send_modal(instruction_form(action, job_id))
             return
         if action == Action.CANCEL:
             # A silent acknowledgement: the job's own status message shows the outcome.
@@ -326,17 +359,19 @@ class AtelierInteractions:
             return
         kind, parts = parsed
         text = submitted_text(data)  # type: ignore[arg-type]
-        if kind == "job" and len(parts) == 1:
-            await self._edit_job(interaction, parts[0], text)
+        if kind == "job" and len(parts) in (1, 2):
+            action = Action.EDIT if len(parts) == 1 else parse_form_action(parts[1])
+            if action is not None:
+                await self._edit_job(interaction, parts[0], text, action)
         elif kind in ("edit", "ask") and len(parts) == 2 and all(p.isdigit() for p in parts):
             await self._on_message_form(interaction, kind, int(parts[0]), int(parts[1]), text)
 
-    async def _edit_job(self, interaction: discord.Interaction, job_id: str, instruction: str) -> None:
+    async def _edit_job(self, interaction: discord.Interaction, job_id: str, instruction: str, action: Action) -> None:
         if not await self.defer(interaction):
             return
         reply = self.reply(interaction)
-        async with self.guarded("Edit form", reply):
-            await self.core.action(Action.EDIT, job_id, from_interaction(interaction), reply, instruction=instruction)
+        async with self.guarded(f"{action} form", reply):
+            await self.core.action(action, job_id, from_interaction(interaction), reply, instruction=instruction)
             await reply.finish()
 
     async def _on_message_form(

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 import discord
 
 from adapters.discord.inflight import turned_away
-from bot.messages import Action, Delivery, action_id, idea_ref
+from bot.messages import REGION_ACTIONS, Action, Delivery, action_id, idea_ref
 from bot.moderation.desk import BUTTON_PREFIX, ModVerb, mod_button_id
 
 log = logging.getLogger(__name__)
@@ -28,6 +28,22 @@ _LABELS = {
     Action.EDIT: ("Edit", "✏️", discord.ButtonStyle.primary),
     Action.CANCEL: ("Cancel", "✖️", discord.ButtonStyle.danger),
     Action.IDEA: ("Imagine", "🎨", discord.ButtonStyle.secondary),
+    Action.REGION: ("Vary (Region)", "🖌️", discord.ButtonStyle.secondary),
+    Action.REGION_LEFT: ("Left half", "⬅️", discord.ButtonStyle.secondary),
+    Action.REGION_RIGHT: ("Right half", "➡️", discord.ButtonStyle.secondary),
+    Action.REGION_TOP: ("Top half", "⬆️", discord.ButtonStyle.secondary),
+    Action.REGION_BOTTOM: ("Bottom half", "⬇️", discord.ButtonStyle.secondary),
+    Action.REGION_CENTRE: ("Centre", "⏺️", discord.ButtonStyle.secondary),
+    Action.ZOOM_2: ("Zoom Out 2x", "🔍", discord.ButtonStyle.secondary),
+    Action.ZOOM_15: ("Zoom Out 1.5x", "🔍", discord.ButtonStyle.secondary),
+    Action.PAN_LEFT: ("", "⬅️", discord.ButtonStyle.secondary),
+    Action.PAN_RIGHT: ("", "➡️", discord.ButtonStyle.secondary),
+    Action.PAN_UP: ("", "⬆️", discord.ButtonStyle.secondary),
+    Action.PAN_DOWN: ("", "⬇️", discord.ButtonStyle.secondary),
+}
+# What each instruction form asks: the Edit button's, and each region of Vary (Region)'s.
+_FORM_TITLES = {Action.EDIT: "Edit image"} | {
+    action: f"Vary (Region): {where}" for action, where in REGION_ACTIONS.items()
 }
 
 
@@ -99,7 +115,7 @@ class ModButton(
 
 def _button(look: tuple[str, str, discord.ButtonStyle], custom_id: str, row: int | None = None) -> discord.ui.Button:
     label, emoji, style = look
-    return discord.ui.Button(label=label, emoji=emoji or None, style=style, custom_id=custom_id, row=row)
+    return discord.ui.Button(label=label or None, emoji=emoji or None, style=style, custom_id=custom_id, row=row)
 
 
 async def _handler(interaction: discord.Interaction, what: str) -> Any:
@@ -163,6 +179,22 @@ def parse_form_id(custom_id: str) -> tuple[str, list[str]] | None:
     if len(parts) < 3 or parts[0] != FORM_PREFIX:
         return None
     return parts[1], parts[2:]
+
+
+def instruction_form(action: Action, job_ref: str) -> InstructionForm:
+    """The form an Edit or a region of Vary (Region) opens: `atelier-form:job:<ref>` for Edit (as forms
+    opened before regions existed carry), `atelier-form:job:<ref>:<action>` for a region."""
+    custom_id = form_id("job", job_ref) if action == Action.EDIT else form_id("job", job_ref, action)
+    return InstructionForm(custom_id, _FORM_TITLES[action], "What should change?", "e.g. at night")
+
+
+def parse_form_action(word: str) -> Action | None:
+    """The action a job form's custom_id names, if it is one that takes an instruction."""
+    try:
+        action = Action(word)
+    except ValueError:
+        return None
+    return action if action in _FORM_TITLES else None
 
 
 class InstructionForm(discord.ui.Modal):

@@ -40,6 +40,7 @@ ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
 COMMANDS = [
     BotCommand("imagine", "Make an image: /imagine a lighthouse at dusk --ar 16:9"),
     BotCommand("edit", "Change an image: reply to it with /edit make it snowy"),
+    BotCommand("blend", "Blend 2-4 images: send an album with /blend as its caption"),
     BotCommand("ask", "Ask about an image: reply to it with /ask what is this?"),
     BotCommand("chat", "Talk with the assistant; reply to continue"),
     BotCommand("think", "The same, the assistant thinking it through first"),

@@ -9,7 +9,16 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 
-from telegram import CallbackQuery, Chat, ForceReply, Message, ReplyParameters, Update
+from telegram import (
+    CallbackQuery,
+    Chat,
+    ForceReply,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    ReplyParameters,
+    Update,
+)
 from telegram import User as TelegramUser
 from telegram.constants import ChatType, ParseMode
 from telegram.error import BadRequest, TelegramError
@@ -18,17 +27,29 @@ from telegram.ext import ContextTypes
 from adapters.telegram.addressing import Addressed, address
 from adapters.telegram.admins import AdminCache
 from adapters.telegram.albums import AlbumGatherer, album_images, captioned
-from adapters.telegram.media import download, image_of, input_image
+from adapters.telegram.media import blend_images, download, image_of, input_image
 from adapters.telegram.outbox import Outbox, Target, conversation_key, message_key
 from adapters.telegram.pacing import Priority
 from adapters.telegram.recovery import origin_of
-from adapters.telegram.reply import TelegramReply
-from bot.command import Ask, ChangeSettings, Command, Describe, Edit, Help, Moderate, Reset
+from adapters.telegram.reply import REGION_LABELS, TelegramReply
+from bot.command import Ask, Blend, ChangeSettings, Command, Describe, Edit, Help, Moderate, Reset
 from bot.command import Chat as ChatText  # telegram has a Chat too
+from bot.commands.actions import CHOOSE_REGION
 from bot.core import Atelier
 from bot.failures import SORRY
 from bot.images import ImageRejected
-from bot.messages import Action, Reply, Request, Scope, ScopeKind, User, parse_action_id
+from bot.messages import (
+    NEEDS_INSTRUCTION,
+    REGION_ACTIONS,
+    Action,
+    Reply,
+    Request,
+    Scope,
+    ScopeKind,
+    User,
+    action_id,
+    parse_action_id,
+)
 from bot.moderation.desk import BUTTON_PREFIX, parse_mod_button
 from bot.parsing import parse_command
 from bot.redaction import redact
@@ -47,7 +68,11 @@ CALLBACK_TEXT = {
     Action.PICK: "Posting that image…",
     Action.EDIT: "Reply to my message with what to change.",
     Action.IDEA: "Imagining that idea…",
-}
+    Action.REGION: "Choose the part to change.",
+    Action.ZOOM_2: "Zooming out…",
+    Action.ZOOM_15: "Zooming out…",
+} | {action: "Reply to my message with what to change there." for action in REGION_ACTIONS}
+PAN_TEXT = "Panning…"
 
 
 def is_private(chat: Chat) -> bool:
@@ -168,9 +193,12 @@ class Handlers:
         request.channel = channel_of(reply.target.thread_id)
         command = self._command_of(message, addressed)
         if linked_job is not None and linked_conversation is None and isinstance(command, ChatText | Edit):
-            # The answer to our "what should I change?" prompt (linked to its job only).
+            # The answer to our "what should I change?" prompt: linked to its job (an Edit), or to the
+            # button that asked (a region of Vary (Region)).
             instruction = command.text if isinstance(command, ChatText) else command.params.prompt
-            await self._core.action(Action.EDIT, linked_job, request, reply, instruction=instruction)
+            asked = parse_action_id(linked_job)
+            action, ref = asked if asked is not None and asked[0] in NEEDS_INSTRUCTION else (Action.EDIT, linked_job)
+            await self._core.action(action, ref, request, reply, instruction=instruction)
             return
         await self._run(message, album, command, request, reply, linked_conversation is not None)
 
@@ -202,8 +230,10 @@ class Handlers:
             request.is_admin = await self._is_admin(message)  # /help lists /mod to admins only
         if isinstance(command, Moderate) and command.subcommand in BAN_COMMANDS and command.target is None:
             command = replace(command, target=self._author_replied_to(message))
-        if isinstance(command, Edit | Ask | Describe):
+        if isinstance(command, Edit | Ask | Describe | Blend):
             images = album_images(album) if len(album) > 1 else [image for image in [input_image(message)] if image]
+            if isinstance(command, Blend):  # the album (or photo) sent, and the photo replied to
+                images = blend_images(images, message)
             # The core keeps as many as the model takes, and says so when it drops some.
             request.images = list(await asyncio.gather(*(download(self._outbox.bot, image) for image in images)))
         await self._core.run(command, request, reply)
@@ -261,14 +291,16 @@ class Handlers:
                 await self._core.action(action, job_id, request, captured)
                 await answer(captured.said[0] if captured.said else "Cancelling…", alert=bool(captured.said))
                 return
-            if action == Action.EDIT:
+            if action in NEEDS_INSTRUCTION or action == Action.REGION:
                 # Asked before the instruction prompt: another chat's job, or one gone, gets no prompt.
                 refusal = await self._core.button_refusal(job_id, request)
                 await answer(refusal or CALLBACK_TEXT[action], alert=refusal is not None)
-                if refusal is None:
-                    await self._ask_for_instruction(target, query.from_user, job_id)
+                if refusal is None and action == Action.REGION:
+                    await self._offer_regions(target, job_id)
+                elif refusal is None:
+                    await self._ask_for_instruction(target, query.from_user, job_id, action)
                 return
-            await answer(CALLBACK_TEXT[action])
+            await answer(CALLBACK_TEXT.get(action, PAN_TEXT))
             await self._core.action(action, job_id, request, TelegramReply(self._outbox, target, conversation))
         except Exception as exc:
             log.error("telegram: a button failed: %s", redact(repr(exc), self._secrets))
@@ -310,11 +342,35 @@ class Handlers:
         except BadRequest as exc:  # too old (over ~15 minutes) or already answered
             log.info("telegram: could not answer a button press: %s", exc.message)
 
-    async def _ask_for_instruction(self, target: Target, user: TelegramUser, job_id: str) -> None:
-        """A ForceReply prompt, linked to the job alone: the user's reply to it runs the edit,
-        even after a restart."""
+    async def _offer_regions(self, target: Target, job_ref: str) -> None:
+        """Vary (Region): a keyboard of the parts of the image; each then asks for the instruction."""
+        keys = [
+            InlineKeyboardButton(REGION_LABELS[action], callback_data=action_id(action, job_ref))
+            for action in REGION_ACTIONS
+        ]
+        await self._outbox.call(
+            target,
+            lambda: self._outbox.bot.send_message(
+                chat_id=target.chat_id,
+                message_thread_id=target.thread_id,
+                text=f"🖌️ {CHOOSE_REGION}",
+                reply_markup=InlineKeyboardMarkup([keys[:2], keys[2:4], keys[4:]]),
+                reply_parameters=ReplyParameters(target.reply_to, allow_sending_without_reply=True)
+                if target.reply_to
+                else None,
+            ),
+            "sendMessage",
+            Priority.ANSWER,
+        )
+
+    async def _ask_for_instruction(self, target: Target, user: TelegramUser, job_ref: str, action: Action) -> None:
+        """A ForceReply prompt, linked to the job (an Edit) or to the button that asked (a region): the
+        user's reply to it runs the edit, even after a restart."""
         who = f'<a href="tg://user?id={user.id}">{html.escape(user.first_name)}</a>, ' if target.group else ""
-        text = f"✏️ {who}what should I change? Reply to this message with your instruction."
+        where = REGION_ACTIONS.get(action)
+        part = "" if where is None else (" in the centre" if where == "centre" else f" in the {where} half")
+        icon = "✏️" if where is None else "🖌️"
+        text = f"{icon} {who}what should I change{part}? Reply to this message with your instruction."
         prompt = await self._outbox.call(
             target,
             lambda: self._outbox.bot.send_message(
@@ -330,7 +386,7 @@ class Handlers:
             "sendMessage",
             Priority.ANSWER,
         )
-        await self._outbox.link(prompt, job_id=job_id)
+        await self._outbox.link(prompt, job_id=job_ref if action == Action.EDIT else action_id(action, job_ref))
 
     # ---------------------------------------------------------------------------------- errors
 

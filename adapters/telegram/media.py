@@ -56,6 +56,14 @@ def input_image(message: Message) -> InputImage | None:
     return image_of(message) or image_of(message.reply_to_message)
 
 
+def blend_images(sent: list[InputImage], message: Message) -> list[InputImage]:
+    """`/blend`'s images: the album or photo sent with it, then the photo it replies to (once)."""
+    replied = image_of(message.reply_to_message)
+    if replied is None or any(image.file_id == replied.file_id for image in sent):
+        return sent
+    return [*sent, replied]
+
+
 async def download(bot: Bot, image: InputImage) -> bytes:
     _check_size(image.file_size)
     try:

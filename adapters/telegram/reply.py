@@ -24,7 +24,7 @@ from adapters.telegram.recovery import posted_ref
 from adapters.telegram.splitting import split_text
 from adapters.telegram.status import JobStatus
 from adapters.telegram.stream import StreamedAnswer
-from bot.messages import Action, Button, Delivery, Progress, Reply, ResultImage, action_id, idea_ref
+from bot.messages import PAN_ACTIONS, Action, Button, Delivery, Progress, Reply, ResultImage, action_id, idea_ref
 
 T = TypeVar("T")
 THINKING_EDIT_SECONDS = 5.0
@@ -51,6 +51,20 @@ BUTTON_LABELS = {
     Action.VARY: "✨ Vary (Strong)",
     Action.SUBTLE: "🌀 Vary (Subtle)",
     Action.EDIT: "✏️ Edit",
+    Action.REGION: "🖌️ Vary (Region)",
+    Action.ZOOM_2: "🔍 Zoom Out 2x",
+    Action.ZOOM_15: "🔍 Zoom Out 1.5x",
+    Action.PAN_LEFT: "⬅️",
+    Action.PAN_RIGHT: "➡️",
+    Action.PAN_UP: "⬆️",
+    Action.PAN_DOWN: "⬇️",
+}
+REGION_LABELS = {
+    Action.REGION_LEFT: "⬅️ Left half",
+    Action.REGION_RIGHT: "➡️ Right half",
+    Action.REGION_TOP: "⬆️ Top half",
+    Action.REGION_BOTTOM: "⬇️ Bottom half",
+    Action.REGION_CENTRE: "⏺️ Centre",
 }
 ALBUM_SIZE = 10
 
@@ -64,7 +78,8 @@ def result_keyboard(delivery: Delivery) -> InlineKeyboardMarkup | None:
             for button in buttons
             if button.action != Action.CANCEL
         ]
-        rows += [keys] if buttons[0].number is not None else [keys[i : i + 2] for i in range(0, len(keys), 2)]
+        whole = buttons[0].number is not None or buttons[0].action in PAN_ACTIONS  # short labels: one row
+        rows += [keys] if whole else [keys[i : i + 2] for i in range(0, len(keys), 2)]
     return InlineKeyboardMarkup(rows) if rows else None
 
 

@@ -3,12 +3,24 @@ they work after a restart; a button only works in the chat its job belongs to.""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 
+from bot.canvas import Outpaint, pan, region_mask, zoom_out
 from bot.command import GenerationParams
 from bot.images import sniff_mime
-from bot.jobs import PICKED_ACTIONS, JobRunner, new_seed
-from bot.messages import Action, Delivery, Reply, Request, ResultImage, parse_image_ref
+from bot.jobs import JobRunner, new_seed, result_actions
+from bot.messages import (
+    PAN_ACTIONS,
+    REGION_ACTIONS,
+    ZOOM_ACTIONS,
+    Action,
+    Delivery,
+    Reply,
+    Request,
+    ResultImage,
+    parse_image_ref,
+)
 from bot.preparation import STRONG_STRENGTH, SUBTLE_STRENGTH, JobSpec
 from bot.sizes import format_size, input_shape
 from bot.store.jobs import INTERRUPTED, JobKind, JobRecord, JobStatus, JobStore
@@ -19,6 +31,7 @@ INTERRUPTED_NOTICE = "⚠️ This job was interrupted by a restart and was not c
 ALREADY_ENDED = "That job has already ended."
 OTHER_CHAT = "That button belongs to another chat."
 NO_INSTRUCTION = "Say what to change, e.g. `make it snowy`."
+CHOOSE_REGION = "Choose the part to change (left, right, top, bottom or centre), then say what to change there."
 INPUTS_GONE = {
     JobKind.EDIT: "The image this edit started from is no longer kept, so it can't be rerolled. "
     "Reply to the image with /edit again.",
@@ -56,7 +69,10 @@ class Buttons:
         params = GenerationParams.from_json(record.prompt, record.params)
         if action == Action.REROLL:
             return await self._reroll(record, params, request, reply)
-        if action == Action.EDIT and not (instruction or "").strip():
+        if action == Action.REGION:  # adapters offer the regions first; here, only say what to do
+            await reply.send_error(CHOOSE_REGION)
+            return None
+        if action in (Action.EDIT, *REGION_ACTIONS) and not (instruction or "").strip():
             await reply.send_error(NO_INSTRUCTION)
             return None
         results = await self._runner.result_images(job_id)
@@ -66,9 +82,19 @@ class Buttons:
             return None
         source = [results[index]]
         if action == Action.PICK:
-            return await self._pick(record, ref, number or 1, len(results), source[0], reply)
+            masks = self._runner.takes_mask(params.model)
+            return await self._pick(record, ref, number or 1, len(results), source[0], reply, mask=masks)
         one = replace(params, seed=None, count=1)
-        if action in (Action.VARY, Action.SUBTLE):
+        if action in ZOOM_ACTIONS or action in PAN_ACTIONS:
+            return await self._outpaint(action, one, source[0], job_id, request, reply)
+        if action in REGION_ACTIONS:
+            region = REGION_ACTIONS[action]
+            mask = await asyncio.to_thread(region_mask, source[0], region)
+            edited = replace(one, prompt=(instruction or "").strip())
+            part = "the centre" if region == "centre" else f"the {region} half"
+            note = f"Vary (Region): only {part} changed"
+            spec = JobSpec(JobKind.EDIT, edited, source, parent_id=job_id, mask=mask, notes=[note])
+        elif action in (Action.VARY, Action.SUBTLE):
             strength = SUBTLE_STRENGTH if action == Action.SUBTLE else STRONG_STRENGTH
             spec = JobSpec(JobKind.VARY, one, source, parent_id=job_id, strength=strength)
         else:
@@ -76,15 +102,34 @@ class Buttons:
             spec = JobSpec(JobKind.EDIT, edited, source, parent_id=job_id)
         return await self._runner.run(request, spec, reply)
 
+    async def _outpaint(
+        self, action: Action, params: GenerationParams, image: bytes, parent_id: str, request: Request, reply: Reply
+    ) -> str | None:
+        """Zoom Out and Pan: the model paints the new border of a canvas; the kept pixels are restored."""
+        outpaint: Outpaint
+        if action in ZOOM_ACTIONS:
+            factor = ZOOM_ACTIONS[action]
+            outpaint = await asyncio.to_thread(zoom_out, image, factor)
+            note = f"zoomed out {factor:g}x"
+        else:
+            direction = PAN_ACTIONS[action]
+            outpaint = await asyncio.to_thread(pan, image, direction)
+            note = f"panned {direction}"
+        spec = JobSpec(
+            JobKind.EDIT, params, [outpaint.canvas], parent_id, outpaint.mask, keep=outpaint.keep, notes=[note]
+        )
+        return await self._runner.run(request, spec, reply)
+
     async def _pick(
-        self, record: JobRecord, ref: str, number: int, count: int, image: bytes, reply: Reply
+        self, record: JobRecord, ref: str, number: int, count: int, image: bytes, reply: Reply, *, mask: bool
     ) -> str | None:
         """U1-U4: one image of a grid posted alone, full size, as the provider made it (already paid for),
         with its own buttons, which carry the same `<job id>-<number>`."""
         shape = input_shape(image) or (0, 0)
         mime = sniff_mime(image)
         caption = f"{record.prompt}\n(image {number} of {count} · {format_size(shape)})"
-        delivery = Delivery(ref, [ResultImage(image, mime, *shape)], caption, list(PICKED_ACTIONS))
+        actions = result_actions(mask, picked=True)
+        delivery = Delivery(ref, [ResultImage(image, mime, *shape)], caption, actions)
         await reply.send_images(delivery)
         return None
 
@@ -109,7 +154,9 @@ class Buttons:
             kind = origin.kind if origin is not None else JobKind.EDIT
             await reply.send_error(INPUTS_GONE.get(kind, INPUTS_GONE[JobKind.EDIT]))
             return None
-        spec = JobSpec(JobKind.REROLL, params, inputs, parent_id=record.id, mask=mask)
+        keep = record.params.get("keep")  # a Zoom Out or Pan: its kept pixels are restored again
+        box = (keep[0], keep[1], keep[2], keep[3]) if isinstance(keep, list) and len(keep) == 4 else None
+        spec = JobSpec(JobKind.REROLL, params, inputs, parent_id=record.id, mask=mask, keep=box)
         return await self._runner.run(request, spec, reply)
 
     async def _origin(self, record: JobRecord) -> JobRecord | None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from bot.parsing import FLAGS_HELP
+from bot.providers.base import Capabilities
 from bot.providers.catalogue import Catalogue
 
 HELP = f"""Atelier makes and edits images and answers questions about them.
 /imagine <prompt> - make an image. Options: {FLAGS_HELP}
 /edit <instruction> - reply to an image (or attach one) to change it, keeping its composition
+/blend [prompt] - 2 to 4 images made into one (attach them; on Telegram, an album with /blend as its caption)
 /ask <question> - reply to an image (or attach one) and ask about it
 /chat <message> - talk with the assistant; replies continue the conversation
 /think <message> - the same, the model thinking it through first (slower, for harder questions)
@@ -18,7 +20,9 @@ HELP = f"""Atelier makes and edits images and answers questions about them.
 /cancel - stop your running image job (nothing is charged)
 /reset - forget this conversation
 /settings - admins: quotas, rate limit and default model for this server/group
-Buttons under each image: Reroll (same prompt again), Vary (a variation of it), Edit (change it)."""
+Buttons under each image: Reroll (same prompt again), Vary (Subtle) and (Strong), Edit (change it); \
+under a grid (--n 4), U1-U4 (that image alone) and V1-V4 (vary it); on models that take a mask, \
+Vary (Region) (change one part), Zoom Out 2x / 1.5x and Pan ⬅️➡️⬆️⬇️. /models says which model can do what."""
 
 # The console has no replies or buttons: files are attached with @path and commands act on the last result.
 CONSOLE_HELP = f"""Atelier console: make and edit images, ask about them, and chat. Results are saved as files.
@@ -29,6 +33,9 @@ CONSOLE_HELP = f"""Atelier console: make and edit images, ask about them, and ch
 /reroll - the last result's prompt again (same options)
 /vary [strong|subtle] - a variation of the last result
 /u N, /v N - after a grid (--n 4): post image N alone, or vary it
+/region left|right|top|bottom|centre <instruction> - change one part of the last result (models with masks)
+/zoom 2|1.5, /pan left|right|up|down - outpaint around the last result (models with masks)
+/blend @a.png @b.png [prompt] - 2 to 4 images made into one (models that take several images)
 /chat <message>, or any line without a slash - talk with the assistant; /reset forgets the conversation
 /think <message> - the same, the model thinking it through first (slower, for harder questions)
 /describe @photo.png - four prompt ideas for an image (or the last result); /imagine 2 then makes the second
@@ -77,5 +84,18 @@ def models_text(catalogue: Catalogue) -> str:
     if not models:
         return "No image models are configured on this bot."
     lines = ["Image models here (use --model NAME):"]
-    lines += [f"{m.qualified}: {m.capabilities.describe()}" for m in models]
+    for model in models:
+        lines += [f"{model.qualified}: {model.capabilities.describe()}", f"    {flows(model.capabilities)}"]
     return "\n".join(lines)
+
+
+def flows(caps: Capabilities) -> str:
+    """What the Midjourney-style flow does on a model: grids, Vary, Region/Zoom/Pan, Blend."""
+    grid = "grid: one request" if caps.max_images >= 4 else "grid: parallel requests"
+    if not caps.image_to_image:
+        vary = "Vary: no"
+    else:
+        vary = "Vary: strength" if caps.strength else "Vary: by wording"
+    masked = "Region/Zoom/Pan: yes" if caps.mask else "Region/Zoom/Pan: no"
+    blend = f"Blend: up to {caps.max_input_images}" if caps.max_input_images >= 2 else "Blend: no"
+    return " · ".join([grid if caps.text_to_image else "grid: no", vary, masked, blend])

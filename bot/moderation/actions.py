@@ -10,7 +10,7 @@ from typing import TypeVar
 
 from bot.clock import Clock
 from bot.images import sniff_mime
-from bot.jobs import RESULT_ACTIONS
+from bot.jobs import result_actions
 from bot.lease import WALL
 from bot.messages import Delivery, Reply, Request, ResultImage
 from bot.moderation.desk import Desk, ModVerb
@@ -130,7 +130,8 @@ class ModeratorActions:
         ):
             await reply.send_error(await self._decided_by(review.id))
             return
-        delivery = Delivery(review.job_id, images, review.caption, list(RESULT_ACTIONS))
+        # The buttons every model has (an approved result of a mask model gets no Zoom Out: its model is not read).
+        delivery = Delivery(review.job_id, images, review.caption, result_actions(mask=False))
         try:
             ref = await self._call(desk.deliver(review.origin, delivery), f"post approved job {review.job_id}")
         except DeskFailed:

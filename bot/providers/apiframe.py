@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import logging
 from typing import Any
 
@@ -38,6 +39,8 @@ DEFAULT_MODELS = ("flux-pro", "flux-pro-1.1", "flux-pro-1.1-ultra", "flux-dev", 
 APIFRAME_CAPABILITIES = Capabilities(
     text_to_image=True, image_to_image=True, max_input_images=1, seed=True, progress=True
 )
+# flux-pro-1.1-ultra takes `image_prompt_strength`: how far the image prompt holds the result.
+ULTRA_CAPABILITIES = dataclasses.replace(APIFRAME_CAPABILITIES, strength=True)
 ULTRA_RATIOS = ["21:9", "16:9", "3:2", "4:3", "5:4", "1:1", "4:5", "3:4", "2:3", "9:16", "9:21"]
 MIN_SIDE, MAX_SIDE, SIDE_STEP = 256, 1440, 32
 IN_PROGRESS = frozenset({"staged", "queued", "pending", "starting", "processing", "running", "in_progress"})
@@ -45,6 +48,10 @@ FAILED = frozenset({"failed", "failure", "error", "errored", "cancelled", "cance
 _REFUSAL_HINTS = ("moderat", "safety", "nsfw", "content policy", "content_policy", "inappropriate", "banned")
 # Consecutive transient failures of /fetch (timeouts, 5xx) tolerated before giving up.
 _MAX_FETCH_FAILURES = 5
+
+
+def _ultra(model: str) -> bool:
+    return model.endswith("ultra")
 
 
 def fit_size(size: tuple[int, int]) -> tuple[int, int]:
@@ -104,11 +111,16 @@ class ApiframeImages:
         self._webhook_poll_interval = webhook_poll_interval
 
     def models(self) -> list[ModelInfo]:
-        return [ModelInfo(self.name, model, APIFRAME_CAPABILITIES, "Flux via APIFRAME") for model in self._models]
+        return [
+            ModelInfo(
+                self.name, model, ULTRA_CAPABILITIES if _ultra(model) else APIFRAME_CAPABILITIES, "Flux via APIFRAME"
+            )
+            for model in self._models
+        ]
 
     def build_body(self, job: ImageJob, webhooks: ApiframeWebhooks | None = None) -> dict[str, Any]:
         body: dict[str, Any] = {"model": job.model, "prompt": job.prompt}
-        if job.model.endswith("ultra"):
+        if _ultra(job.model):
             body["aspect_ratio"] = nearest_ratio(job.size, ULTRA_RATIOS)
         else:
             body["width"], body["height"] = fit_size(job.size)
@@ -116,6 +128,9 @@ class ApiframeImages:
             body["seed"] = job.seed
         if job.images:
             body["image_prompt"] = base64.b64encode(job.images[0]).decode("ascii")
+            if job.strength is not None and _ultra(job.model):
+                # Our strength is how much may change; APIFRAME's is how much the input image holds.
+                body["image_prompt_strength"] = round(1.0 - job.strength, 2)
         if webhooks is not None:
             body["webhook_url"] = webhooks.url
             body["webhook_secret"] = webhooks.secret

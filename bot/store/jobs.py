@@ -16,6 +16,7 @@ class JobKind(StrEnum):
     EDIT = "edit"
     VARY = "vary"
     REROLL = "reroll"
+    BLEND = "blend"
 
 
 class JobStatus(StrEnum):
