@@ -95,3 +95,29 @@ async def test_console_edit_with_a_mask_reaches_gpt_image(tmp_path: Path) -> Non
         assert submit.path == "/v2/image/gpt-image/edit"
         assert base64.b64decode(submit.body["mask"]) == mask
         assert base64.b64decode(submit.body["image"]) == photo
+
+
+async def test_console_grid_then_u_zoom_pan_region_and_blend_refused(tmp_path: Path) -> None:
+    """The Midjourney flow typed: a grid, /u 2, then the masked flows on that image, against A1111."""
+    from tests.fakes.images import png_bytes
+
+    (tmp_path / "a.png").write_bytes(png_bytes(64, 48, (200, 0, 0)))
+    (tmp_path / "b.png").write_bytes(png_bytes(64, 48, (0, 0, 200)))
+    fake = await FakeA1111(progress=[]).start()
+    try:
+        script = (
+            "/imagine a harbour --n 4\n/zoom 2\n/u 2\n/zoom 2\n/pan left\n/region top make the sky red\n"
+            "/region sideways oops\n/blend @a.png @b.png\n"
+        )
+        env = {**FAST_POLLING, **a1111_env(fake)}
+        code, out, err = await run_cli(["console", "--model", "a1111:default"], script, env, tmp_path)
+    finally:
+        await fake.stop()
+    assert code == 0, err
+    assert "a grid of 4" in out and "pick one image first with `/u N`" in out
+    assert "Usage: `/region left|right|top|bottom|centre" in out
+    assert "a1111:default takes 1 image, so it cannot blend 2" in out
+    assert len(saved_paths(out, tmp_path)) == 5  # the grid, image 2, the zoom, the pan, the region
+    edits = [request for request in fake.requests if request.path == "/sdapi/v1/img2img"]
+    assert len(edits) == 3 and all("mask" in request.body for request in edits)
+    assert edits[-1].body["prompt"] == "make the sky red"
