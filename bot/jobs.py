@@ -194,7 +194,9 @@ class JobRunner:
             check = await self._moderation.check_result(request, job_id, job.prompt, images)
             if check.outcome in (Outcome.WITHHOLD, Outcome.REVIEW):
                 result = await _delivery(job_id, prepared, images)
-                await self._kept_back.handle(request, job, result, check, reply, lambda: self._running.charged(job_id))
+                await self._kept_back.handle(
+                    request, job, images, result, check, reply, lambda: self._running.charged(job_id)
+                )
                 return None
             kept, ref = await self._deliver(job_id, prepared, images, reply, spoiler=check.outcome is Outcome.SPOILER)
         except asyncio.CancelledError:
@@ -373,12 +375,18 @@ class JobRunner:
 
 
 async def _delivery(job_id: str, prepared: Prepared, images: list[ResultImage], *, spoiler: bool = False) -> Delivery:
-    """The finished result as it is posted, with its buttons (the moderators see it so too, in a review).
-    Several images are one grid picture (composed off the event loop) with U and V buttons per image."""
+    """The finished result as it is posted, with its buttons (the moderators see it so too, in a review)."""
     caption = result_caption(prepared.job, prepared.model, images, prepared.notes)
+    return await result_delivery(job_id, images, caption, mask=prepared.model.capabilities.mask, spoiler=spoiler)
+
+
+async def result_delivery(
+    job_id: str, images: list[ResultImage], caption: str, *, mask: bool, spoiler: bool = False
+) -> Delivery:
+    """A job's images as posted: one image with its buttons, or several as one grid picture (composed off
+    the event loop) with U and V buttons per image and Reroll. `mask`: the model takes one (result_actions)."""
     if len(images) == 1:
-        actions = result_actions(prepared.model.capabilities.mask)
-        return Delivery(job_id, images, caption, actions, spoiler=spoiler)
+        return Delivery(job_id, images, caption, result_actions(mask), spoiler=spoiler)
     data, mime, width, height = await asyncio.to_thread(compose_grid, [image.data for image in images])
     grid = ResultImage(data, mime, width, height)
     return Delivery(job_id, [grid], caption, [Action.REROLL], spoiler=spoiler, picks=len(images))

@@ -8,7 +8,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from bot.kept_files import KeptFiles
-from bot.messages import Delivery, Reply, Request
+from bot.messages import Delivery, Reply, Request, ResultImage
 from bot.moderation.gate import Moderation, Outcome, ResultCheck
 from bot.moderation.review import ReviewQueue
 from bot.providers.base import ImageJob
@@ -29,13 +29,15 @@ class KeptBack:
         self,
         request: Request,
         job: ImageJob,
+        images: list[ResultImage],
         result: Delivery,
         check: ResultCheck,
         reply: Reply,
         charged: Callable[[], None],
     ) -> None:
-        """`result` is what would have been posted; `charged` is called once the job is done and charged
-        (from then on a Cancel would claim a refund that is not coming)."""
+        """`images` are what the model made, `result` what would have been posted (a grid: one picture of
+        them); `charged` is called once the job is done and charged (from then on a Cancel would claim a
+        refund that is not coming)."""
         job_id = result.job_id
         await quietly(reply.clear_progress())
         if not check.charge:  # moderation failed (our side): nothing is shown and nothing charged
@@ -43,9 +45,9 @@ class KeptBack:
             await quietly(reply.send_error(check.message))
             return
         # Made and paid for: the job is done and charged, its files kept for moderators to see or approve
-        # (committed before the review is posted, so an Approve finds them).
-        saved = await self._files.save(job_id, result.images, job.images, job.mask)
-        await asyncio.shield(self._store.quotas.commit(job_id, saved.record(result.images)))
+        # (committed before the review is posted, so an Approve finds them, and a grid's U/V buttons after it).
+        saved = await self._files.save(job_id, images, job.images, job.mask)
+        await asyncio.shield(self._store.quotas.commit(job_id, saved.record(images)))
         charged()
         if check.outcome is Outcome.WITHHOLD:
             await quietly(reply.send_error(check.message))

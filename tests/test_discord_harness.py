@@ -129,6 +129,7 @@ async def test_start_syncs_commands_to_the_dev_guild(fake_discord: FakeDiscord, 
     assert set(commands) == {
         "imagine",
         "edit",
+        "blend",
         "ask",
         "chat",
         "think",

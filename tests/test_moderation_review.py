@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.core import Atelier
-from bot.messages import Action, Request
+from bot.messages import Action, Request, image_ref
 from bot.moderation.actions import APPROVAL_NOT_POSTED, NOT_YOURS
 from bot.moderation.desk import DeskItem, ModVerb
 from bot.moderation.desks import ModeratorDesks
@@ -24,6 +24,7 @@ from tests.fake_clock import FakeClock
 from tests.fakes.agnes_server import FakeAgnes
 from tests.moderation_kit import MODS, SCOPE, RecordingDesk, attach_desk, moderator, press
 from tests.recording import RecordingReply, make_request, say
+from tests.test_grids import CELL, distinct_images
 
 ORIGIN = json.dumps({"chat": "g1", "message": 7})
 PROMPT = "a lighthouse at dusk"
@@ -102,6 +103,24 @@ async def test_the_buttons_under_an_approved_result_work(core: Atelier, fake_agn
     await core.action(Action.VARY, job_id, make_request(), vary)  # asked outside the reviewed channel
 
     assert vary.errors == [] and len(vary.deliveries) == 1
+
+
+async def test_an_approved_grid_is_posted_as_a_grid_and_its_u_buttons_post_the_made_images(
+    core: Atelier, fake_agnes: FakeAgnes
+) -> None:
+    desk = await reviewed(core)
+    fake_agnes.next_images = distinct_images()
+    item = await hold(core, desk, f"{PROMPT} --n 4")
+    assert len(item.images) == 1  # the moderators see the grid picture
+    await press(core, ModVerb.APPROVE, item.item_id)
+    [(_, delivery)] = desk.delivered
+    assert delivery.picks == 4 and (delivery.images[0].width, delivery.images[0].height) == (CELL[0] * 2, CELL[1] * 2)
+
+    picked = RecordingReply()
+    await core.action(Action.PICK, image_ref(delivery.job_id, 3), make_request(), picked)
+    kept = await core.runner.result_images(delivery.job_id)
+    assert kept is not None and len(kept) == 4
+    assert picked.errors == [] and picked.deliveries[0].images[0].data == kept[2] and kept[2] in fake_agnes.sent_images
 
 
 async def test_reject_tells_the_requester_and_posts_nothing(core: Atelier) -> None:

@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 NO_IMAGE = "That message has no image attached. Use this on a message with a PNG, JPEG, WebP or GIF."
 GONE_MESSAGE = "I cannot find that message any more (was it deleted?)."
+REGION_CHOOSER = f"{CHOOSE_REGION} Any other shape: `/edit` with a `mask` image (white where it may change)."
 
 
 class AtelierInteractions:
@@ -320,7 +321,7 @@ class AtelierInteractions:
                     await interaction.response.send_message(refusal, ephemeral=True)
                 elif action == Action.REGION:  # which part first (only the presser sees it), then a form
                     view = buttons_view(list(REGION_ACTIONS), job_id)
-                    await interaction.response.send_message(CHOOSE_REGION, view=view, ephemeral=True)
+                    await interaction.response.send_message(REGION_CHOOSER, view=view, ephemeral=True)
                 else:
                     await interaction.response.send_modal(instruction_form(action, job_id))
             return

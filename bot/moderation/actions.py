@@ -10,9 +10,9 @@ from typing import TypeVar
 
 from bot.clock import Clock
 from bot.images import sniff_mime
-from bot.jobs import result_actions
+from bot.jobs import result_delivery
 from bot.lease import WALL
-from bot.messages import Delivery, Reply, Request, ResultImage
+from bot.messages import Reply, Request, ResultImage
 from bot.moderation.desk import Desk, ModVerb
 from bot.moderation.desks import ModeratorDesks, platform_of
 from bot.moderation.review import PROMPT_SHOWN, prompt_of
@@ -130,8 +130,9 @@ class ModeratorActions:
         ):
             await reply.send_error(await self._decided_by(review.id))
             return
-        # The buttons every model has (an approved result of a mask model gets no Zoom Out: its model is not read).
-        delivery = Delivery(review.job_id, images, review.caption, result_actions(mask=False))
+        # As it would have been posted (a grid again, with U/V), with the buttons every model has (an approved
+        # result of a mask model gets no Zoom Out: its model is not read here).
+        delivery = await result_delivery(review.job_id, images, review.caption, mask=False)
         try:
             ref = await self._call(desk.deliver(review.origin, delivery), f"post approved job {review.job_id}")
         except DeskFailed:
