@@ -413,6 +413,8 @@ def _resolved(prepared: Prepared) -> dict:
     job = prepared.job
     resolved = {"size": format_size(job.size), "inputs": len(job.images), "mask": job.mask is not None}
     resolved["count"] = job.count
+    if job.strength is not None:
+        resolved["strength"] = job.strength
     if prepared.keep is not None:
         resolved["keep"] = list(prepared.keep)
     return resolved

@@ -20,6 +20,8 @@ from bot.sizes import format_size, input_shape, size_for_input
 from bot.store.jobs import JobKind
 
 SUBTLE_STRENGTH, STRONG_STRENGTH = 0.35, 0.75
+# Vary (Region), Zoom Out and Pan repaint what their mask opens almost from scratch (on models with a knob).
+MASKED_STRENGTH = 0.9
 SUBTLE_WORDING = (
     "A subtle variation of this image: keep its composition, subject, colours and style, change only small details."
 )
@@ -132,7 +134,7 @@ class Preparer:
         if spec.strength is not None and inputs:
             if caps.strength:
                 job.strength = spec.strength
-            else:
+            elif spec.kind == JobKind.VARY:  # a masked edit says what to paint in its own prompt
                 wording = SUBTLE_WORDING if spec.strength < 0.5 else STRONG_WORDING
         return Prepared(job, provider, model, notes, wording, spec.keep)
 

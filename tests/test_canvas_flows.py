@@ -16,6 +16,7 @@ from bot.commands.blend import BLEND_PROMPT, TOO_FEW
 from bot.core import Atelier
 from bot.jobs import OUTPAINT_ACTIONS
 from bot.messages import Action, Delivery
+from bot.preparation import MASKED_STRENGTH, SUBTLE_STRENGTH
 from bot.providers.apiframe import ApiframeImages
 from bot.providers.base import ImageJob
 from tests.conftest import make_settings
@@ -47,6 +48,11 @@ def decoded(data: bytes, mode: str = "RGB") -> Image.Image:
 def sent(request_body: dict, key: str) -> bytes:
     value = request_body[key]
     return base64.b64decode(value[0] if isinstance(value, list) else value)
+
+
+def generations(fake: FakeA1111) -> list[dict]:
+    """The bodies of the generation requests A1111 got (its progress polls left out)."""
+    return [request.body for request in fake.requests if request.path.endswith("2img")]
 
 
 async def used(core: Atelier) -> int:
@@ -139,11 +145,11 @@ async def test_zoom_out_sends_canvas_and_border_mask_and_keeps_the_centre_pixels
     reply = RecordingReply()
     await masked.action(Action.ZOOM_2, delivery.job_id, make_request(), reply)
     assert reply.errors == []
-    body = fake_a1111.requests[-1].body
-    assert fake_a1111.requests[-1].path == "/sdapi/v1/img2img"
+    body = generations(fake_a1111)[-1]
+    assert "init_images" in body
     expected = zoom_out(original, 2.0)
     assert sent(body, "init_images") == expected.canvas and sent(body, "mask") == expected.mask
-    assert body["prompt"] == "a harbour at dawn"
+    assert body["prompt"] == "a harbour at dawn" and body["denoising_strength"] == MASKED_STRENGTH
     [zoomed] = reply.deliveries
     result = decoded(zoomed.images[0].data)
     assert result.size == SIZE
@@ -157,6 +163,17 @@ async def test_zoom_out_sends_canvas_and_border_mask_and_keeps_the_centre_pixels
     await masked.action(Action.REROLL, zoomed.job_id, make_request(), again)
     rerolled = decoded(again.deliveries[0].images[0].data)
     assert rerolled.crop(expected.keep).tobytes() == result.crop(expected.keep).tobytes()
+    assert generations(fake_a1111)[-1]["denoising_strength"] == MASKED_STRENGTH
+
+
+async def test_a_reroll_of_a_subtle_variation_is_as_subtle(masked: Atelier, fake_a1111: FakeA1111) -> None:
+    delivery = await first_image(masked)
+    varied = RecordingReply()
+    await masked.action(Action.SUBTLE, delivery.job_id, make_request(), varied)
+    again = RecordingReply()
+    await masked.action(Action.REROLL, varied.deliveries[0].job_id, make_request(), again)
+    assert again.errors == []
+    assert [body["denoising_strength"] for body in generations(fake_a1111)[-2:]] == [SUBTLE_STRENGTH, SUBTLE_STRENGTH]
 
 
 @pytest.mark.parametrize(
@@ -190,7 +207,7 @@ async def test_pan_keeps_two_thirds_of_the_image_pixel_for_pixel(
     # The side brought in is the model's.
     brought_in = {"left": (0, 0), "right": (width - 1, 0), "up": (0, 0), "down": (0, height - 1)}
     assert result.getpixel(brought_in[action.split("_")[1]]) == MADE
-    assert sent(fake_a1111.requests[-1].body, "mask") == pan(delivery.images[0].data, action.split("_")[1]).mask
+    assert sent(generations(fake_a1111)[-1], "mask") == pan(delivery.images[0].data, action.split("_")[1]).mask
 
 
 async def test_vary_region_sends_a_mask_of_that_half_and_the_instruction(
@@ -200,7 +217,7 @@ async def test_vary_region_sends_a_mask_of_that_half_and_the_instruction(
     reply = RecordingReply()
     await masked.action(Action.REGION_TOP, delivery.job_id, make_request(), reply, instruction="make the sky red")
     assert reply.errors == []
-    body = fake_a1111.requests[-1].body
+    body = generations(fake_a1111)[-1]
     assert body["prompt"] == "make the sky red"
     mask = decoded(sent(body, "mask"), "L")
     assert mask.getpixel((0, 0)) == 255 and mask.getpixel((0, SIZE[1] - 1)) == 0
@@ -210,11 +227,11 @@ async def test_vary_region_sends_a_mask_of_that_half_and_the_instruction(
 
 async def test_vary_region_without_an_instruction_asks_for_one(masked: Atelier, fake_a1111: FakeA1111) -> None:
     delivery = await first_image(masked)
-    calls = len(fake_a1111.requests)
+    calls = len(generations(fake_a1111))
     reply = RecordingReply()
     await masked.action(Action.REGION_LEFT, delivery.job_id, make_request(), reply, instruction="  ")
     assert reply.errors and "Say what to change" in reply.errors[0]
-    assert len(fake_a1111.requests) == calls and await used(masked) == 1
+    assert len(generations(fake_a1111)) == calls and await used(masked) == 1
 
 
 async def test_region_zoom_and_pan_on_a_model_without_masks_are_refused_naming_one_that_has_them(
@@ -223,13 +240,13 @@ async def test_region_zoom_and_pan_on_a_model_without_masks_are_refused_naming_o
     reply = RecordingReply()
     await say(masked, "/imagine a harbour --model agnes:agnes-image-2.1-flash", make_request(), reply)
     job = reply.deliveries[0].job_id
-    agnes_calls, a1111_calls = len(fake_agnes.image_requests()), len(fake_a1111.requests)
+    agnes_calls, a1111_calls = len(fake_agnes.image_requests()), len(generations(fake_a1111))
     for action in [Action.REGION_LEFT, *OUTPAINT_ACTIONS]:
         refused = RecordingReply()
         await masked.action(action, job, make_request(), refused, instruction="make it red")
         assert refused.deliveries == [] and len(refused.errors) == 1
         assert "cannot take a mask" in refused.errors[0] and "a1111:default" in refused.errors[0]
-    assert len(fake_agnes.image_requests()) == agnes_calls and len(fake_a1111.requests) == a1111_calls
+    assert len(fake_agnes.image_requests()) == agnes_calls and len(generations(fake_a1111)) == a1111_calls
     assert await used(masked) == 1
 
 
@@ -261,7 +278,7 @@ async def test_blend_on_a_one_image_model_is_refused_naming_one_that_blends(
     assert reply.deliveries == [] and len(reply.errors) == 1
     assert "a1111:default takes 1 image, so it cannot blend 2" in reply.errors[0]
     assert "agnes:agnes-image-2.1-flash" in reply.errors[0]
-    assert fake_a1111.requests == [] and fake_agnes.image_requests() == [] and await used(masked) == 0
+    assert generations(fake_a1111) == [] and fake_agnes.image_requests() == [] and await used(masked) == 0
 
 
 @pytest.mark.parametrize("count", [0, 1, 5])

@@ -15,7 +15,7 @@ from tests import test_discord_harness as harness
 from tests.fakes.a1111_server import FakeA1111
 from tests.fakes.agnes_server import FakeAgnes
 from tests.fakes.discord_server import CallbackType, FakeDiscord
-from tests.test_canvas_flows import MADE, SIZE, decoded, gradient
+from tests.test_canvas_flows import MADE, SIZE, decoded, generations, gradient
 from tests.test_discord_harness import TIMEOUT, Bot, button_ids, decode, ephemeral_followup, eventually, png_of, running
 from tests.test_discord_imagine import job_of
 
@@ -78,7 +78,7 @@ async def test_vary_region_chooser_then_form_sends_a_mask_and_zoom_works_after_a
         submit = await fake_discord.dispatch_modal_submit(opened.json["data"]["custom_id"], {"instruction": "red sky"})
         varied = await fake_discord.wait_for_followup(submit, timeout=TIMEOUT)
         assert varied.files
-        body = fake_a1111.requests[-1].body
+        body = generations(fake_a1111)[-1]
         assert body["prompt"] == "red sky"
         mask = decoded(base64.b64decode(body["mask"]), "L")
         assert mask.getpixel((0, 0)) == 255 and mask.getpixel((0, SIZE[1] - 1)) == 0

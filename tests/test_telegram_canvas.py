@@ -16,7 +16,7 @@ from tests.fakes.a1111_server import FakeA1111
 from tests.fakes.agnes_server import FakeAgnes
 from tests.fakes.images import png_bytes
 from tests.fakes.telegram_server import FakeTelegram
-from tests.test_canvas_flows import MADE, SIZE, decoded, gradient
+from tests.test_canvas_flows import MADE, SIZE, decoded, generations, gradient
 from tests.test_telegram_albums import push_album, sent_images
 from tests.test_telegram_harness import (  # noqa: F401 - pytest fixtures
     USER,
@@ -63,7 +63,7 @@ async def test_region_keyboard_then_force_reply_after_a_restart_and_zoom_keeps_t
     async with running_bot(tmp_path, fake_agnes, fake_telegram, **a1111) as tg:
         tg.fake.push_message(USER, "turn it into a forest", reply_to=prompt.result)
         varied = await tg.fake.wait_for("sendPhoto", count=2)
-        body = fake_a1111.requests[-1].body
+        body = generations(fake_a1111)[-1]
         assert body["prompt"] == "turn it into a forest"
         mask = decoded(base64.b64decode(body["mask"]), "L")
         assert mask.getpixel((0, 0)) == 255 and mask.getpixel((SIZE[0] - 1, 0)) == 0

@@ -21,7 +21,7 @@ from bot.messages import (
     ResultImage,
     parse_image_ref,
 )
-from bot.preparation import STRONG_STRENGTH, SUBTLE_STRENGTH, JobSpec
+from bot.preparation import MASKED_STRENGTH, STRONG_STRENGTH, SUBTLE_STRENGTH, JobSpec
 from bot.sizes import format_size, input_shape
 from bot.store.jobs import INTERRUPTED, JobKind, JobRecord, JobStatus, JobStore
 
@@ -93,7 +93,7 @@ class Buttons:
             edited = replace(one, prompt=(instruction or "").strip())
             part = "the centre" if region == "centre" else f"the {region} half"
             note = f"Vary (Region): only {part} changed"
-            spec = JobSpec(JobKind.EDIT, edited, source, parent_id=job_id, mask=mask, notes=[note])
+            spec = JobSpec(JobKind.EDIT, edited, source, job_id, mask, MASKED_STRENGTH, notes=[note])
         elif action in (Action.VARY, Action.SUBTLE):
             strength = SUBTLE_STRENGTH if action == Action.SUBTLE else STRONG_STRENGTH
             spec = JobSpec(JobKind.VARY, one, source, parent_id=job_id, strength=strength)
@@ -115,9 +115,8 @@ class Buttons:
             direction = PAN_ACTIONS[action]
             outpaint = await asyncio.to_thread(pan, image, direction)
             note = f"panned {direction}"
-        spec = JobSpec(
-            JobKind.EDIT, params, [outpaint.canvas], parent_id, outpaint.mask, keep=outpaint.keep, notes=[note]
-        )
+        canvas, mask, keep = [outpaint.canvas], outpaint.mask, outpaint.keep
+        spec = JobSpec(JobKind.EDIT, params, canvas, parent_id, mask, MASKED_STRENGTH, keep=keep, notes=[note])
         return await self._runner.run(request, spec, reply)
 
     async def _pick(
@@ -156,7 +155,9 @@ class Buttons:
             return None
         keep = record.params.get("keep")  # a Zoom Out or Pan: its kept pixels are restored again
         box = (keep[0], keep[1], keep[2], keep[3]) if isinstance(keep, list) and len(keep) == 4 else None
-        spec = JobSpec(JobKind.REROLL, params, inputs, parent_id=record.id, mask=mask, keep=box)
+        strength = record.params.get("strength")  # a variation or a masked edit changes as much again
+        strength = float(strength) if isinstance(strength, int | float) else None
+        spec = JobSpec(JobKind.REROLL, params, inputs, record.id, mask, strength, keep=box)
         return await self._runner.run(request, spec, reply)
 
     async def _origin(self, record: JobRecord) -> JobRecord | None:
