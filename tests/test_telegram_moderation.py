@@ -54,7 +54,9 @@ def model_bot(
     tmp_path: Path, agnes: FakeAgnes, fake: FakeTelegram, moderation: FakeModeration, *, forum: bool = False
 ) -> contextlib.AbstractAsyncContextManager[RunningBot]:
     """A bot that checks prompts, results and answers with the moderation model (in the forum group)."""
-    settings = with_model(moderation, moderation_timeout_seconds=1.0)
+    # 5 s: the huge-image test's moderation shrinks a 27-megapixel result first, which a loaded 2-core
+    # machine (CI running beside other work) has taken over 1 s to do.
+    settings = with_model(moderation, moderation_timeout_seconds=5.0)
     return (forum_bot if forum else running_bot)(tmp_path, agnes, fake, **settings)
 
 
