@@ -19,7 +19,10 @@ def bot_request() -> HTTPXRequest:
 
 
 def get_updates_request() -> HTTPXRequest:
-    """Long polls stay on PTB's own client: one call at a time, nothing to gain. Stopping confirms the last
-    updates with one more getUpdates while the cancelled long poll may still hold its connection: a second
-    connection, or that call times out and the updates come again next start."""
-    return HTTPXRequest(connection_pool_size=2)
+    """Long polls on the same transport: every update arrives in a getUpdates answer, so its parsing is on
+    the path of every request (httpcore cost about 3 ms of CPU per update here, a failed `import sniffio` on
+    each answer included; bench/telegram_bench.py). Two connections: stopping confirms the last updates with
+    one more getUpdates while the cancelled long poll may still hold its connection, or that call times out
+    and the updates come again next start."""
+    limits = httpx.Limits(max_connections=2)
+    return HTTPXRequest(connection_pool_size=2, httpx_kwargs={"transport": AiohttpTransport(limits=limits)})
