@@ -103,3 +103,27 @@ async def test_a_result_waits_for_telegrams_holds_but_not_for_the_courtesy_pace(
     async with clock.autojump():
         await lane.call(sent, "sendPhoto", Priority.RESULT)
     assert clock.now() == start + 5.0
+
+
+async def test_a_finished_answers_last_edit_skips_the_pace_while_the_minutes_budget_allows() -> None:
+    clock = FakeClock()
+    lane = EditPacer(3.0, clock)  # a group: 20 calls a minute
+    ended = asyncio.Event()
+    lane.mark()  # an edit just went: the next waits 3 s
+
+    async def last_edit() -> float:
+        async with lane.turn(Priority.ANSWER, hurry=ended):
+            return clock.now()
+
+    start = clock.now()
+    waiting = asyncio.create_task(last_edit())
+    await asyncio.sleep(0)
+    clock.advance(1.0)
+    ended.set()  # the stream ends while the edit waits for its pace: it goes now, not 2 s later
+    assert await asyncio.wait_for(waiting, 1.0) == start + 1.0
+
+    for _ in range(19):  # the minute's budget spent (20 calls in 60 s): the pace holds again
+        lane.mark()
+    async with clock.autojump():
+        went = await last_edit()
+    assert went == start + 1.0 + 3.0

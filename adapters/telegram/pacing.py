@@ -1,7 +1,8 @@
 """Telegram's flood limits: every call that posts to a chat takes a turn in that chat's lane.
 
 A lane lets one call go at a time, `interval` seconds after the previous one finished (groups allow about
-20 messages a minute; a paid result skips that courtesy pace and waits only for Telegram's own holds),
+20 messages a minute; a paid result skips that courtesy pace and waits only for Telegram's own holds, and so
+does the last edit of a finished stream while the chat has used less than a minute's budget of calls),
 results first: a waiting photo goes before waiting errors and status edits, and
 whoever arrived first goes first within a priority. `RetryAfter` holds the whole lane for as long as
 Telegram asks. A result is retried until its caller gives up (the core's delivery deadline cancels it);
@@ -17,7 +18,7 @@ import heapq
 import itertools
 import logging
 import warnings
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from enum import IntEnum
 from typing import TypeVar
@@ -32,6 +33,7 @@ T = TypeVar("T")
 
 MAX_RETRIES = 5  # for everything but results
 MAX_PACERS = 10_000
+BUDGET_WINDOW = 60.0  # seconds: a lane's budget is what its pace allows in this long
 
 
 class Priority(IntEnum):
@@ -61,6 +63,7 @@ class EditPacer:
         self._waiting: list[tuple[int, int]] = []  # a heap of (priority, arrival)
         self._busy = False
         self._changed = asyncio.Event()
+        self._recent: deque[float] = deque()  # when the calls of the last BUDGET_WINDOW went
 
     def _notify(self) -> None:
         self._changed.set()
@@ -70,7 +73,16 @@ class EditPacer:
         """Nobody waiting or calling, and no pause due: a cosmetic call (a chat action) may go now."""
         return not self._busy and not self._waiting and self._ready_at <= self.clock.now()
 
-    async def _acquire(self, priority: int, ticket: int, unless: asyncio.Event | None) -> None:
+    def _within_budget(self) -> bool:
+        """Fewer calls in the last BUDGET_WINDOW than the pace allows in it (20 a minute in a group)."""
+        now = self.clock.now()
+        while self._recent and self._recent[0] <= now - BUDGET_WINDOW:
+            self._recent.popleft()
+        return len(self._recent) < BUDGET_WINDOW / self.interval
+
+    async def _acquire(
+        self, priority: int, ticket: int, unless: asyncio.Event | None, hurry: asyncio.Event | None = None
+    ) -> None:
         entry = (priority, ticket)
         heapq.heappush(self._waiting, entry)
         try:
@@ -79,16 +91,20 @@ class EditPacer:
                     raise Skipped
                 changed = self._changed
                 delay = None
+                hurried = hurry is not None and hurry.is_set()
                 if not self._busy and self._waiting[0] == entry:
                     # A paid result waits only for what Telegram asked, not for the courtesy pace: a quick
-                    # job's photo must not sit behind its own status message's spacing.
-                    ready = self._held_until if priority == Priority.RESULT else self._ready_at
+                    # job's photo must not sit behind its own status message's spacing. Nor does the last
+                    # edit of a finished answer, while the minute's budget has room for it.
+                    skips_pace = priority == Priority.RESULT or (hurried and self._within_budget())
+                    ready = self._held_until if skips_pace else self._ready_at
                     delay = ready - self.clock.now()
                     if delay <= 0:
                         heapq.heappop(self._waiting)
                         self._busy = True
                         return
-                await self._wait(delay, changed, unless)
+                # Woken when the hurry comes (once: a set event would wake the wait at once, forever).
+                await self._wait(delay, changed, unless, None if hurried else hurry)
         except BaseException:
             if entry in self._waiting:
                 self._waiting.remove(entry)
@@ -113,11 +129,16 @@ class EditPacer:
 
     @contextlib.asynccontextmanager
     async def turn(
-        self, priority: int = Priority.ANSWER, *, unless: asyncio.Event | None = None
+        self,
+        priority: int = Priority.ANSWER,
+        *,
+        unless: asyncio.Event | None = None,
+        hurry: asyncio.Event | None = None,
     ) -> AsyncIterator[None]:
         """Hold the lane for one or more calls (a streamed answer's flush). Raises Skipped if `unless` is set
-        before the turn comes."""
-        await self._acquire(priority, next(_tickets), unless)
+        before the turn comes. Once `hurry` is set (the answer is complete), the turn skips the courtesy pace
+        if the chat's budget allows."""
+        await self._acquire(priority, next(_tickets), unless, hurry)
         try:
             yield
         finally:
@@ -150,7 +171,9 @@ class EditPacer:
 
     def mark(self) -> None:
         """A call just happened: the next one waits for the interval."""
-        self._ready_at = max(self._ready_at, self.clock.now() + self.interval)
+        now = self.clock.now()
+        self._recent.append(now)
+        self._ready_at = max(self._ready_at, now + self.interval)
         self._notify()
 
     def hold(self, seconds: float) -> None:

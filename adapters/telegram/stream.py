@@ -16,6 +16,8 @@ from adapters.telegram.outbox import Outbox, Target
 from adapters.telegram.pacing import EditPacer, Priority, with_retry
 from adapters.telegram.splitting import cut_point, needs_cut, skip_space
 
+TYPING_AFTER_SECONDS = 0.5
+
 
 class StreamedAnswer:
     def __init__(self, outbox: Outbox, target: Target, conversation: str, *, quote: bool = True) -> None:
@@ -25,6 +27,7 @@ class StreamedAnswer:
         self._pacer: EditPacer = outbox.lane(target)
         self._text = ""
         self._changed = asyncio.Event()
+        self._ended = asyncio.Event()  # the whole answer has arrived: its last edit may skip the pace
         self._start = 0  # where the current message's text begins in the whole answer
         self._message: Message | None = None
         self._shown = ""
@@ -51,7 +54,7 @@ class StreamedAnswer:
                 if self._text == self._flushed:
                     self._changed.clear()  # e.g. the stream ended: nothing new to show, no turn to wait for
                 else:
-                    async with self._pacer.turn(Priority.ANSWER):
+                    async with self._pacer.turn(Priority.ANSWER, hurry=self._ended):
                         self._changed.clear()
                         await self._flush()
                 if reader.done() and not self._changed.is_set():
@@ -68,12 +71,15 @@ class StreamedAnswer:
                 self._text += chunk
                 self._changed.set()
         finally:
+            self._ended.set()
             self._changed.set()
         return self._text
 
     async def _typing(self) -> None:
-        """Shows "typing…" until the first words appear (the chat action lasts about five seconds)."""
+        """Shows "typing…" until the first words appear (the chat action lasts about five seconds), once the
+        model has been silent for TYPING_AFTER_SECONDS: a fast model's first words need no call before them."""
         with contextlib.suppress(TelegramError):
+            await self._outbox.clock.sleep(TYPING_AFTER_SECONDS)
             while not self._sent_any:
                 if self._pacer.idle():  # cosmetic: never in the way of a message in this chat
                     await self._outbox.bot.send_chat_action(

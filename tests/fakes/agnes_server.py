@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -46,6 +47,7 @@ class FakeAgnes(LoopbackFake):
     chat_scripts: list[list[Any]] = field(default_factory=list)
     chat_ignores_stream: bool = False  # answer one JSON document even when asked to stream, as some gateways do
     endless_sent: int = 0  # bytes an endless answer got out before the client hung up
+    chat_ended_at: list[float] = field(default_factory=list)  # time.monotonic() as each streamed answer ended
     requests: list[Recorded] = field(default_factory=list)
     on_request: Callable[[Recorded], None] | None = None
 
@@ -207,6 +209,7 @@ class FakeAgnes(LoopbackFake):
                 return response
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
+        self.chat_ended_at.append(time.monotonic())
         return response
 
 
