@@ -67,11 +67,16 @@ async def quick_jobs(bot: Bot, chats: int) -> dict[str, object]:
     bot.agnes.latency = 1.0
     mark = fake.mark()
     seconds = await burst(bot, chats, first_chat=30_000)
-    await asyncio.sleep(0.5)  # a status message's removal may follow its photo
+    await asyncio.sleep(3.0)  # a status message's removal follows its photo
     bot.agnes.latency = latency
     asked = range(30_000, 30_000 + chats)
     extra = [c for c in fake.calls()[mark:] if c.method in TEXT_CALLS and c.chat_id in asked]
-    return {"jobs": chats, "extra_text_calls": len(extra), "median_s": round(statistics.median(seconds), 3)}
+    return {
+        "jobs": chats,
+        "extra_text_calls": len(extra),
+        "median_s": round(statistics.median(seconds), 3),
+        "max_s": round(max(seconds), 3),
+    }
 
 
 async def streamed_answer(
@@ -88,7 +93,7 @@ async def streamed_answer(
     done = await fake.wait_for(
         "editMessageText", lambda c: c.params.get("text") == agnes.chat_reply, since=mark, timeout=60
     )
-    calls = [c for c in fake.calls()[mark:] if c.method != "getUpdates" and c.seq <= done.seq]
+    calls = [c for c in fake.calls()[mark:] if c.chat_id == group and c.method != "getUpdates" and c.seq <= done.seq]
     by_method: dict[str, int] = {}
     for call in calls:
         by_method[call.method] = by_method.get(call.method, 0) + 1
@@ -118,7 +123,7 @@ async def main() -> None:
         "quota_images_per_guild_per_day": 100_000,
         "rate_limit_per_user_per_minute": 100_000,
         # The provider's own concurrency cap would queue the concurrent runs: that is not Telegram overhead.
-        "agnes_max_concurrency": max(8, args.concurrent),
+        "agnes_max_concurrency": max(64, args.concurrent, args.quick),
     }
     async with running(args.latency, **overrides) as bot:
         fake, agnes = bot.fake, bot.agnes
@@ -150,6 +155,7 @@ async def main() -> None:
         "stream_flood_limited_complete_after_s": flooded["complete_after_stream_s"],
         "quick_jobs": quick["jobs"],
         "quick_jobs_extra_text_calls": quick["extra_text_calls"],
+        "quick_jobs_max_s": quick["max_s"],
     }
     print(
         f"update -> sendPhoto overhead, sequential x{len(seq)}: median {result['sequential_p50_ms']} ms, "
@@ -170,7 +176,8 @@ async def main() -> None:
     )
     print(
         f"{quick['jobs']} chats at once, 1 s jobs: {quick['extra_text_calls']} text calls besides the photos "
-        f"(status messages, edits, removals; target 0), median {quick['median_s']} s to the photo"
+        f"(status messages, edits, removals; target 0), photo after median {quick['median_s']} s, "
+        f"max {quick['max_s']} s"
     )
     print(json.dumps(result))
 
