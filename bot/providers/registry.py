@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import httpx
-from httpx_aiohttp import AiohttpTransport
 
 from bot.clock import MONOTONIC, Clock
 from bot.config import Settings
@@ -18,16 +17,14 @@ from bot.providers.openai_chat import OpenAIChat
 from bot.providers.openrouter import OpenRouterImages
 from bot.providers.relay import RelayImages
 from bot.providers.retry import RetryPolicy
+from bot.providers.transport import provider_transport
 from bot.providers.upstream import Upstream
 
 
 def build_http_client(settings: Settings) -> httpx.AsyncClient:
     timeout = httpx.Timeout(settings.provider_timeout_seconds, connect=15.0)
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
-    # httpx's API over aiohttp's C HTTP parser: half the CPU per multi-megabyte image answer
-    # (bench/core_bench.py), which is most of what the bot does.
-    transport = AiohttpTransport(limits=limits)
-    return httpx.AsyncClient(timeout=timeout, transport=transport, follow_redirects=True)
+    return httpx.AsyncClient(timeout=timeout, transport=provider_transport(limits), follow_redirects=True)
 
 
 def retry_policy(settings: Settings) -> RetryPolicy:
