@@ -199,6 +199,7 @@ class JobRunner:
                 )
                 return None
             kept, ref = await self._deliver(job_id, prepared, images, reply, spoiler=check.outcome is Outcome.SPOILER)
+            del images  # uploaded and on disk: the bytes go before the database round trips that follow
         except asyncio.CancelledError:
             by_user = self._running.cancelled_by_user(job_id)
             # Shielded: a second cancel (a shutdown during a user's cancel) must not leave the job charged.

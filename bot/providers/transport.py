@@ -3,6 +3,7 @@ image answer of httpcore's, bench/core_bench.py), reading bodies in large pieces
 
 from __future__ import annotations
 
+import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
 from httpx_aiohttp.transport import AiohttpResponseStream
@@ -12,9 +13,21 @@ from httpx_aiohttp.transport import AiohttpResponseStream
 # buffered, up to n: with 1 MB, a piece is what arrived since the last read (aiohttp pauses the socket at
 # 128 KB buffered, so memory per answer in flight is unchanged).
 BODY_PIECE_BYTES = 1024 * 1024
+# What aiohttp buffers of a body before it stops reading the socket (it pauses at twice this). Its default,
+# 256 KB, let 200 answers waiting for a body-read slot (bot/providers/downloads.py) hold ~470 KB each: 94 MB of
+# a burst's peak in tracemalloc. The rest of a waiting answer stays in the kernel's socket buffer.
+BODY_BUFFER_BYTES = 32 * 1024
 
 
 class LargePieceTransport(AiohttpTransport):
+    def get_client(self) -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(
+            keepalive_timeout=self.limits.keepalive_expiry,
+            ssl=self.ssl_context,
+            limit=self.limits.max_connections or 0,
+        )
+        return aiohttp.ClientSession(connector=connector, read_bufsize=BODY_BUFFER_BYTES)
+
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         response = await super().handle_async_request(request)
         if isinstance(response.stream, AiohttpResponseStream):
