@@ -15,9 +15,6 @@ from PIL import Image, ImageStat
 
 Box = tuple[int, int, int, int]  # left, top, right, bottom, in pixels
 
-REGIONS = ("left", "right", "top", "bottom", "centre")
-PAN_DIRECTIONS = ("left", "right", "up", "down")
-ZOOM_FACTORS = (2.0, 1.5)
 # How much of the picture a pan brings in (and lets go of on the other side).
 PAN_SHARE = 1 / 3
 
@@ -33,8 +30,13 @@ def region_box(size: tuple[int, int], region: str) -> Box:
         "centre": (width // 4, height // 4, width - width // 4, height - height // 4),
     }
     if region not in boxes:
-        raise ValueError(f"unknown region {region!r}; known: {', '.join(REGIONS)}")
+        raise ValueError(f"unknown region {region!r}; known: {', '.join(boxes)}")
     return boxes[region]
+
+
+def region_phrase(region: str) -> str:
+    """How a caption or a prompt names a region: "the centre", "the left half"."""
+    return "the centre" if region == "centre" else f"the {region} half"
 
 
 def region_mask(image: bytes, region: str) -> bytes:
@@ -82,7 +84,7 @@ def pan(image: bytes, direction: str) -> Outpaint:
         "up": ((0, 0, width, height - dy), (0, dy)),
     }
     if direction not in crops:
-        raise ValueError(f"unknown direction {direction!r}; known: {', '.join(PAN_DIRECTIONS)}")
+        raise ValueError(f"unknown direction {direction!r}; known: {', '.join(crops)}")
     crop, (left, top) = crops[direction]
     kept = original.crop(crop)
     return _outpaint(original, kept, (left, top, left + kept.width, top + kept.height))

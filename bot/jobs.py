@@ -412,8 +412,12 @@ def _single(job: ImageJob, number: int) -> ImageJob:
 def _resolved(prepared: Prepared) -> dict:
     """What the job really asks, kept with it: Reroll repeats it, and refuses when its inputs are gone."""
     job = prepared.job
-    resolved = {"size": format_size(job.size), "inputs": len(job.images), "mask": job.mask is not None}
-    resolved["count"] = job.count
+    resolved = {
+        "size": format_size(job.size),
+        "inputs": len(job.images),
+        "mask": job.mask is not None,
+        "count": job.count,
+    }
     if job.strength is not None:
         resolved["strength"] = job.strength
     if prepared.keep is not None:

@@ -119,7 +119,7 @@ class Action(StrEnum):
     PAN_DOWN = "pan_down"
 
 
-# The regions Vary (Region) offers, each with the part of the image it names (bot.canvas.REGIONS).
+# The regions Vary (Region) offers, each with the part of the image it names (bot.canvas.region_box).
 REGION_ACTIONS = {
     Action.REGION_LEFT: "left",
     Action.REGION_RIGHT: "right",

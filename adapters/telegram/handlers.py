@@ -16,7 +16,6 @@ from telegram import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
-    ReplyParameters,
     Update,
 )
 from telegram import User as TelegramUser
@@ -32,6 +31,7 @@ from adapters.telegram.outbox import Outbox, Target, conversation_key, message_k
 from adapters.telegram.pacing import Priority
 from adapters.telegram.recovery import origin_of
 from adapters.telegram.reply import REGION_LABELS, TelegramReply
+from bot.canvas import region_phrase
 from bot.command import Ask, Blend, ChangeSettings, Command, Describe, Edit, Help, Moderate, Reset
 from bot.command import Chat as ChatText  # telegram has a Chat too
 from bot.commands.actions import CHOOSE_REGION
@@ -351,13 +351,9 @@ class Handlers:
         await self._outbox.call(
             target,
             lambda: self._outbox.bot.send_message(
-                chat_id=target.chat_id,
-                message_thread_id=target.thread_id,
                 text=f"🖌️ {CHOOSE_REGION}",
                 reply_markup=InlineKeyboardMarkup([keys[:2], keys[2:4], keys[4:]]),
-                reply_parameters=ReplyParameters(target.reply_to, allow_sending_without_reply=True)
-                if target.reply_to
-                else None,
+                **target.send_args(),
             ),
             "sendMessage",
             Priority.ANSWER,
@@ -368,20 +364,16 @@ class Handlers:
         user's reply to it runs the edit, even after a restart."""
         who = f'<a href="tg://user?id={user.id}">{html.escape(user.first_name)}</a>, ' if target.group else ""
         where = REGION_ACTIONS.get(action)
-        part = "" if where is None else (" in the centre" if where == "centre" else f" in the {where} half")
+        part = "" if where is None else f" in {region_phrase(where)}"
         icon = "✏️" if where is None else "🖌️"
         text = f"{icon} {who}what should I change{part}? Reply to this message with your instruction."
         prompt = await self._outbox.call(
             target,
             lambda: self._outbox.bot.send_message(
-                chat_id=target.chat_id,
-                message_thread_id=target.thread_id,
                 text=text,
                 parse_mode=ParseMode.HTML,
                 reply_markup=ForceReply(selective=True, input_field_placeholder="e.g. make it snowy"),
-                reply_parameters=ReplyParameters(target.reply_to, allow_sending_without_reply=True)
-                if target.reply_to
-                else None,
+                **target.send_args(),
             ),
             "sendMessage",
             Priority.ANSWER,

@@ -14,8 +14,7 @@ POOL_SIZE = 256
 
 def bot_request() -> HTTPXRequest:
     """One per adapter: its transport is closed with the Application and never reused after that."""
-    limits = httpx.Limits(max_connections=POOL_SIZE)
-    return HTTPXRequest(connection_pool_size=POOL_SIZE, httpx_kwargs={"transport": AiohttpTransport(limits=limits)})
+    return _on_aiohttp(POOL_SIZE)
 
 
 def get_updates_request() -> HTTPXRequest:
@@ -24,5 +23,9 @@ def get_updates_request() -> HTTPXRequest:
     each answer included; bench/telegram_bench.py). Two connections: stopping confirms the last updates with
     one more getUpdates while the cancelled long poll may still hold its connection, or that call times out
     and the updates come again next start."""
-    limits = httpx.Limits(max_connections=2)
-    return HTTPXRequest(connection_pool_size=2, httpx_kwargs={"transport": AiohttpTransport(limits=limits)})
+    return _on_aiohttp(2)
+
+
+def _on_aiohttp(connections: int) -> HTTPXRequest:
+    limits = httpx.Limits(max_connections=connections)
+    return HTTPXRequest(connection_pool_size=connections, httpx_kwargs={"transport": AiohttpTransport(limits=limits)})

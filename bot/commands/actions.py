@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 
-from bot.canvas import Outpaint, pan, region_mask, zoom_out
+from bot.canvas import Outpaint, pan, region_mask, region_phrase, zoom_out
 from bot.command import GenerationParams
 from bot.images import sniff_mime
 from bot.jobs import JobRunner, new_seed, result_actions
@@ -91,8 +91,7 @@ class Buttons:
             region = REGION_ACTIONS[action]
             mask = await asyncio.to_thread(region_mask, source[0], region)
             edited = replace(one, prompt=(instruction or "").strip())
-            part = "the centre" if region == "centre" else f"the {region} half"
-            note = f"Vary (Region): only {part} changed"
+            note = f"Vary (Region): only {region_phrase(region)} changed"
             spec = JobSpec(JobKind.EDIT, edited, source, job_id, mask, MASKED_STRENGTH, notes=[note])
         elif action in (Action.VARY, Action.SUBTLE):
             strength = SUBTLE_STRENGTH if action == Action.SUBTLE else STRONG_STRENGTH

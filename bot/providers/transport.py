@@ -10,8 +10,8 @@ from httpx_aiohttp.transport import AiohttpResponseStream
 
 # httpx-aiohttp reads a body 16 KB at a time: a 1.33 MB base64 answer was ~90 pieces, each passing through
 # httpx's stream layers and our cap (about 2 ms of CPU per answer). aiohttp's read(n) hands over whatever is
-# buffered, up to n: with 1 MB, a piece is what arrived since the last read (aiohttp pauses the socket at
-# 128 KB buffered, so memory per answer in flight is unchanged).
+# buffered, up to n: with 1 MB, a piece is what arrived since the last read (memory per answer in flight is
+# set by BODY_BUFFER_BYTES, not by this).
 BODY_PIECE_BYTES = 1024 * 1024
 # What aiohttp buffers of a body before it stops reading the socket (it pauses at twice this). Its default,
 # 256 KB, let 200 answers waiting for a body-read slot (bot/providers/downloads.py) hold ~470 KB each: 94 MB of
