@@ -1,4 +1,5 @@
-"""`atelier run` starts every adapter whose token is set; `atelier console` runs the terminal adapter."""
+"""`atelier run` starts every adapter whose token is set; `atelier console` runs the terminal adapter;
+`atelier doctor` checks the settings, the database, the providers and the platforms without serving."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ def _parser() -> argparse.ArgumentParser:
     console = commands.add_parser("console", help="try the bot in this terminal")
     console.add_argument("--out", type=Path, default=Path("atelier-out"), help="where result images go")
     console.add_argument("--model", help="image model for this session (e.g. relay:flux-2-pro)")
+    commands.add_parser("doctor", help="check settings, database, providers and platform tokens (nothing billable)")
     return parser
 
 
@@ -38,8 +40,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings()
     except SettingsError as exc:
-        print(f"atelier: {exc}", file=sys.stderr)
+        if args.command == "doctor":
+            print(f"FAIL settings: {exc}")
+        else:
+            print(f"atelier: {exc}", file=sys.stderr)
         return 2
+    if args.command == "doctor":  # it reports file problems as lines of its own
+        from adapters.doctor import run_doctor
+
+        return asyncio.run(run_doctor(settings))
     problem = _file_problem(settings, args)  # before the event loop: these checks block
     if problem:
         print(f"atelier: {problem}", file=sys.stderr)

@@ -24,6 +24,7 @@ from bot.providers.base import (
 )
 from bot.providers.encoding import decode_base64
 from bot.providers.json_lift import parse_json
+from bot.providers.probe import Probe, ProbeStatus, counted, json_of, probe_get
 from bot.providers.upstream import Upstream
 
 log = logging.getLogger(__name__)
@@ -144,6 +145,17 @@ class A1111Images:
                 )
         except (httpx.HTTPError, TimeoutError, ProviderError) as exc:
             log.info("A1111 interrupt failed: %r", exc)
+
+    async def probe(self) -> Probe:
+        """`GET /sdapi/v1/sd-models`: the checkpoints the server has (and whether it takes our login)."""
+
+        def read(response: httpx.Response) -> Probe | None:
+            models = json_of(response)
+            if not response.is_success or not isinstance(models, list):
+                return None
+            return Probe(ProbeStatus.ACCEPTED, f"{counted(len(models), 'checkpoint')} on the server")
+
+        return await probe_get(self._upstream, self._base + "/sdapi/v1/sd-models", self._headers, read)
 
     async def aclose(self) -> None:
         return None

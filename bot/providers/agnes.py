@@ -8,6 +8,7 @@ from bot.images import sniff_mime
 from bot.providers.base import BadResult, Capabilities, ImageJob, ModelInfo, ProgressCallback
 from bot.providers.encoding import data_uri, decode_base64
 from bot.providers.json_lift import parse_json
+from bot.providers.probe import Probe, list_models
 from bot.providers.upstream import Upstream
 from bot.sizes import format_size
 
@@ -26,7 +27,8 @@ class AgnesImages:
         models: list[str],
     ) -> None:
         self._upstream = upstream
-        self._url = base_url.rstrip("/") + "/images/generations"
+        self._base = base_url.rstrip("/")
+        self._url = self._base + "/images/generations"
         self._headers = {"Authorization": f"Bearer {api_key}"}
         self._models = models
 
@@ -63,6 +65,10 @@ class AgnesImages:
             else:
                 raise BadResult("image entry has neither b64_json nor url")
         return images
+
+    async def probe(self) -> Probe:
+        """The key, checked by listing the models (OpenAI-compatible): nothing is generated."""
+        return await list_models(self._upstream, self._base, self._headers)
 
     async def aclose(self) -> None:
         return None

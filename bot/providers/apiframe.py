@@ -29,6 +29,7 @@ from bot.providers.base import (
 )
 from bot.providers.http_errors import error_for, error_text
 from bot.providers.json_lift import parse_json
+from bot.providers.probe import Probe, ProbeStatus, json_of, probe_get
 from bot.providers.retry import RETRYABLE_STATUSES
 from bot.providers.upstream import Upstream
 from bot.sizes import nearest_ratio
@@ -102,6 +103,7 @@ class ApiframeImages:
         self._upstream = upstream
         self._submit_url = base + "/flux-imagine"
         self._fetch_url = base + "/fetch"
+        self._account_url = base + "/account"
         scheme = auth_scheme.strip()
         self._headers = {"Authorization": f"{scheme} {api_key}" if scheme else api_key}
         self._models = models
@@ -245,6 +247,20 @@ class ApiframeImages:
         if not isinstance(body, dict):
             raise BadResult(f"APIFRAME fetch answered with a non-object: {str(body)[:200]}")
         return body
+
+    async def probe(self) -> Probe:
+        """`GET /account` (free: the plan and credits left); 401 means the key is wrong."""
+
+        def read(response: httpx.Response) -> Probe | None:
+            body = json_of(response)
+            if not response.is_success or not isinstance(body, dict):
+                return None
+            credits = body.get("credits")
+            return Probe(
+                ProbeStatus.ACCEPTED, "key accepted" + (f", {credits} credits left" if credits is not None else "")
+            )
+
+        return await probe_get(self._upstream, self._account_url, self._headers, read)
 
     async def aclose(self) -> None:
         if self.webhooks is not None:

@@ -20,6 +20,7 @@ from bot.providers.base import (
 )
 from bot.providers.encoding import data_uri
 from bot.providers.json_lift import parse_json
+from bot.providers.probe import Probe, list_models
 from bot.providers.upstream import Upstream
 from bot.redaction import header_secrets, redact
 from bot.sizes import nearest_ratio
@@ -47,7 +48,8 @@ class OpenRouterImages:
     ) -> None:
         self.name = name
         self._upstream = upstream
-        self._url = base_url.rstrip("/") + "/chat/completions"
+        self._base = base_url.rstrip("/")
+        self._url = self._base + "/chat/completions"
         self._headers = {"Authorization": f"Bearer {api_key}"}
         self._models = models
         self._aspect_ratios = aspect_ratios
@@ -85,6 +87,11 @@ class OpenRouterImages:
                 raise ContentRefused(f"finish_reason={finish_reason}: {text[:200]}")
             raise ProviderError(f"no images in answer (finish_reason={finish_reason}): {text[:200]}", _no_image(text))
         return [await self._upstream.download(url) for url in urls]
+
+    async def probe(self) -> Probe:
+        """`GET /models` with the key (Agnic requires it; OpenRouter's list is public, so there it only shows
+        the gateway answers)."""
+        return await list_models(self._upstream, self._base, self._headers)
 
     async def aclose(self) -> None:
         return None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import httpx
 
 from bot.clock import MONOTONIC, Clock
@@ -15,6 +17,7 @@ from bot.providers.catalogue import Catalogue
 from bot.providers.concurrency import ConcurrencyLimited, watch_congestion
 from bot.providers.openai_chat import OpenAIChat
 from bot.providers.openrouter import OpenRouterImages
+from bot.providers.probe import Probe
 from bot.providers.relay import RelayImages
 from bot.providers.retry import RetryPolicy
 from bot.providers.transport import provider_transport
@@ -149,8 +152,23 @@ def webhook_receivers(catalogue: Catalogue) -> list[ApiframeWebhooks]:
     """The webhook receivers the catalogue's providers wait on, for `atelier run` to start and stop."""
     found = []
     for provider in catalogue.image_providers.values():
-        inner = getattr(provider, "inner", provider)
-        receiver = getattr(inner, "webhooks", None)
+        receiver = getattr(_unwrapped(provider), "webhooks", None)
         if isinstance(receiver, ApiframeWebhooks):
             found.append(receiver)
     return found
+
+
+def probes(catalogue: Catalogue) -> dict[str, Callable[[], Awaitable[Probe]]]:
+    """Each configured provider's probe (`atelier doctor`), by name. A provider's chat, where it has one,
+    uses the same key and address as its images, so one probe covers both."""
+    found = {}
+    for name, provider in catalogue.image_providers.items():
+        probe = getattr(_unwrapped(provider), "probe", None)
+        if probe is not None:
+            found[name] = probe
+    return found
+
+
+def _unwrapped(provider: ImageProvider) -> ImageProvider:
+    """The provider itself, inside its concurrency limit."""
+    return getattr(provider, "inner", provider)

@@ -31,6 +31,7 @@ from bot.providers.base import (
 from bot.providers.encoding import decode_base64
 from bot.providers.http_errors import error_for
 from bot.providers.json_lift import parse_json
+from bot.providers.probe import Probe, ProbeStatus, json_of, probe_get
 from bot.providers.retry import RETRYABLE_STATUSES
 from bot.providers.upstream import Upstream
 from bot.sizes import format_size, nearest_ratio
@@ -260,6 +261,22 @@ class RelayImages:
             else:
                 images.append(decode_base64(item))
         return images
+
+    async def probe(self) -> Probe:
+        """`GET /v2/customer/credits`: a dashboard or partner key reads its balance; an inference key is
+        recognised and refused the route (403 CREDENTIAL_NOT_PERMITTED); a wrong key is 401 INVALID_API_KEY."""
+
+        def read(response: httpx.Response) -> Probe | None:
+            body = json_of(response)
+            error = body.get("error") if isinstance(body, dict) else None
+            code = error.get("code") if isinstance(error, dict) else None
+            if response.status_code == 403 and code == "CREDENTIAL_NOT_PERMITTED":
+                return Probe(ProbeStatus.ACCEPTED, "key accepted (an inference key may not read the balance)")
+            if response.is_success and isinstance(body, dict) and body.get("balance") is not None:
+                return Probe(ProbeStatus.ACCEPTED, f"key accepted (balance {body['balance']})")
+            return None
+
+        return await probe_get(self._upstream, self._base + "/v2/customer/credits", self._headers, read)
 
     async def aclose(self) -> None:
         return None

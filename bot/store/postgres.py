@@ -96,7 +96,7 @@ class PostgresDatabase(Database):
                 server_settings={"application_name": "atelier"},
             )
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, ValueError) as exc:
-            raise StoreUnavailable(f"cannot use the PostgreSQL database {where}: {_reason(exc, url)}") from None
+            raise StoreUnavailable(f"cannot use the PostgreSQL database {where}: {unusable_reason(exc, url)}") from None
         database = cls(pool, where)
         try:
             await database.migrate()
@@ -158,7 +158,7 @@ class PostgresDatabase(Database):
             self._pool.terminate()
 
 
-def _reason(exc: BaseException, url: str) -> str:
+def unusable_reason(exc: BaseException, url: str) -> str:
     """Why the server could not be used, in words, without the URL's password even if a message quoted it."""
     if isinstance(exc, TimeoutError):
         reason = f"no answer within {TIMEOUT_SECONDS:g} s"

@@ -41,6 +41,7 @@ class FakeA1111(LoopbackFake):
         router.add_post("/sdapi/v1/txt2img", self._generate)
         router.add_post("/sdapi/v1/img2img", self._generate)
         router.add_get("/sdapi/v1/progress", self._progress)
+        router.add_get("/sdapi/v1/sd-models", self._sd_models)
         router.add_post("/sdapi/v1/interrupt", self._interrupt)
 
     def release(self) -> None:
@@ -56,6 +57,20 @@ class FakeA1111(LoopbackFake):
             if request.headers.get("Authorization") != expected:
                 return web.json_response({"detail": "Not authenticated"}, status=401)
         return recorded
+
+    async def _sd_models(self, request: web.Request) -> web.Response:
+        recorded = await self._record(request)
+        if isinstance(recorded, web.Response):
+            return recorded
+        model = {
+            "title": "v1-5-pruned-emaonly.safetensors [6ce0161689]",
+            "model_name": "v1-5-pruned-emaonly",
+            "hash": "6ce0161689",
+            "sha256": "6ce0161689b3853acaa03779ec93eafe75a02f4ced659bee03f50797806fa2fa",
+            "filename": "/models/Stable-diffusion/v1-5-pruned-emaonly.safetensors",
+            "config": None,
+        }
+        return web.json_response([model])
 
     async def _generate(self, request: web.Request) -> web.Response:
         recorded = await self._record(request)

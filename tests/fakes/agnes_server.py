@@ -62,6 +62,7 @@ class FakeAgnes(LoopbackFake):
     def routes(self, router: web.UrlDispatcher) -> None:
         router.add_post("/v1/images/generations", self._images)
         router.add_post("/v1/chat/completions", self._chat)
+        router.add_get("/v1/models", self._models)
         router.add_get("/results/{name}", self._result)
         router.add_get("/loop/{n}", self._loop)
 
@@ -86,6 +87,15 @@ class FakeAgnes(LoopbackFake):
                 status=401,
             )
         return recorded
+
+    async def _models(self, request: web.Request) -> web.Response:
+        """OpenAI's `GET /models` (free; the key is checked)."""
+        recorded = await self._record(request)
+        if isinstance(recorded, web.Response):
+            return recorded
+        names = ("agnes-image-2.1-flash", "agnes-2.0-flash")
+        data = [{"id": name, "object": "model", "created": 1767225600, "owned_by": "sapiens-ai"} for name in names]
+        return web.json_response({"object": "list", "data": data})
 
     async def _images(self, request: web.Request) -> web.StreamResponse:
         recorded = await self._record(request)

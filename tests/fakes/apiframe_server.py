@@ -63,6 +63,7 @@ class FakeApiframe(LoopbackFake):
     def routes(self, router: web.UrlDispatcher) -> None:
         router.add_post("/flux-imagine", self._imagine)
         router.add_post("/fetch", self._fetch)
+        router.add_get("/account", self._account)
         router.add_get("/images/{name}", self._image)
 
     async def stop(self) -> None:
@@ -84,6 +85,12 @@ class FakeApiframe(LoopbackFake):
         if request.headers.get("Authorization") != expected:
             return web.json_response({}, status=401)
         return recorded
+
+    async def _account(self, request: web.Request) -> web.Response:
+        recorded = await self._record(request)
+        if isinstance(recorded, web.Response):
+            return recorded
+        return web.json_response({"email": "owner@example.org", "credits": 12000, "total_images": 695, "plan": "basic"})
 
     async def _imagine(self, request: web.Request) -> web.Response:
         recorded = await self._record(request)

@@ -39,10 +39,20 @@ class FakeOpenRouter(LoopbackFake):
 
     def routes(self, router: web.UrlDispatcher) -> None:
         router.add_post("/v1/chat/completions", self._chat)
+        router.add_get("/v1/models", self._models)
         router.add_get("/files/{name}", self._file)
 
     def release(self) -> None:
         self._release.set()
+
+    async def _models(self, request: web.Request) -> web.Response:
+        self.requests.append(await record(request))
+        self._changed.set()
+        if request.headers.get("Authorization") != f"Bearer {self.api_key}":
+            return web.json_response({"error": {"message": "Invalid token", "code": 401}}, status=401)
+        model = {"id": "google/gemini-2.0-flash", "name": "Google: Gemini 2.0 Flash", "created": 1738769413}
+        model["architecture"] = {"input_modalities": ["text", "image"], "output_modalities": ["text", "image"]}
+        return web.json_response({"data": [model]})
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         recorded = await record(request)

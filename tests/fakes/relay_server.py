@@ -65,6 +65,7 @@ class FakeRelay(LoopbackFake):
         router.add_post("/v2/image/{family}/{action}", self._image_route)
         router.add_post("/v2/automatic1111/sdapi/v1/txt2img", self._image_route)
         router.add_get("/v2/tasks/{task_id}", self._task)
+        router.add_get("/v2/customer/credits", self._credits)
         router.add_get("/files/{name}", self._file)
 
     def release(self) -> None:
@@ -83,6 +84,14 @@ class FakeRelay(LoopbackFake):
         if request.headers.get("X-API-Key") != self.api_key:
             return web.json_response(envelope("UNAUTHORIZED", "Invalid API key"), status=401)
         return recorded
+
+    async def _credits(self, request: web.Request) -> web.Response:
+        """Account routes take a dashboard JWT or a partner superkey; the fake's key is an inference key."""
+        recorded = await self._record(request)
+        if isinstance(recorded, web.Response):
+            return recorded
+        message = "This credential may not call this route"
+        return web.json_response(envelope("CREDENTIAL_NOT_PERMITTED", message), status=403)
 
     def _result(self) -> dict[str, Any]:
         if self.output == "urls":

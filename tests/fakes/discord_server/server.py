@@ -133,6 +133,7 @@ class FakeDiscord(RestMixin, ThreadsMixin, InteractionsMixin, CommandsMixin, Wai
             ("GET", "/gateway", self._get_gateway, False),
             ("GET", "/gateway/bot", self._get_gateway, True),
             ("GET", "/users/@me", self._get_me, True),
+            ("GET", "/users/@me/guilds", self._get_my_guilds, True),
             ("GET", "/users/{user_id}", self._get_user, True),
             ("POST", "/users/@me/channels", self._create_dm, True),
             ("GET", "/applications/@me", self._get_application, True),

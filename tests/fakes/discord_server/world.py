@@ -268,17 +268,12 @@ class WorldMixin(DiscordState):
         if "guild_id" not in channel:  # DMs
             return int(EVERYONE_PERMISSIONS & ~Permission.CREATE_INSTANT_INVITE)
         gid = int(channel["guild_id"])
-        guild, roles = self.guilds[gid], self.roles[gid]
         member = self.members[gid].get(user_id)
         if member is None:
             return 0
-        if guild["owner_id"] == str(user_id):
-            return ALL_PERMISSIONS
-        perms = int(roles[gid]["permissions"])
-        for rid in member["roles"]:
-            perms |= int(roles[int(rid)]["permissions"])
-        if perms & Permission.ADMINISTRATOR:
-            return ALL_PERMISSIONS
+        perms = self.guild_permissions(user_id, gid)
+        if perms == ALL_PERMISSIONS:
+            return perms
         if channel["type"] in THREAD_TYPES:
             channel = self.channels[int(channel["parent_id"])]
         overwrites = {ow["id"]: ow for ow in channel.get("permission_overwrites", [])}
@@ -292,6 +287,20 @@ class WorldMixin(DiscordState):
         if (ow := overwrites.get(str(user_id))) is not None:
             perms = (perms & ~int(ow["deny"])) | int(ow["allow"])
         return perms
+
+    def guild_permissions(self, user_id: int, guild_id: int) -> int:
+        """A member's server-wide permissions (@everyone and their roles; no channel overwrites), as
+        `GET /users/@me/guilds` reports them: everything for the owner and for Administrator."""
+        guild, roles = self.guilds[guild_id], self.roles[guild_id]
+        member = self.members[guild_id].get(user_id)
+        if member is None:
+            return 0
+        if guild["owner_id"] == str(user_id):
+            return ALL_PERMISSIONS
+        perms = int(roles[guild_id]["permissions"])
+        for rid in member["roles"]:
+            perms |= int(roles[int(rid)]["permissions"])
+        return ALL_PERMISSIONS if perms & Permission.ADMINISTRATOR else perms
 
     def _require(self, channel_id: int, *needed: int) -> None:
         perms = self.permissions_for(self.bot_id, channel_id)
@@ -354,6 +363,33 @@ class WorldMixin(DiscordState):
 
     async def _get_me(self, rec: RecordedRequest) -> tuple[int, Any]:
         return 200, self._bot_user_full()
+
+    async def _get_my_guilds(self, rec: RecordedRequest) -> tuple[int, Any]:
+        """Partial guilds the bot is in, by id, paged with `before`/`after` and `limit` (1-200, default 200)."""
+        limit = int(rec.query.get("limit") or 200)
+        if not 1 <= limit <= 200:
+            raise ApiError(400, 50035, "Invalid Form Body")
+        ids = sorted(gid for gid in self.guilds if self.bot_id in self.members[gid])
+        if "after" in rec.query:
+            ids = [gid for gid in ids if gid > int(rec.query["after"])]
+        if "before" in rec.query:
+            ids = [gid for gid in ids if gid < int(rec.query["before"])][-limit:]
+        page = []
+        for gid in ids[:limit]:
+            guild = self.guilds[gid]
+            partial = {
+                "id": guild["id"],
+                "name": guild["name"],
+                "icon": guild["icon"],
+                "banner": guild["banner"],
+                "owner": guild["owner_id"] == str(self.bot_id),
+                "permissions": str(self.guild_permissions(self.bot_id, gid)),
+                "features": guild["features"],
+            }
+            if rec.query.get("with_counts") in ("true", "1"):
+                partial.update(approximate_member_count=len(self.members[gid]), approximate_presence_count=0)
+            page.append(partial)
+        return 200, page
 
     async def _get_user(self, rec: RecordedRequest) -> tuple[int, Any]:
         user = self.users.get(int(rec.params["user_id"]))
