@@ -23,6 +23,7 @@ from tests.fakes.agnes_server import FakeAgnes
 from tests.fakes.apiframe_server import FakeApiframe
 from tests.fakes.discord_server import FakeDiscord, Permission
 from tests.fakes.loopback import closed_port, serve
+from tests.fakes.moderation_server import FakeModeration
 from tests.fakes.openrouter_server import FakeOpenRouter
 from tests.fakes.relay_server import FakeRelay
 from tests.fakes.telegram_server import FakeTelegram
@@ -40,6 +41,7 @@ class Fakes:
     apiframe: FakeApiframe
     relay: FakeRelay
     a1111: FakeA1111
+    moderation: FakeModeration
     telegram: FakeTelegram
     discord: FakeDiscord
 
@@ -54,8 +56,9 @@ async def fakes(
     apiframe = await FakeApiframe().start()
     relay = await FakeRelay().start()
     a1111 = await FakeA1111(username="painter", password="a1111-s3cret-pass").start()
-    yield Fakes(fake_agnes, agnic, apiframe, relay, a1111, fake_telegram, fake_discord)
-    for fake in (agnic, apiframe, relay, a1111):
+    moderation = await FakeModeration().start()
+    yield Fakes(fake_agnes, agnic, apiframe, relay, a1111, moderation, fake_telegram, fake_discord)
+    for fake in (agnic, apiframe, relay, a1111, moderation):
         await fake.stop()
 
 
@@ -78,6 +81,8 @@ def settings_for(tmp_path: Path, fakes: Fakes, **overrides: Any) -> dict[str, An
         "a1111_base_url": fakes.a1111.base_url,
         "a1111_username": fakes.a1111.username,
         "a1111_password": fakes.a1111.password,
+        "moderation_api_url": fakes.moderation.base_url,
+        "moderation_api_key": fakes.moderation.api_key,
         "telegram_token": fakes.telegram.token,
         "telegram_base_url": fakes.telegram.base_url,
         "telegram_base_file_url": fakes.telegram.base_file_url,
@@ -117,6 +122,7 @@ async def test_good_settings_are_all_green(tmp_path: Path, fakes: Fakes) -> None
         "ok   provider apiframe",
         "ok   provider relay",
         "ok   provider a1111",
+        "ok   moderation",
         "ok   telegram",
         "ok   discord",
         "ok   discord intents",
@@ -136,6 +142,7 @@ async def test_good_settings_are_all_green(tmp_path: Path, fakes: Fakes) -> None
     # Nothing billable was asked for: no generation, chat, submit or poll reached any provider.
     assert not fakes.agnes.image_requests() and not fakes.agnes.chat_requests()
     assert not fakes.relay.submits() and not fakes.apiframe.tasks and not fakes.a1111.generating
+    assert not fakes.moderation.moderation_requests()
     assert [r.path for r in fakes.agnic.requests] == ["/v1/models"]
 
 
@@ -152,6 +159,9 @@ async def test_good_settings_are_all_green(tmp_path: Path, fakes: Fakes) -> None
          "UNAUTHORIZED invalid_request_error Invalid API key): check RELAY_API_KEY"),
         ({"a1111_password": WRONG_KEY}, "FAIL provider a1111: the credentials were refused "
          "(HTTP 401 Unauthorized: Not authenticated): check A1111_USERNAME / A1111_PASSWORD"),
+        # The service quotes the key it was sent: the line masks it.
+        ({"moderation_api_key": WRONG_KEY}, "FAIL moderation: the credentials were refused (HTTP 401 Unauthorized: "
+         "invalid_api_key invalid_request_error Incorrect API key provided: ***.): check MODERATION_API_KEY"),
     ],
 )  # fmt: skip
 async def test_a_wrong_key_is_one_red_line_naming_its_setting(

@@ -9,7 +9,7 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable
 
-from adapters.doctor.core import database_lines, provider_lines
+from adapters.doctor.core import database_lines, moderation_lines, provider_lines
 from adapters.doctor.lines import CHECK_TIMEOUT_SECONDS, Line, fail, ok
 from adapters.doctor.webhooks import Webhook, configured_webhooks, webhook_line
 from bot.config import Settings
@@ -38,6 +38,7 @@ def _checks(settings: Settings) -> list[Check]:
     checks: list[Check] = [
         ("database", lambda: database_lines(settings)),
         ("providers", lambda: provider_lines(settings)),
+        ("moderation", lambda: moderation_lines(settings)),
     ]
     if settings.telegram_token is not None:
         from adapters.telegram.doctor import telegram_lines

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import asyncio
 
-from adapters.doctor.lines import Line, fail, ok
+import httpx
+
+from adapters.doctor.lines import CHECK_TIMEOUT_SECONDS, Line, fail, ok
 from bot.config import Settings
+from bot.moderation.classifier import Classifier
 from bot.preflight import catalogue_problem, database_problem, folder_problem
 from bot.providers.catalogue import Catalogue
 from bot.providers.probe import Probe, ProbeStatus
@@ -75,8 +78,19 @@ def _models_text(settings: Settings, catalogue: Catalogue) -> str:
     return f"IMAGE_MODEL {settings.image_model}{chat}"
 
 
+async def moderation_lines(settings: Settings) -> list[Line]:
+    """The moderation service MODERATION_API_URL names (only when set), checked like a provider."""
+    async with httpx.AsyncClient(timeout=CHECK_TIMEOUT_SECONDS) as client:
+        classifier = Classifier.from_settings(settings, client)
+        if classifier is None:
+            return []
+        return [_probe_line("moderation", await classifier.probe())]
+
+
 def provider_settings(name: str) -> tuple[str, str]:
-    """The settings that give provider `name` its address and its credentials."""
+    """The settings that give provider `name` (or the moderation service) its address and its credentials."""
+    if name == "moderation":
+        return "MODERATION_API_URL", "MODERATION_API_KEY"
     if name == "a1111":
         return "A1111_BASE_URL", "A1111_USERNAME / A1111_PASSWORD"
     if name == "apiframe":
@@ -87,7 +101,7 @@ def provider_settings(name: str) -> tuple[str, str]:
 
 def _probe_line(name: str, probe: Probe) -> Line:
     address, credentials = provider_settings(name)
-    what = f"provider {name}"
+    what = name if name == "moderation" else f"provider {name}"
     match probe.status:
         case ProbeStatus.ACCEPTED:
             return ok(what, probe.detail)

@@ -24,6 +24,7 @@ from bot.config import Settings
 from bot.images import shrink_for_vision
 from bot.providers.base import AnswerTooLarge, ProviderError, UpstreamTimeout
 from bot.providers.http_errors import error_text
+from bot.providers.probe import Probe, list_models
 from bot.providers.retry import retry_after_seconds
 from bot.providers.wire import read_capped, transport_failure
 from bot.redaction import redact
@@ -91,6 +92,11 @@ class Classifier:
     @classmethod
     def from_settings(cls, settings: Settings, http: httpx.AsyncClient) -> Classifier | None:
         return cls(settings, http) if settings.moderation_api_url else None
+
+    async def probe(self) -> Probe:
+        """`atelier doctor`: the key, by listing the service's models (OpenAI-compatible); nothing is sent
+        for moderation."""
+        return await list_models(self._http, self._url.removesuffix("/moderations"), self._headers)
 
     async def check(
         self,

@@ -155,7 +155,7 @@ class A1111Images:
                 return None
             return Probe(ProbeStatus.ACCEPTED, f"{counted(len(models), 'checkpoint')} on the server")
 
-        return await probe_get(self._upstream, self._base + "/sdapi/v1/sd-models", self._headers, read)
+        return await probe_get(self._upstream.client, self._base + "/sdapi/v1/sd-models", self._headers, read)
 
     async def aclose(self) -> None:
         return None

@@ -68,7 +68,7 @@ class AgnesImages:
 
     async def probe(self) -> Probe:
         """The key, checked by listing the models (OpenAI-compatible): nothing is generated."""
-        return await list_models(self._upstream, self._base, self._headers)
+        return await list_models(self._upstream.client, self._base, self._headers)
 
     async def aclose(self) -> None:
         return None

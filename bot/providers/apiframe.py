@@ -260,7 +260,7 @@ class ApiframeImages:
                 ProbeStatus.ACCEPTED, "key accepted" + (f", {credits} credits left" if credits is not None else "")
             )
 
-        return await probe_get(self._upstream, self._account_url, self._headers, read)
+        return await probe_get(self._upstream.client, self._account_url, self._headers, read)
 
     async def aclose(self) -> None:
         if self.webhooks is not None:

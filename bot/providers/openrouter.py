@@ -91,7 +91,7 @@ class OpenRouterImages:
     async def probe(self) -> Probe:
         """`GET /models` with the key (Agnic requires it; OpenRouter's list is public, so there it only shows
         the gateway answers)."""
-        return await list_models(self._upstream, self._base, self._headers)
+        return await list_models(self._upstream.client, self._base, self._headers)
 
     async def aclose(self) -> None:
         return None

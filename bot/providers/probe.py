@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 
 from bot.providers.base import ProviderError
+from bot.providers.downloads import read_answer
 from bot.providers.http_errors import error_text, status_line
-from bot.providers.upstream import Upstream
 from bot.providers.wire import transport_failure
 
 PROBE_TIMEOUT_SECONDS = 10.0
@@ -39,11 +39,13 @@ class Probe:
 Reading = Callable[[httpx.Response], Probe | None]
 
 
-async def probe_get(upstream: Upstream, url: str, headers: Mapping[str, str], read: Reading | None = None) -> Probe:
+async def probe_get(
+    client: httpx.AsyncClient, url: str, headers: Mapping[str, str], read: Reading | None = None
+) -> Probe:
     """GET `url` once (no retries) within PROBE_TIMEOUT_SECONDS and judge the answer."""
     try:
         async with asyncio.timeout(PROBE_TIMEOUT_SECONDS):
-            response = await upstream.send_once("GET", url, headers=headers, max_bytes=PROBE_MAX_BYTES)
+            response = await read_answer(client, "GET", url, headers, None, None, PROBE_MAX_BYTES)
     except (httpx.HTTPError, TimeoutError) as exc:
         return Probe(ProbeStatus.UNREACHABLE, str(transport_failure(exc, "GET", url)))
     except ProviderError as exc:  # an answer past the cap
@@ -74,7 +76,7 @@ def json_of(response: httpx.Response) -> Any:
         return None
 
 
-async def list_models(upstream: Upstream, base_url: str, headers: Mapping[str, str]) -> Probe:
+async def list_models(client: httpx.AsyncClient, base_url: str, headers: Mapping[str, str]) -> Probe:
     """OpenAI-style APIs: `GET {base}/models` with the key. Where the API has no such list, only that it
     answers is known."""
 
@@ -89,4 +91,4 @@ async def list_models(upstream: Upstream, base_url: str, headers: Mapping[str, s
             return Probe(ProbeStatus.ACCEPTED, "key accepted")
         return Probe(ProbeStatus.ACCEPTED, f"key accepted, {counted(len(models), 'model')} listed")
 
-    return await probe_get(upstream, base_url.rstrip("/") + "/models", headers, read)
+    return await probe_get(client, base_url.rstrip("/") + "/models", headers, read)

@@ -276,7 +276,7 @@ class RelayImages:
                 return Probe(ProbeStatus.ACCEPTED, f"key accepted (balance {body['balance']})")
             return None
 
-        return await probe_get(self._upstream, self._base + "/v2/customer/credits", self._headers, read)
+        return await probe_get(self._upstream.client, self._base + "/v2/customer/credits", self._headers, read)
 
     async def aclose(self) -> None:
         return None

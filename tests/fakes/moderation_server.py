@@ -148,6 +148,17 @@ class FakeModeration(LoopbackFake):
 
     def routes(self, router: web.UrlDispatcher) -> None:
         router.add_post("/v1/moderations", self._moderations)
+        router.add_get("/v1/models", self._models)
+
+    async def _models(self, request: web.Request) -> web.StreamResponse:
+        """OpenAI's model list (free); a wrong key is answered as OpenAI does, quoting the key it was sent."""
+        self.requests.append(await record(request))
+        self._changed.set()
+        sent = request.headers.get("Authorization", "")
+        if self.api_key is not None and sent != f"Bearer {self.api_key}":
+            return _error(401, f"Incorrect API key provided: {sent.removeprefix('Bearer ')}.", "invalid_api_key")
+        model = {"id": SNAPSHOT, "object": "model", "created": 1727222400, "owned_by": "system"}
+        return web.json_response({"object": "list", "data": [model]})
 
     async def _moderations(self, request: web.Request) -> web.StreamResponse:
         recorded = await record(request)
