@@ -12,12 +12,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from aiohttp import web
 
 from adapters.cli import main
 from adapters.doctor import run_doctor
+from adapters.doctor.core import database_lines
 from bot.config import load_settings
+from bot.store import Store
 from tests.fakes.a1111_server import FakeA1111
 from tests.fakes.agnes_server import FakeAgnes
 from tests.fakes.apiframe_server import FakeApiframe
@@ -28,7 +31,7 @@ from tests.fakes.openrouter_server import FakeOpenRouter
 from tests.fakes.relay_server import FakeRelay
 from tests.fakes.telegram_server import FakeTelegram
 from tests.test_discord_harness import fake_discord  # noqa: F401 - a pytest fixture
-from tests.test_telegram_harness import BOT_NAME, fake_telegram_fixture  # noqa: F401 - a pytest fixture
+from tests.test_telegram_harness import BOT_NAME, USER, fake_telegram_fixture  # noqa: F401 - a pytest fixture
 
 ROOT = Path(__file__).resolve().parent.parent
 WRONG_KEY = "wrong-key-0123456789abcdef"
@@ -130,7 +133,7 @@ async def test_good_settings_are_all_green(tmp_path: Path, fakes: Fakes) -> None
         "ok   apiframe webhook",
     ]
     text = "\n".join(lines)
-    assert "not created yet" in text  # and the doctor did not create it
+    assert "not created yet; `atelier run` creates it at start" in text  # and the doctor did not create it
     assert not (tmp_path / "atelier.db").exists()
     assert "provider agnes: key accepted, 2 models listed" in text
     assert "provider apiframe: key accepted, 12000 credits left" in text
@@ -233,6 +236,26 @@ async def test_a_database_newer_than_the_code_is_red_and_an_older_one_is_left_al
         assert connection.execute("PRAGMA user_version").fetchone()[0] == 1  # not migrated by the doctor
 
 
+async def test_a_postgresql_database_is_read_not_migrated(pg_url: str) -> None:
+    settings = load_settings(_env_file=None, database_url=pg_url)
+    [line] = await database_lines(settings)
+    assert line.render([]) == f"ok   database: {pg_url}: no Atelier tables yet; `atelier run` creates them at start"
+
+    store = await Store.open(pg_url)
+    await store.close()
+    [line] = await database_lines(settings)
+    assert line.ok and line.text.endswith(", up to date")
+
+    port = closed_port()
+    unreachable = f"postgresql://atelier:hunter2-secret@127.0.0.1:{port}/atelier"
+    [line] = await database_lines(load_settings(_env_file=None, database_url=unreachable))
+    assert line.render(["hunter2-secret"]) == (
+        f"FAIL database: cannot use the PostgreSQL database postgresql://atelier:***@127.0.0.1:{port}/atelier: "
+        "the server refused the connection (is PostgreSQL running there?): check DATABASE_URL"
+    )
+    assert "hunter2" not in line.text  # masked before the last-line redaction
+
+
 async def test_discord_without_the_intent_or_a_permission_says_what_to_turn_on(tmp_path: Path, fakes: Fakes) -> None:
     fakes.discord.privileged_intents = frozenset()
     guild = fakes.discord.add_guild("Painters Guild")
@@ -272,6 +295,32 @@ async def test_a_webhook_url_that_does_not_lead_to_the_listener_is_red(tmp_path:
         f"FAIL apiframe webhook: http://127.0.0.1:{port}/webhooks/apiframe answered HTTP 502, but the request never "
         f"reached WEBHOOK_LISTEN ({values['webhook_listen']}/webhooks/apiframe): point PUBLIC_BASE_URL's proxy there"
     ]
+
+
+async def test_telegram_webhook_mode_checks_the_url_and_what_telegram_says(tmp_path: Path, fakes: Fakes) -> None:
+    port = closed_port()
+    url = f"https://127.0.0.1:{port}/telegram"
+    values = settings_for(tmp_path, fakes, telegram_webhook_url=url, telegram_webhook_listen="127.0.0.1:0")
+
+    status, lines = await doctor(values)
+
+    assert status == 1
+    assert "ok   telegram deliveries: no webhook set at Telegram yet; `atelier run` sets TELEGRAM_WEBHOOK_URL" in lines
+    [line] = failures(lines)
+    assert line.startswith(f"FAIL telegram webhook: {url} cannot be reached from here (could not connect to ")
+    assert line.endswith("): check TELEGRAM_WEBHOOK_URL")
+
+    async with httpx.AsyncClient() as client:  # as `atelier run` left it, and Telegram failing to deliver since
+        await client.post(f"{fakes.telegram.base_url}{fakes.telegram.token}/setWebhook", json={"url": url})
+    fakes.telegram.fail_webhook_deliveries("Connection refused")
+    fakes.telegram.push_message(USER, "hello?")
+    status, lines = await doctor(values)
+    assert status == 1
+    assert [line.split(" (")[0] for line in failures(lines)] == [
+        "FAIL telegram deliveries: Telegram cannot deliver",
+        f"FAIL telegram webhook: {url} cannot be reached from here",
+    ]
+    assert failures(lines)[0].endswith(": Connection refused): check TELEGRAM_WEBHOOK_URL and its proxy")
 
 
 def test_settings_that_do_not_parse_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:

@@ -38,7 +38,13 @@ async def database_lines(settings: Settings) -> list[Line]:
     if state.read_only:
         return [fail("database", f"{where} cannot be written with this login: check DATABASE_URL (user, privileges)")]
     if state.version is None:
-        return [ok("database", f"{where}: not created yet; `atelier run` creates it at start")]
+        postgres = settings.database_is_postgres
+        empty = (
+            "no Atelier tables yet; `atelier run` creates them"
+            if postgres
+            else "not created yet; `atelier run` creates it"
+        )
+        return [ok("database", f"{where}: {empty} at start")]
     if state.version < state.known:
         return [ok("database", f"{where}: schema {state.version} of {state.known}; `atelier run` migrates it at start")]
     return [ok("database", f"{where}: schema {state.version}, up to date")]

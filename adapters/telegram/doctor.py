@@ -53,10 +53,10 @@ def _delivery_line(info: WebhookInfo, url: str) -> Line:
         when = _when(info.last_error_date)
         return fail(
             what,
-            f"Telegram cannot deliver ({info.pending_update_count} updates waiting; {when}: "
+            f"Telegram cannot deliver (updates waiting: {info.pending_update_count}; {when}: "
             f"{info.last_error_message}): check TELEGRAM_WEBHOOK_URL and its proxy",
         )
-    return ok(what, f"to TELEGRAM_WEBHOOK_URL, {info.pending_update_count} updates waiting")
+    return ok(what, f"to TELEGRAM_WEBHOOK_URL (updates waiting: {info.pending_update_count})")
 
 
 def _when(moment: datetime | None) -> str:

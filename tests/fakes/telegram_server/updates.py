@@ -131,12 +131,20 @@ class UpdatesMixin(FilesMixin):
             self._updates.clear()
         return True
 
+    def fail_webhook_deliveries(self, message: str) -> None:
+        """Telegram could not deliver to the webhook: getWebhookInfo reports when and why (pushed updates stay
+        pending, as the fake never delivers them itself)."""
+        self._webhook.update(last_error_date=int(time.time()), last_error_message=message)
+
     def _get_webhook_info(self, _call: Call) -> JSONDict:
-        return {
+        info = {
             "url": self._webhook["url"],
             "has_custom_certificate": False,
             "pending_update_count": len(self._updates),
         }
+        if self._webhook["url"]:
+            info["max_connections"] = 40
+        return info | {k: v for k, v in self._webhook.items() if k.startswith("last_error")}
 
     async def _get_updates(self, call: Call) -> list[JSONDict]:
         if self._webhook["url"]:
