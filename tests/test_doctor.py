@@ -146,7 +146,21 @@ async def test_good_settings_are_all_green(tmp_path: Path, fakes: Fakes) -> None
     assert not fakes.agnes.image_requests() and not fakes.agnes.chat_requests()
     assert not fakes.relay.submits() and not fakes.apiframe.tasks and not fakes.a1111.generating
     assert not fakes.moderation.moderation_requests()
-    assert [r.path for r in fakes.agnic.requests] == ["/v1/models"]
+    assert [r.path for r in fakes.agnic.requests] == ["/v1/key", "/v1/models"]  # Agnic has no /key
+
+
+async def test_an_openrouter_key_is_checked_by_its_key_record(tmp_path: Path, fakes: Fakes) -> None:
+    fakes.agnic.key_route = True  # OpenRouter itself, whose model list needs no key
+    status, lines = await doctor(settings_for(tmp_path, fakes))
+    assert status == 0
+    assert "ok   provider agnic: key accepted, 4.8985 credits left on it" in lines
+
+    status, lines = await doctor(settings_for(tmp_path, fakes, agnic_api_key=WRONG_KEY))
+    assert failures(lines) == [
+        "FAIL provider agnic: the credentials were refused (HTTP 401 Unauthorized: 401 No auth credentials found): "
+        "check AGNIC_API_KEY"
+    ]
+    assert all(r.path == "/v1/key" for r in fakes.agnic.requests)
 
 
 @pytest.mark.parametrize(

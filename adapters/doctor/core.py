@@ -4,6 +4,8 @@ provider (reachable, its key accepted), all without generating anything."""
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Awaitable, Callable
 
 import httpx
 
@@ -16,6 +18,8 @@ from bot.providers.probe import Probe, ProbeStatus
 from bot.providers.registry import build_catalogue, build_http_client, probes
 from bot.store.db import StoreUnavailable, redact_url
 from bot.store.schema_state import schema_state
+
+log = logging.getLogger(__name__)
 
 
 async def database_lines(settings: Settings) -> list[Line]:
@@ -71,12 +75,21 @@ async def provider_lines(settings: Settings) -> list[Line]:
             problem = catalogue_problem(settings, catalogue)
             lines = [fail("models", problem) if problem else ok("models", _models_text(settings, catalogue))]
             found = probes(catalogue)
-            results = await asyncio.gather(*(probe() for probe in found.values()))
+            results = await asyncio.gather(*(_safely(probe) for probe in found.values()))
             return lines + [_probe_line(name, result) for name, result in zip(found, results, strict=True)]
         finally:
             await catalogue.aclose()
     finally:
         await client.aclose()
+
+
+async def _safely(probe: Callable[[], Awaitable[Probe]]) -> Probe:
+    """A probe that breaks is its provider's red line, not the end of the others'."""
+    try:
+        return await probe()
+    except Exception as exc:
+        log.debug("probe failed", exc_info=True)
+        return Probe(ProbeStatus.FAILED, f"the check could not run ({type(exc).__name__}: {exc})")
 
 
 def _models_text(settings: Settings, catalogue: Catalogue) -> str:

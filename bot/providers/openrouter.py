@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
+
 from bot.images import sniff_mime
 from bot.providers.base import (
     BadResult,
@@ -20,7 +22,7 @@ from bot.providers.base import (
 )
 from bot.providers.encoding import data_uri
 from bot.providers.json_lift import parse_json
-from bot.providers.probe import Probe, list_models
+from bot.providers.probe import Probe, ProbeStatus, json_of, list_models, probe_get
 from bot.providers.upstream import Upstream
 from bot.redaction import header_secrets, redact
 from bot.sizes import nearest_ratio
@@ -89,9 +91,25 @@ class OpenRouterImages:
         return [await self._upstream.download(url) for url in urls]
 
     async def probe(self) -> Probe:
-        """`GET /models` with the key (Agnic requires it; OpenRouter's list is public, so there it only shows
-        the gateway answers)."""
-        return await list_models(self._upstream.client, self._base, self._headers)
+        """OpenRouter's `GET /key` (the key's own record; its model list is public, so it proves nothing);
+        where the gateway has no such route (Agnic: 404), `GET /models`, which Agnic answers only with a key."""
+
+        def read(response: httpx.Response) -> Probe | None:
+            if response.status_code in (404, 405):
+                return Probe(ProbeStatus.REACHABLE, "no /key route")
+            body = json_of(response)
+            record = body.get("data") if isinstance(body, dict) else None
+            if not response.is_success or not isinstance(record, dict):
+                return None
+            left = record.get("limit_remaining")
+            return Probe(
+                ProbeStatus.ACCEPTED, "key accepted" + (f", {left} credits left on it" if left is not None else "")
+            )
+
+        probe = await probe_get(self._upstream.client, self._base + "/key", self._headers, read)
+        if probe.status is ProbeStatus.REACHABLE:
+            return await list_models(self._upstream.client, self._base, self._headers)
+        return probe
 
     async def aclose(self) -> None:
         return None

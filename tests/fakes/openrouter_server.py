@@ -25,6 +25,7 @@ class FakeOpenRouter(LoopbackFake):
     # data_uri (documented) | url (a plain http URL to download) | text_only (no `images`) |
     # content_filter (finish_reason content_filter, no image) | error_200 (an `error` object with status 200)
     mode: str = "data_uri"
+    key_route: bool = False  # OpenRouter's `GET /key` (Agnic has none: 404)
     reply_text: str = "I've generated a beautiful sunset image for you."
     # Queued faults: a status code (429 carries Retry-After), or "hang".
     faults: list[Any] = field(default_factory=list)
@@ -40,6 +41,7 @@ class FakeOpenRouter(LoopbackFake):
     def routes(self, router: web.UrlDispatcher) -> None:
         router.add_post("/v1/chat/completions", self._chat)
         router.add_get("/v1/models", self._models)
+        router.add_get("/v1/key", self._key)
         router.add_get("/files/{name}", self._file)
 
     def release(self) -> None:
@@ -53,6 +55,18 @@ class FakeOpenRouter(LoopbackFake):
         model = {"id": "google/gemini-2.0-flash", "name": "Google: Gemini 2.0 Flash", "created": 1738769413}
         model["architecture"] = {"input_modalities": ["text", "image"], "output_modalities": ["text", "image"]}
         return web.json_response({"data": [model]})
+
+    async def _key(self, request: web.Request) -> web.Response:
+        """OpenRouter's record of the calling key (its label shows the key's ends only)."""
+        self.requests.append(await record(request))
+        self._changed.set()
+        if not self.key_route:
+            return web.json_response({"error": {"message": "Not Found", "code": 404}}, status=404)
+        if request.headers.get("Authorization") != f"Bearer {self.api_key}":
+            return web.json_response({"error": {"message": "No auth credentials found", "code": 401}}, status=401)
+        label = f"{self.api_key[:3]}...{self.api_key[-3:]}"
+        data = {"label": label, "limit": 5, "usage": 0.1015, "limit_remaining": 4.8985, "is_free_tier": False}
+        return web.json_response({"data": data})
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         recorded = await record(request)
