@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "doctor":  # it reports file problems as lines of its own
         from adapters.doctor import run_doctor
 
+        configure_logging(settings, logging.WARNING)  # a library's warning still passes the secret filter
         return asyncio.run(run_doctor(settings))
     problem = _file_problem(settings, args)  # before the event loop: these checks block
     if problem:
