@@ -84,7 +84,8 @@ async def test_an_image_job_outlasting_the_token_is_delivered_in_the_channel(
         assert result["message_reference"]["message_id"] == status["id"]  # a reply to the status it replaces
         assert [user["id"] for user in result["mentions"]] == [member]
         allowed = posted.json["allowed_mentions"]
-        assert allowed["parse"] == [] and [str(u) for u in allowed["users"]] == [member]  # nobody else a prompt names is pinged
+        # Only the member is pinged, whoever else the prompt names.
+        assert allowed["parse"] == [] and [str(u) for u in allowed["users"]] == [member]
         [upload] = result["attachments"]
         assert decode(fake_discord.attachment_bytes(upload)).format == "PNG"
         job = button_ids(result)[0].rsplit(":", 1)[1]

@@ -190,7 +190,7 @@ class InteractionReply(Reply):
         self._status_next = float("-inf")
         self._progress_open = True
         self._lock = asyncio.Lock()
-        self._answer = _LastAnswer(self._edit, self._delete)
+        self._answer = _LastAnswer(self._life.edit, self._life.delete)
 
     @property
     def answered(self) -> bool:
@@ -233,31 +233,10 @@ class InteractionReply(Reply):
             await self._delete_original()
         return message
 
-    async def _edit(self, message: AnyMessage, **fields: Any) -> None:
-        """Through the token while it lasts, else on the channel route (an ephemeral message stays as it is)."""
-
-        async def on_channel() -> None:
-            if (partial := self._life.on_channel(message)) is not None:
-                await partial.edit(**fields)
-
-        await self._life.either(lambda: message.edit(**fields), on_channel)
-
-    async def _delete(self, message: AnyMessage) -> None:
-        async def on_channel() -> None:
-            if (partial := self._life.on_channel(message)) is not None:
-                await partial.delete()
-
-        await self._life.either(message.delete, on_channel)
-
     async def _delete_original(self) -> None:
         self._thinking = False
-
-        async def on_channel() -> None:
-            if (original := self._life.original) is not None:
-                await original.delete()
-
         try:
-            await self._life.either(self._inter.delete_original_response, on_channel)
+            await self._life.delete_original()
         except discord.HTTPException as exc:
             log.debug("could not delete the original response: %s", exc)
 
@@ -265,7 +244,7 @@ class InteractionReply(Reply):
         status, self._status = self._status, None
         if status is not None:
             try:
-                await self._delete(status)
+                await self._life.delete(status)
             except discord.HTTPException as exc:
                 log.debug("could not delete a status message: %s", exc)
 
@@ -319,7 +298,7 @@ class InteractionReply(Reply):
                 return
             try:
                 if self._status is not None:
-                    await self._edit(self._status, content=text)
+                    await self._life.edit(self._status, content=text)
                 else:
                     # Past the token no status is begun: a channel message (and a ping) per job would be noise.
                     self._status = await self._life.either(lambda: self._begin_status(text, update.job_id), _none)
@@ -360,7 +339,7 @@ class InteractionReply(Reply):
             if self._status is not None and cut_off_at_shutdown(self._inter.client):
                 status, self._status = self._status, None
                 try:
-                    await self._edit(status, content=STOPPED_NOTICE, view=None)
+                    await self._life.edit(status, content=STOPPED_NOTICE, view=None)
                 except discord.HTTPException as exc:
                     log.debug("could not edit a status message: %s", exc)
 

@@ -71,15 +71,38 @@ class TokenLife:
             raise discord.ClientException("this interaction has no channel to answer in")
         return self._inter.client.get_partial_messageable(channel_id, guild_id=self._inter.guild_id)
 
-    def on_channel(self, message: Any) -> discord.PartialMessage | None:
+    def _on_channel(self, message: Any) -> discord.PartialMessage | None:
         """`message` on the channel route; None for an ephemeral one, which only the token reaches."""
         if message.flags.ephemeral:
             return None
         return self.channel.get_partial_message(message.id)
 
     @property
-    def original(self) -> discord.PartialMessage | None:
+    def _original(self) -> discord.PartialMessage | None:
         return None if self.original_id is None else self.channel.get_partial_message(self.original_id)
+
+    async def edit(self, message: Any, **fields: Any) -> None:
+        """Through the token while it lasts, else on the channel route (an ephemeral message stays as it is)."""
+
+        async def on_channel() -> None:
+            if (partial := self._on_channel(message)) is not None:
+                await partial.edit(**fields)
+
+        await self.either(lambda: message.edit(**fields), on_channel)
+
+    async def delete(self, message: Any) -> None:
+        async def on_channel() -> None:
+            if (partial := self._on_channel(message)) is not None:
+                await partial.delete()
+
+        await self.either(message.delete, on_channel)
+
+    async def delete_original(self) -> None:
+        async def on_channel() -> None:
+            if (original := self._original) is not None:
+                await original.delete()
+
+        await self.either(self._inter.delete_original_response, on_channel)
 
     async def send(
         self,
@@ -93,7 +116,7 @@ class TokenLife:
         A caption may be cut to make room for the mention (the ping matters more than its tail); an
         answer's text never is: a page too long for it goes without."""
         extra: dict[str, Any] = {}
-        target = reply_to or self.original
+        target = reply_to or self._original
         if target is not None:
             reference = discord.MessageReference(
                 message_id=target.id,
