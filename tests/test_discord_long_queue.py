@@ -198,3 +198,25 @@ async def test_a_streamed_answer_outlasting_the_token_completes_in_the_channel(
         r.route == "/channels/{channel_id}/messages/{message_id}" for r in fake_discord.edits_of(first.message_id)
     )
     assert not token_refusals(fake_discord, inter)
+
+
+async def test_how_a_job_ended_past_the_token_is_told_in_the_channel(
+    tmp_path: Path, fake_discord: FakeDiscord, fake_agnes: FakeAgnes
+) -> None:
+    """An error that would have been private can only be public past the token: the member must learn it."""
+    clock = FakeClock()
+    member = fake_discord.user["id"]
+    async with long_queue(tmp_path, fake_agnes, fake_discord, clock) as bot:
+        inter, status = await held_with_status(fake_discord, fake_agnes, "not worth the wait")
+        clock.advance(LIFETIME + 1)
+        fake_discord.expire_interaction_token(inter)
+        [cancel] = button_ids(status)
+        click = await fake_discord.dispatch_component(cancel, message=status)  # a press has a token of its own
+
+        notice = fake_discord.message((await channel_post(fake_discord)).message_id)
+        assert notice["content"].startswith(f"<@{member}> ") and "Cancelled" in notice["content"]
+        assert notice["message_reference"]["message_id"] == status["id"]
+        await fake_discord.wait_until(lambda: int(status["id"]) in fake_discord.deleted_messages, TIMEOUT)
+        assert await used_today(bot, fake_discord) == 0
+        assert not token_refusals(fake_discord, inter) and not fake_discord.followups(click)
+        fake_agnes.release()

@@ -255,8 +255,10 @@ class InteractionReply(Reply):
     async def send_error(self, text: str) -> None:
         async with self._lock:
             self._progress_open = False
-            await self._drop_status()
-            await self.post(text[:2000], ephemeral=True)
+            try:  # posted first: past the token it replies to the status, which then goes
+                await self.post(text[:2000], ephemeral=True)
+            finally:
+                await self._drop_status()
 
     async def finish(self, fallback: str | None = None) -> None:
         """The handler is done: never leave a "thinking…" message behind."""
