@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from adapters.discord.adapter import DiscordAdapter, DiscordStartError
+from adapters.discord.token_life import USABLE_TOKEN_SECONDS
 from bot.clock import MONOTONIC, Clock
 from bot.core import Atelier
 from tests.conftest import make_settings
@@ -55,13 +56,19 @@ class Bot:
 
 @asynccontextmanager
 async def running(
-    tmp_path: Path, agnes: FakeAgnes, fake: FakeDiscord, *, clock: Clock = MONOTONIC, **overrides: Any
+    tmp_path: Path,
+    agnes: FakeAgnes,
+    fake: FakeDiscord,
+    *,
+    clock: Clock = MONOTONIC,
+    token_seconds: float = USABLE_TOKEN_SECONDS,
+    **overrides: Any,
 ) -> AsyncIterator[Bot]:
-    """Atelier on the fake Discord; message-edit pacing reads `clock`."""
+    """Atelier on the fake Discord; message-edit pacing and interaction tokens' age read `clock`."""
     values: dict[str, Any] = {"discord_token": fake.token, "discord_guild_ids": str(fake.guild_id)}
     settings = make_settings(tmp_path, agnes, **(values | overrides))
     core = await Atelier.start(settings)
-    adapter = DiscordAdapter(core, settings, guild_ready_timeout=0.05, clock=clock)
+    adapter = DiscordAdapter(core, settings, guild_ready_timeout=0.05, clock=clock, token_seconds=token_seconds)
     try:
         await adapter.start()
         yield Bot(core, adapter)

@@ -169,7 +169,8 @@ async def test_cancel_button_stops_the_job_privately(
         assert acknowledged.json["type"] == CallbackType.DEFERRED_UPDATE_MESSAGE
         notice = await ephemeral_followup(fake_discord, inter)
         assert "Cancelled" in notice.json["content"]
-        assert int(status["id"]) in fake_discord.deleted_messages  # the public status is gone
+        # The public status goes, just after the notice.
+        await fake_discord.wait_until(lambda: int(status["id"]) in fake_discord.deleted_messages, TIMEOUT)
         scope, user = f"discord:guild:{fake_discord.guild_id}", f"discord:{fake_discord.user['id']}"
         used = await started.core.store.quotas.usage(scope, user)
         assert used.user_used == 0

@@ -20,6 +20,7 @@ from adapters.discord.recovery import PLATFORM, keep_telling
 from adapters.discord.reply import Pacing
 from adapters.discord.shards import IdentifyPacing, ShardPlan, ShardSettingsError
 from adapters.discord.threads import ChatThreads, MessageChat
+from adapters.discord.token_life import USABLE_TOKEN_SECONDS
 from adapters.discord.views import ActionButton, ModButton
 from bot.clock import MONOTONIC, Clock
 from bot.config import Settings
@@ -128,10 +129,12 @@ class DiscordAdapter:
         guild_ready_timeout: float = 2.0,
         ready_timeout: float = 60.0,
         drain_seconds: float = 20.0,
-        clock: Clock = MONOTONIC,  # what message-edit pacing reads
+        clock: Clock = MONOTONIC,  # what message-edit pacing (and an interaction token's age) reads
+        token_seconds: float = USABLE_TOKEN_SECONDS,  # how long an interaction's token is used (tests shorten it)
     ) -> None:
         self._core = core
         self._clock = clock
+        self._token_seconds = token_seconds
         self._settings = settings
         self._drain_seconds = drain_seconds
         self._guild_ready_timeout = guild_ready_timeout
@@ -141,7 +144,7 @@ class DiscordAdapter:
         self._recovery: asyncio.Task[None] | None = None  # telling users of jobs a crash cut off
 
     def _build_client(self) -> AtelierClient:
-        pacing = Pacing.from_settings(self._settings, self._clock)
+        pacing = Pacing.from_settings(self._settings, self._clock, self._token_seconds)
         threads = ChatThreads(self._core)
         in_flight = InFlight()
         handler = AtelierInteractions(self._core, threads, pacing, in_flight)

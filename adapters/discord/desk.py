@@ -12,6 +12,7 @@ from typing import Any
 
 import discord
 
+from adapters.discord.mentions import MESSAGE_LIMIT, addressed, fit, only_mentioning
 from adapters.discord.reply import posted_ref
 from adapters.discord.requests import message_key
 from adapters.discord.uploads import result_files, upload_cap
@@ -21,8 +22,6 @@ from bot.moderation.desk import DeskItem
 from bot.store.conversations import ConversationStore
 
 log = logging.getLogger(__name__)
-
-MESSAGE_LIMIT = 2000
 
 
 class DiscordDesk:
@@ -50,7 +49,7 @@ class DiscordDesk:
         if view is not None:
             extra["view"] = view
         async with asyncio.timeout(self._timeout):
-            message = await channel.send(_fit(item.text), **extra)
+            message = await channel.send(fit(item.text), **extra)
         return posted_ref([message])
 
     async def deliver(self, origin: str, delivery: Delivery) -> str | None:
@@ -67,10 +66,10 @@ class DiscordDesk:
         async with asyncio.timeout(self._timeout):
             files = await result_files(delivery, upload_cap(self._max_upload, guild))
             message = await channel.send(
-                _fit(f"<@{user}> {delivery.caption}"),
+                addressed(user, delivery.caption),
                 files=files,
                 view=result_view(delivery),
-                allowed_mentions=_only(user),
+                allowed_mentions=only_mentioning(user),
                 **extra,
             )
         await self._links.link_message(message_key(message.id), job_id=delivery.job_id)
@@ -81,7 +80,7 @@ class DiscordDesk:
         channel, _ = self._channel(int(where["channel"]))
         user = int(where["user"])
         async with asyncio.timeout(self._timeout):
-            await channel.send(_fit(f"<@{user}> {text}"), allowed_mentions=_only(user))
+            await channel.send(addressed(user, text), allowed_mentions=only_mentioning(user))
 
     async def delete(self, ref: str) -> bool:
         posted = json.loads(ref)
@@ -102,13 +101,4 @@ class DiscordDesk:
         async with asyncio.timeout(self._timeout):
             message = await channel.fetch_message(int(posted["messages"][0]))
             kept = message.content[: MESSAGE_LIMIT - len(text) - 1].rstrip()
-            await message.edit(content=_fit(f"{kept}\n{text}"), view=None)
-
-
-def _only(user_id: int) -> discord.AllowedMentions:
-    """Ping the requester and nobody else (a caption quotes a prompt, which may hold mentions)."""
-    return discord.AllowedMentions(everyone=False, roles=False, users=[discord.Object(id=user_id)])
-
-
-def _fit(text: str) -> str:
-    return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 1] + "…"
+            await message.edit(content=fit(f"{kept}\n{text}"), view=None)

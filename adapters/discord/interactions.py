@@ -71,14 +71,17 @@ class AtelierInteractions:
             **options,  # type: ignore[arg-type]
         )
 
-    async def defer(self, interaction: discord.Interaction, *, ephemeral: bool = False) -> bool:
-        """Acknowledge at once (Discord allows 3 s); the answer follows as follow-ups."""
+    async def deferred(
+        self, interaction: discord.Interaction, *, ephemeral: bool = False, **options: object
+    ) -> InteractionReply | None:
+        """Acknowledge at once (Discord allows 3 s); the answer follows through the reply. None: too late."""
         try:
-            await interaction.response.defer(thinking=True, ephemeral=ephemeral)
+            ack = await interaction.response.defer(thinking=True, ephemeral=ephemeral)
         except discord.HTTPException as exc:
             log.warning("could not acknowledge an interaction in time: %s %s", exc.status, exc.text[:100])
-            return False
-        return True
+            return None
+        original = ack.message_id if ack is not None else None  # what a reply past the token's life answers
+        return self.reply(interaction, ephemeral=ephemeral, original_id=original, **options)
 
     @contextlib.asynccontextmanager
     async def guarded(self, what: str, reply: Reply | None) -> AsyncIterator[None]:
@@ -104,9 +107,9 @@ class AtelierInteractions:
         enhance: bool = False,
         images: int | None = None,
     ) -> None:
-        if not await self.defer(interaction):
+        reply = await self.deferred(interaction)
+        if reply is None:
             return
-        reply = self.reply(interaction)
         async with self.guarded("/imagine", reply):
             try:
                 chosen = check_size(size, self.core.settings.size_allow_list) if size else None
@@ -127,9 +130,9 @@ class AtelierInteractions:
         mask: discord.Attachment | None = None,
         model: str | None = None,
     ) -> None:
-        if not await self.defer(interaction):
+        reply = await self.deferred(interaction)
+        if reply is None:
             return
-        reply = self.reply(interaction)
         async with self.guarded("/edit", reply):
             try:
                 images = [await read_image(each, self._max_input) for each in (image, reference) if each]
@@ -150,9 +153,9 @@ class AtelierInteractions:
         size: str | None,
         model: str | None,
     ) -> None:
-        if not await self.defer(interaction):
+        reply = await self.deferred(interaction)
+        if reply is None:
             return
-        reply = self.reply(interaction)
         async with self.guarded("/blend", reply):
             try:
                 chosen = check_size(size, self.core.settings.size_allow_list) if size else None
@@ -167,10 +170,10 @@ class AtelierInteractions:
     # ---------------------------------------------------------------------------------- chat
 
     async def ask(self, interaction: discord.Interaction, question: str, image: discord.Attachment) -> None:
-        if not await self.defer(interaction):
-            return
         conversation = channel_conversation(interaction.channel, f"discord:ask:{interaction.id}")
-        reply = self.reply(interaction, conversation=conversation)
+        reply = await self.deferred(interaction, conversation=conversation)
+        if reply is None:
+            return
         async with self.guarded("/ask", reply):
             try:
                 data = await read_image(image, self._max_input)
@@ -182,9 +185,9 @@ class AtelierInteractions:
             await reply.finish()
 
     async def describe(self, interaction: discord.Interaction, image: discord.Attachment) -> None:
-        if not await self.defer(interaction):
+        reply = await self.deferred(interaction)
+        if reply is None:
             return
-        reply = self.reply(interaction)
         async with self.guarded("/describe", reply):
             try:
                 data = await read_image(image, self._max_input)
@@ -195,9 +198,9 @@ class AtelierInteractions:
             await reply.finish()
 
     async def chat(self, interaction: discord.Interaction, message: str, *, thinking: bool = False) -> None:
-        if not await self.defer(interaction):
+        reply = await self.deferred(interaction)
+        if reply is None:
             return
-        reply = self.reply(interaction)
         async with self.guarded("/chat", reply):
             channel = interaction.channel
             target: Reply = reply
@@ -243,9 +246,9 @@ class AtelierInteractions:
 
     async def simple(self, interaction: discord.Interaction, command: Command) -> None:
         """/usage, /models, /help, /settings, /cancel, /reset: private answers, through the core's door."""
-        if not await self.defer(interaction, ephemeral=True):
+        reply = await self.deferred(interaction, ephemeral=True)
+        if reply is None:
             return
-        reply = self.reply(interaction, ephemeral=True)
         async with self.guarded(type(command).__name__, reply):
             request = from_interaction(interaction)
             if isinstance(command, Reset):
@@ -259,9 +262,9 @@ class AtelierInteractions:
 
     async def mod(self, interaction: discord.Interaction, command: Moderate, channel_id: int | None = None) -> None:
         """/mod subcommands: private answers; `channel_id` names another channel than this one for a rule."""
-        if not await self.defer(interaction, ephemeral=True):
+        reply = await self.deferred(interaction, ephemeral=True)
+        if reply is None:
             return
-        reply = self.reply(interaction, ephemeral=True)
         async with self.guarded("/mod", reply):
             request = from_interaction(interaction)
             if channel_id is not None:
@@ -327,23 +330,23 @@ class AtelierInteractions:
             return
         if action == Action.CANCEL:
             # A silent acknowledgement: the job's own status message shows the outcome.
-            reply = self.reply(interaction, ephemeral=True, thinking=False)
-            async with self.guarded("Cancel button", reply):
+            quiet = self.reply(interaction, ephemeral=True, thinking=False)
+            async with self.guarded("Cancel button", quiet):
                 await interaction.response.defer()
-                await self.core.action(action, job_id, from_interaction(interaction), reply)
+                await self.core.action(action, job_id, from_interaction(interaction), quiet)
             return
-        if not await self.defer(interaction):
+        reply = await self.deferred(interaction)
+        if reply is None:
             return
-        reply = self.reply(interaction)
         async with self.guarded(f"{action} button", reply):
             await self.core.action(action, job_id, from_interaction(interaction), reply)
             await reply.finish()
 
     async def on_mod(self, interaction: discord.Interaction, verb: ModVerb, item_id: int) -> None:
         """A button in the moderators' channel; the core checks the presser moderates this server."""
-        if not await self.defer(interaction, ephemeral=True):
+        reply = await self.deferred(interaction, ephemeral=True)
+        if reply is None:
             return
-        reply = self.reply(interaction, ephemeral=True)
         async with self.guarded(f"{verb} moderation button", reply):
             await self.core.moderate(verb, item_id, from_interaction(interaction), reply)
             await reply.finish("Done.")
@@ -368,9 +371,9 @@ class AtelierInteractions:
             await self._on_message_form(interaction, kind, int(parts[0]), int(parts[1]), text)
 
     async def _edit_job(self, interaction: discord.Interaction, job_id: str, instruction: str, action: Action) -> None:
-        if not await self.defer(interaction):
+        reply = await self.deferred(interaction)
+        if reply is None:
             return
-        reply = self.reply(interaction)
         async with self.guarded(f"{action} form", reply):
             await self.core.action(action, job_id, from_interaction(interaction), reply, instruction=instruction)
             await reply.finish()
@@ -379,9 +382,9 @@ class AtelierInteractions:
         self, interaction: discord.Interaction, kind: str, channel_id: int, message_id: int, text: str
     ) -> None:
         # An edit answers as a reply to the image's message; its status and errors stay private.
-        if not await self.defer(interaction, ephemeral=kind == "edit"):
+        reply = await self.deferred(interaction, ephemeral=kind == "edit")
+        if reply is None:
             return
-        reply = self.reply(interaction, ephemeral=kind == "edit")
         async with self.guarded(f"{kind} form", reply):
             target = await self._form_target(interaction, form_id(kind, channel_id, message_id), channel_id, message_id)
             if target is None:

@@ -15,6 +15,7 @@ import discord
 from adapters.discord.recovery import STOPPED_NOTICE, cut_off_at_shutdown, status_ref
 from adapters.discord.requests import message_key
 from adapters.discord.stream import PagedStream, split_pages
+from adapters.discord.token_life import USABLE_TOKEN_SECONDS, TokenLife
 from adapters.discord.uploads import result_files, upload_cap
 from adapters.discord.views import ideas_view, result_view, status_view
 from bot.clock import MONOTONIC, Clock
@@ -26,25 +27,33 @@ log = logging.getLogger(__name__)
 
 M = TypeVar("M")
 AnyMessage = discord.Message | discord.WebhookMessage | discord.InteractionMessage
+# Changes a message shown (`edit(message, content=...)`, `delete(message)`): directly, or as the reply routes it.
+Edit = Callable[..., Awaitable[object]]
+Delete = Callable[[AnyMessage], Awaitable[object]]
 
 
 @dataclass(frozen=True)
 class Pacing:
-    """How often messages are edited (seconds, read on `clock`), and how large uploads may be."""
+    """How often messages are edited (seconds, read on `clock`), how large uploads may be, and how long an
+    interaction's token is used before answers go to the channel (token_life.py)."""
 
     stream_interval: float = 1.0
     progress_interval: float = 1.0
     progress_delay: float = 1.0
     max_upload: int = 10 * 1024 * 1024
+    token_seconds: float = USABLE_TOKEN_SECONDS
     clock: Clock = field(default=MONOTONIC, compare=False)
 
     @classmethod
-    def from_settings(cls, settings: Settings, clock: Clock = MONOTONIC) -> Pacing:
+    def from_settings(
+        cls, settings: Settings, clock: Clock = MONOTONIC, token_seconds: float = USABLE_TOKEN_SECONDS
+    ) -> Pacing:
         return cls(
             stream_interval=settings.discord_stream_edit_seconds,
             progress_interval=settings.discord_progress_edit_seconds,
             progress_delay=settings.discord_progress_delay_seconds,
             max_upload=settings.discord_max_upload_bytes,
+            token_seconds=token_seconds,
             clock=clock,
         )
 
@@ -58,8 +67,12 @@ def _pages(text: str) -> list[str]:
     return split_pages(text) or ["…"]
 
 
-async def _edit_text(message: AnyMessage, text: str) -> None:
-    await message.edit(content=text)
+async def _edit(message: AnyMessage, **fields: Any) -> None:
+    await message.edit(**fields)
+
+
+async def _delete(message: AnyMessage) -> None:
+    await message.delete()
 
 
 THINKING_TAIL = 150  # characters of the latest reasoning shown, behind a spoiler
@@ -79,17 +92,17 @@ def posted_ref(messages: list[AnyMessage]) -> str | None:
     return json.dumps({"channel": messages[0].channel.id, "messages": [message.id for message in messages]})
 
 
-async def replace_messages(messages: list[AnyMessage], text: str) -> bool:
+async def replace_messages(messages: list[AnyMessage], text: str, edit: Edit = _edit, delete: Delete = _delete) -> bool:
     """A flagged answer: its first message now says `text`, the rest of it goes. False when nothing
     of it could be changed (the caller then posts `text`)."""
     replaced = False
     for index, message in enumerate(messages):
         try:
             if index == 0:
-                await message.edit(content=text[:2000], attachments=[], view=None)
+                await edit(message, content=text[:2000], attachments=[], view=None)
                 replaced = True
             else:
-                await message.delete()
+                await delete(message)
         except discord.HTTPException as exc:
             log.warning("could not replace a flagged answer's message: %s", exc.status)
     return replaced
@@ -98,7 +111,9 @@ async def replace_messages(messages: list[AnyMessage], text: str) -> bool:
 class _LastAnswer:
     """The messages of the last streamed answer, so moderation can replace it after the fact."""
 
-    def __init__(self) -> None:
+    def __init__(self, edit: Edit = _edit, delete: Delete = _delete) -> None:
+        self._edit = edit
+        self._delete = delete
         self._messages: list[AnyMessage] = []
         self._thinking: tuple[AnyMessage, str] | None = None  # the "Thinking…" line, until the answer takes it
 
@@ -108,7 +123,7 @@ class _LastAnswer:
             if self._thinking is None:
                 self._thinking = (await post(line), line)
             elif self._thinking[1] != line:
-                await _edit_text(self._thinking[0], line)
+                await self._edit(self._thinking[0], content=line)
                 self._thinking = (self._thinking[0], line)
         except discord.HTTPException as exc:  # cosmetic: the answer still comes
             log.warning("could not show the thinking line: %s", exc.status)
@@ -116,7 +131,7 @@ class _LastAnswer:
     async def stream(
         self, pacing: Pacing, post: Callable[[str], Awaitable[AnyMessage]], chunks: AsyncIterator[str]
     ) -> str:
-        stream = pacing.stream(post, _edit_text)
+        stream = pacing.stream(post, self._edit_text)
         if self._thinking is not None:
             stream.adopt(*self._thinking)
             self._thinking = None
@@ -125,9 +140,12 @@ class _LastAnswer:
         finally:
             self._messages = list(stream.messages)
 
+    async def _edit_text(self, message: AnyMessage, text: str) -> None:
+        await self._edit(message, content=text)
+
     async def replace(self, text: str, post: Callable[[str], Awaitable[object]]) -> None:
         answer, self._messages = self._messages, []
-        if not await replace_messages(answer, text):
+        if not await replace_messages(answer, text, self._edit, self._delete):
             await post(text[:2000])
 
 
@@ -135,7 +153,12 @@ class InteractionReply(Reply):
     """Answers a deferred interaction. The first follow-up fills the "thinking" message; errors are
     ephemeral (the public "thinking" message is removed first, since a follow-up that fills it keeps it
     public); the status of an image job edits the original response and the result replaces it. With
-    `reply_to`, the result goes to the channel as a reply to that message instead."""
+    `reply_to`, the result goes to the channel as a reply to that message instead.
+
+    Past the interaction's token (token_life.py) what would have been a follow-up is a channel message
+    replying to `original_id` (or `reply_to`), and an error that would have been private is public then
+    (the member must learn how their job ended, and only the channel is left; the job's status was public
+    anyway). A private command's answers (ephemeral, no `reply_to`) have only the token."""
 
     def __init__(
         self,
@@ -147,6 +170,7 @@ class InteractionReply(Reply):
         reply_to: discord.Message | None = None,
         conversation: str | None = None,
         thinking: bool = True,
+        original_id: int | None = None,
         on_status: Callable[[str, str], Awaitable[None]] | None = None,
     ) -> None:
         self._inter = interaction
@@ -155,6 +179,8 @@ class InteractionReply(Reply):
         self._links = links
         self._ephemeral = ephemeral
         self._reply_to = reply_to
+        self._life = TokenLife(interaction, pacing.clock, pacing.token_seconds, None if ephemeral else original_id)
+        self._public = not ephemeral or reply_to is not None  # may answer in the channel past the token
         # Streamed answers are linked to this conversation, so a reply to them continues it.
         self.conversation = conversation
         # A "thinking…" message is showing (deferred with thinking=True) and no follow-up filled it yet.
@@ -164,36 +190,53 @@ class InteractionReply(Reply):
         self._status_next = float("-inf")
         self._progress_open = True
         self._lock = asyncio.Lock()
-        self._answer = _LastAnswer()
+        self._answer = _LastAnswer(self._life.edit, self._life.delete)
 
     @property
     def answered(self) -> bool:
         return not self._thinking
 
-    async def post(
+    async def post(self, content: str, *, view: discord.ui.View | None = None, ephemeral: bool = False) -> AnyMessage:
+        private = ephemeral or self._ephemeral
+        if not self._public:
+            return await self._followup(content, view=view, ephemeral=private)
+        return await self._life.either(
+            lambda: self._followup(content, view=view, ephemeral=private),
+            lambda: self._in_channel(content, view=view),
+        )
+
+    async def _followup(
         self,
         content: str,
         *,
         files: list[discord.File] | None = None,
         view: discord.ui.View | None = None,
-        ephemeral: bool = False,
+        ephemeral: bool,
     ) -> discord.WebhookMessage:
-        private = ephemeral or self._ephemeral
-        if private and self._thinking and not self._ephemeral:
+        if ephemeral and self._thinking and not self._ephemeral:
             await self._delete_original()
         extra: dict[str, Any] = {}
         if files:
             extra["files"] = files
         if view is not None:
             extra["view"] = view
-        message = await self._inter.followup.send(content, wait=True, ephemeral=private, **extra)
+        message = await self._inter.followup.send(content, wait=True, ephemeral=ephemeral, **extra)
         self._thinking = False
+        return message
+
+    async def _in_channel(
+        self, content: str, *, files: list[discord.File] | None = None, view: discord.ui.View | None = None
+    ) -> discord.Message:
+        """Past the token: a channel message, which takes the place of the "thinking…" one."""
+        message = await self._life.send(content, files=files, view=view, reply_to=self._reply_to)
+        if self._thinking:
+            await self._delete_original()
         return message
 
     async def _delete_original(self) -> None:
         self._thinking = False
         try:
-            await self._inter.delete_original_response()
+            await self._life.delete_original()
         except discord.HTTPException as exc:
             log.debug("could not delete the original response: %s", exc)
 
@@ -201,7 +244,7 @@ class InteractionReply(Reply):
         status, self._status = self._status, None
         if status is not None:
             try:
-                await status.delete()
+                await self._life.delete(status)
             except discord.HTTPException as exc:
                 log.debug("could not delete a status message: %s", exc)
 
@@ -212,8 +255,10 @@ class InteractionReply(Reply):
     async def send_error(self, text: str) -> None:
         async with self._lock:
             self._progress_open = False
-            await self._drop_status()
-            await self.post(text[:2000], ephemeral=True)
+            try:  # posted first: past the token it replies to the status, which then goes
+                await self.post(text[:2000], ephemeral=True)
+            finally:
+                await self._drop_status()
 
     async def finish(self, fallback: str | None = None) -> None:
         """The handler is done: never leave a "thinking…" message behind."""
@@ -233,7 +278,7 @@ class InteractionReply(Reply):
     async def show_thinking(self, reasoning: str) -> None:
         await self._answer.think(self._post_linked, reasoning)
 
-    async def _post_linked(self, text: str) -> discord.WebhookMessage:
+    async def _post_linked(self, text: str) -> AnyMessage:
         """A message of the answer: a reply to it continues the conversation."""
         message = await self.post(text)
         if self.conversation is not None:
@@ -255,19 +300,24 @@ class InteractionReply(Reply):
                 return
             try:
                 if self._status is not None:
-                    await self._status.edit(content=text)
+                    await self._life.edit(self._status, content=text)
                 else:
-                    view = status_view(update.job_id)
-                    if self._thinking:
-                        self._status = await self._inter.edit_original_response(content=text, view=view)
-                        self._thinking = False
-                    else:
-                        self._status = await self.post(text, view=view)
-                    await self._note(update.job_id, self._status)
+                    # Past the token no status is begun: a channel message (and a ping) per job would be noise.
+                    self._status = await self._life.either(lambda: self._begin_status(text, update.job_id), _none)
+                    if self._status is not None:
+                        await self._note(update.job_id, self._status)
             except discord.HTTPException as exc:
                 log.debug("could not show progress: %s", exc)
             self._status_text = text
             self._status_next = self._pacing.clock.now() + self._pacing.progress_interval
+
+    async def _begin_status(self, text: str, job_id: str) -> AnyMessage | None:
+        view = status_view(job_id)
+        if self._thinking:
+            status = await self._inter.edit_original_response(content=text, view=view)
+            self._thinking = False
+            return status
+        return await self._followup(text, view=view, ephemeral=self._ephemeral)
 
     def _status_due(self, text: str) -> bool:
         """New text, and the status was last shown at least `progress_interval` ago."""
@@ -291,33 +341,47 @@ class InteractionReply(Reply):
             if self._status is not None and cut_off_at_shutdown(self._inter.client):
                 status, self._status = self._status, None
                 try:
-                    await status.edit(content=STOPPED_NOTICE, view=None)
+                    await self._life.edit(status, content=STOPPED_NOTICE, view=None)
                 except discord.HTTPException as exc:
                     log.debug("could not edit a status message: %s", exc)
 
     async def send_images(self, delivery: Delivery) -> str | None:
         caption = delivery.caption[:2000]
-        cap = upload_cap(self._pacing.max_upload, self._inter.guild, self._inter)
         async with self._lock:
             self._progress_open = False
-            message = await self._reply_in_channel(delivery, caption, cap)
-            if message is None:
-                files = await result_files(delivery, cap)
-                view = result_view(delivery)
-                if self._status is not None:
-                    status, self._status = self._status, None
-                    message = await status.edit(content=caption, attachments=files, view=view)
-                else:
-                    message = await self.post(caption, files=files, view=view)
+            message = await self._reply_in_channel(delivery, caption)
+            if message is None and self._public:
+                message = await self._life.either(
+                    lambda: self._result_by_token(delivery, caption), lambda: self._result_in_channel(delivery, caption)
+                )
+            elif message is None:
+                message = await self._result_by_token(delivery, caption)
         await self._links.link_message(message_key(message.id), job_id=delivery.job_id)
         # An ephemeral result is only its user's: nothing a moderator could delete.
         return None if message.flags.ephemeral else posted_ref([message])
 
-    async def _reply_in_channel(self, delivery: Delivery, caption: str, cap: int) -> discord.Message | None:
+    async def _result_by_token(self, delivery: Delivery, caption: str) -> AnyMessage:
+        """The result replaces the status, or fills the "thinking…" message, or follows up."""
+        files = await result_files(delivery, upload_cap(self._pacing.max_upload, self._inter.guild, self._inter))
+        view = result_view(delivery)
+        if self._status is None:
+            return await self._followup(caption, files=files, view=view, ephemeral=self._ephemeral)
+        message = await self._status.edit(content=caption, attachments=files, view=view)
+        self._status = None
+        return message
+
+    async def _result_in_channel(self, delivery: Delivery, caption: str) -> discord.Message:
+        # Files made again: a refused upload has closed the first ones.
+        files = await result_files(delivery, upload_cap(self._pacing.max_upload, self._inter.guild))
+        message = await self._in_channel(caption, files=files, view=result_view(delivery))
+        await self._drop_status()
+        return message
+
+    async def _reply_in_channel(self, delivery: Delivery, caption: str) -> discord.Message | None:
         if self._reply_to is None:
             return None
         try:
-            cap = min(cap, upload_cap(self._pacing.max_upload, self._reply_to.guild))
+            cap = upload_cap(self._pacing.max_upload, self._reply_to.guild, self._inter)
             message = await self._reply_to.reply(
                 caption,
                 files=await result_files(delivery, cap),
@@ -331,6 +395,10 @@ class InteractionReply(Reply):
         if self._thinking:
             await self._delete_original()
         return message
+
+
+async def _none() -> None:
+    return None
 
 
 class ChannelReply(Reply):

@@ -46,6 +46,7 @@ class FakeAgnes(LoopbackFake):
     # `data:` event, a str as a raw line), ending as written (no [DONE] is added). See chat_script_from.
     chat_scripts: list[list[Any]] = field(default_factory=list)
     chat_ignores_stream: bool = False  # answer one JSON document even when asked to stream, as some gateways do
+    chat_hold_at: int | None = None  # a streamed answer stops after this many characters until release()
     endless_sent: int = 0  # bytes an endless answer got out before the client hung up
     chat_ended_at: list[float] = field(default_factory=list)  # time.monotonic() as each streamed answer ended
     requests: list[Recorded] = field(default_factory=list)
@@ -211,6 +212,8 @@ class FakeAgnes(LoopbackFake):
             return response
         text = self.chat_reply
         for start in range(0, len(text), self.chat_chunk):
+            if self.chat_hold_at is not None and start >= self.chat_hold_at:
+                await self._release.wait()
             delta = {"choices": [{"index": 0, "delta": {"content": text[start : start + self.chat_chunk]}}]}
             await response.write(f"data: {json.dumps(delta)}\n\n".encode())
             if self.latency:

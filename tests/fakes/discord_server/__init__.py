@@ -19,6 +19,8 @@ What it models (ground truth: discord.py 2.7.1 sources + the Discord API docs):
 * REST: bot auth (401), users/applications/commands, channel messages (JSON and multipart with
   ``payload_json`` + ``files[n]``), threads, interaction callbacks (``with_response``), webhook
   follow-ups and ``@original``, real error bodies (10003, 10008, 10015, 10062, 40060, 50006, 50013...),
+  interaction tokens refused once expired (401 50027: ``expire_interaction_tokens_after``,
+  ``expire_interaction_token``), ephemeral messages kept off the channel routes (10008),
   optional rate-limit headers and injectable 429s / errors.
 * CDN: attachment bytes served from ``/attachments/{channel_id}/{attachment_id}/{filename}``.
 

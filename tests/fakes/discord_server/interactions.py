@@ -112,10 +112,26 @@ class InteractionsMixin(MessagesMixin):
         msg["interaction_metadata"] = metadata
         return msg
 
+    def expire_interaction_tokens_after(self, seconds: float) -> None:
+        """Accept an interaction's token for `seconds` after it was created (Discord: 15 minutes)."""
+        self.interaction_token_seconds = seconds
+        self._notify()
+
+    def expire_interaction_token(self, interaction: FakeInteraction) -> None:
+        """Refuse this interaction's token from now on, as Discord does once it expires."""
+        interaction.token_revoked = True
+        self._notify()
+
+    def token_expired(self, interaction: FakeInteraction) -> bool:
+        age = time.monotonic() - interaction.created
+        return interaction.token_revoked or age > self.interaction_token_seconds
+
     def _webhook_interaction(self, rec: RecordedRequest) -> FakeInteraction:
         inter = self._interaction_by_token(rec.params["webhook_token"])
         if rec.params["webhook_id"] != str(self.application_id) or inter is None or not inter.acknowledged:
             raise ApiError(404, 10015, "Unknown Webhook")
+        if self.token_expired(inter):  # every use of the token: follow-ups, @original, follow-up messages
+            raise ApiError(401, 50027, "Invalid Webhook Token")
         return inter
 
     async def _webhook_execute(self, rec: RecordedRequest) -> tuple[int, Any]:

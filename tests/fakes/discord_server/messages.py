@@ -175,17 +175,22 @@ class MessagesMixin(GatewayMixin, AttachmentsMixin):
         else:
             await self.dispatch(event, self._gateway_message(msg))
 
-    def _send_permissions(self, channel: dict[str, Any], files: Sequence[RecordedFile]) -> None:
+    def _send_permissions(self, channel: dict[str, Any], files: Sequence[RecordedFile], *, reply: bool = False) -> None:
+        """Send Messages (in threads: Send Messages in Threads), Attach Files for files, Read Message History
+        for a reply."""
         if "guild_id" not in channel:
             return
         send = Permission.SEND_MESSAGES_IN_THREADS if channel["type"] in THREAD_TYPES else Permission.SEND_MESSAGES
-        self._require(int(channel["id"]), send, *([Permission.ATTACH_FILES] if files else []))
+        needed = [send, *([Permission.ATTACH_FILES] if files else [])]
+        if reply:
+            needed.append(Permission.READ_MESSAGE_HISTORY)
+        self._require(int(channel["id"]), *needed)
         if channel["type"] in THREAD_TYPES and channel["thread_metadata"]["locked"]:
             raise ApiError(403, 50083, "Thread is archived")
 
     async def _post_message(self, rec: RecordedRequest) -> tuple[int, Any]:
         channel = self._channel(rec.params["channel_id"])
-        self._send_permissions(channel, rec.files)
+        self._send_permissions(channel, rec.files, reply=bool((rec.json or {}).get("message_reference")))
         msg = self._store(self._build_message(int(channel["id"]), rec.json or {}, rec.files))
         rec.message_id, rec.effect = int(msg["id"]), "create"
         await self._announce("MESSAGE_CREATE", msg)

@@ -153,6 +153,7 @@ class FakeInteraction:
     response_type: int | None = None
     original_message_id: int | None = None
     followup_ids: list[int] = field(default_factory=list)
+    token_revoked: bool = False  # refused from now on, whatever its age (expire_interaction_token)
 
     @property
     def acknowledged(self) -> bool:

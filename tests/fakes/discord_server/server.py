@@ -34,6 +34,7 @@ class FakeDiscord(RestMixin, ThreadsMixin, InteractionsMixin, CommandsMixin, Wai
         privileged_intents: Sequence[str] = ("members", "presences", "message_content"),
         heartbeat_interval_ms: int = 41_250,
         interaction_ack_deadline: float = 3.0,
+        interaction_token_seconds: float = 15 * 60,
         ratelimit_headers: bool = True,
         strict_commands: bool = False,
         default_guild: bool = True,
@@ -44,6 +45,7 @@ class FakeDiscord(RestMixin, ThreadsMixin, InteractionsMixin, CommandsMixin, Wai
         self.privileged_intents = frozenset(privileged_intents)
         self.heartbeat_interval_ms = heartbeat_interval_ms
         self.interaction_ack_deadline = interaction_ack_deadline
+        self.interaction_token_seconds = interaction_token_seconds
         self.ratelimit_headers = ratelimit_headers
         self.strict_commands = strict_commands
         self.bot_permissions = bot_permissions

@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from .models import API_PREFIX, DISCORD_EPOCH_MS, ApiError, FakeInteraction, RecordedRequest
+from .models import API_PREFIX, DISCORD_EPOCH_MS, MESSAGE_FLAG_EPHEMERAL, ApiError, FakeInteraction, RecordedRequest
 
 
 class DiscordState:
@@ -19,6 +19,7 @@ class DiscordState:
     privileged_intents: frozenset[str]
     heartbeat_interval_ms: int
     interaction_ack_deadline: float
+    interaction_token_seconds: float  # how long an interaction's webhook token is accepted (15 min on Discord)
     ratelimit_headers: bool
     strict_commands: bool
     bot_permissions: int
@@ -93,7 +94,8 @@ class DiscordState:
     def _message_in(self, channel_id: Any, message_id: Any) -> dict[str, Any]:
         self._channel(channel_id)
         msg = self.messages.get(int(message_id))
-        if msg is None or msg["channel_id"] != str(channel_id):
+        # An ephemeral message is reachable only through its interaction's token, never on the channel routes.
+        if msg is None or msg["channel_id"] != str(channel_id) or msg["flags"] & MESSAGE_FLAG_EPHEMERAL:
             raise ApiError(404, 10008, "Unknown Message")
         return msg
 
