@@ -43,9 +43,10 @@ async def admit(limiter: RateLimiter, request: Request, limits: Limits, reply: R
         await reply.send_error(IMAGES_OFF)
         return Admission(False, "quota", IMAGES_OFF)
     refusal = await limiter.admit(request.asker, limits.rate_per_minute, _pool(request, limits))
-    if refusal is not None:
-        limiter.metrics.refused(Use.IMAGES, "guild_rate" if refusal.pool else "rate")
-    if refusal is not None and refusal.pool:
+    if refusal is None:
+        return ADMITTED
+    limiter.metrics.refused(Use.IMAGES, "guild_rate" if refusal.pool else "rate")
+    if refusal.pool:
         return await _admitted(
             refusal, limits.guild_rate_per_minute, "image requests", reply, WHOLE_SCOPE, "guild_rate"
         )

@@ -1,5 +1,6 @@
 """What `/metrics` shows (Prometheus' text format): image jobs by how they ended, provider latency and
-queues, rate-limit and quota refusals, platform API calls by status, moderation verdicts.
+queues, rate-limit and quota refusals, platform API calls by status, moderation verdicts, and the
+process's memory and CPU.
 
 One registry per core, never prometheus_client's global one: several cores in one process (the tests)
 keep their own counts. The code paths report through the small methods here, one line per event."""
@@ -14,7 +15,7 @@ from types import SimpleNamespace
 
 import aiohttp
 import httpx
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from bot.providers.catalogue import Catalogue
@@ -41,6 +42,7 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
+        ProcessCollector(registry=r)  # process_resident_memory_bytes, process_cpu_seconds_total, open fds
         self._jobs = Counter(
             "atelier_jobs", "Image jobs by how they ended", ["provider", "model", "outcome"], registry=r
         )

@@ -88,6 +88,20 @@ async def test_telegram_meeting_another_poller_turns_healthz_503_and_its_calls_a
     assert calls["200"] >= len(ok_calls) - 1  # every answered call (the last getUpdates may still be open)
 
 
+async def test_telegram_in_webhook_mode_is_alive_while_its_receiver_listens(
+    tmp_path: Path, fake_agnes: FakeAgnes, fake_telegram: FakeTelegram
+) -> None:
+    webhook = {
+        "telegram_webhook_url": "https://bot.example.org/telegram/hook",
+        "telegram_webhook_listen": "127.0.0.1:0",
+    }
+    async with running_bot(tmp_path, fake_agnes, fake_telegram, **webhook) as tg:
+        async with serving(tg.core, [tg.adapter]) as server:
+            assert await health(server) == (200, {"status": "ok", "store": "ok", "telegram": "ok"})
+            await tg.adapter.stop_intake()  # as at a shutdown: the receiver stops listening
+            assert await health(server) == (503, {"status": "unhealthy", "store": "ok", "telegram": "down"})
+
+
 async def test_discord_closing_the_gateway_for_good_turns_healthz_503(
     tmp_path: Path,
     fake_agnes: FakeAgnes,

@@ -55,6 +55,7 @@ async def test_job_counters_move_with_done_failed_and_refused_jobs(tmp_path: Pat
     assert after.value("atelier_provider_seconds_count", provider="agnes", outcome="error") == 1
     assert after.value("atelier_provider_seconds_bucket", provider="agnes", outcome="ok", le="+Inf") == 1
     assert len(fake_agnes.image_requests()) == 2
+    assert after.value("process_resident_memory_bytes") > 0
 
 
 async def test_rate_limited_requests_are_counted_by_rule(tmp_path: Path, fake_agnes: FakeAgnes) -> None:
