@@ -101,8 +101,10 @@ async def run_console(settings: Settings, out_dir: Path, model: str | None) -> i
 
 
 async def run_bots(settings: Settings) -> int:
-    """The wiring: core, webhook receivers, platforms; on SIGTERM/SIGINT they stop in order (see shut_down)."""
+    """The wiring: core, health and metrics, webhook receivers, platforms; on SIGTERM/SIGINT they stop in
+    order (see shut_down)."""
     from adapters.platforms import build_platforms, shut_down
+    from bot.health import HealthServer
     from bot.providers.registry import webhook_receivers
 
     if settings.telegram_token is None and settings.discord_token is None:
@@ -122,8 +124,10 @@ async def run_bots(settings: Settings) -> int:
     platforms = build_platforms(core, settings)
     receivers = webhook_receivers(core.catalogue)
     started: list[Platform] = []
+    health = HealthServer(core.store, core.metrics, started)  # checks the platforms as they start
     status = 0
     try:
+        await health.start(settings.metrics_listen)
         for receiver in receivers:
             await receiver.start()
         for platform in platforms:
@@ -145,6 +149,7 @@ async def run_bots(settings: Settings) -> int:
         for receiver in receivers:
             with contextlib.suppress(Exception):
                 await receiver.stop()
+        await health.stop()
         await core.close(drain_seconds=0.0)
     return status
 

@@ -34,6 +34,10 @@ class Platform(Protocol):
         """Let handlers still at work finish (at most `grace` seconds), then close the platform session."""
         ...
 
+    def alive(self) -> bool:
+        """Started and still taking updates (for /healthz, bot.health); False once it has stopped."""
+        ...
+
 
 def build_platforms(core: Atelier, settings: Settings) -> list[Platform]:
     platforms: list[Platform] = []

@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass
 
 from bot.messages import Reply, Request, ScopeKind
+from bot.moderation.policy import Use
 from bot.ratelimit import Pool, RateLimiter, Refusal
 from bot.scope_limits import Limits
 
@@ -38,10 +39,14 @@ async def admit(limiter: RateLimiter, request: Request, limits: Limits, reply: R
     """An image request: admitted (and counted against the asker's rate), or refused and the asker told
     why, or, for a repeat refusal within the same minute, nothing sent at all."""
     if images_turned_off(request, limits):
+        limiter.metrics.refused(Use.IMAGES, "quota")
         await reply.send_error(IMAGES_OFF)
         return Admission(False, "quota", IMAGES_OFF)
     refusal = await limiter.admit(request.asker, limits.rate_per_minute, _pool(request, limits))
-    if refusal is not None and refusal.pool:
+    if refusal is None:
+        return ADMITTED
+    limiter.metrics.refused(Use.IMAGES, "guild_rate" if refusal.pool else "rate")
+    if refusal.pool:
         return await _admitted(
             refusal, limits.guild_rate_per_minute, "image requests", reply, WHOLE_SCOPE, "guild_rate"
         )
@@ -57,6 +62,8 @@ async def release(limiter: RateLimiter, request: Request, limits: Limits) -> Non
 async def admit_chat(limiter: RateLimiter, request: Request, per_minute: int, reply: Reply) -> Admission:
     """A chat line or `/ask`: its own limit, so talking never uses up the image rate (or the reverse)."""
     refusal = await limiter.admit(chat_key(request), per_minute)
+    if refusal is not None:
+        limiter.metrics.refused(Use.CHAT, "rate")
     return await _admitted(refusal, per_minute, "messages", reply)
 
 

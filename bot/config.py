@@ -161,6 +161,10 @@ class Settings(BaseSettings):
     console_progress_seconds: float = Field(default=5.0, gt=0)  # piped output: a progress line this often
     console_log_file: str | None = None  # unset: atelier-console.log beside the database
 
+    # Operating: health and metrics, logs.
+    metrics_listen: ListenAddress | None = None  # e.g. 0.0.0.0:9090: GET /healthz and /metrics; unset: none
+    log_format: Literal["text", "json"] = "text"  # json: one JSON object a line, for a log collector
+
     @field_validator("*", mode="before")
     @classmethod
     def _plain_value(cls, value: Any, info: ValidationInfo) -> Any:
@@ -212,6 +216,11 @@ class Settings(BaseSettings):
                 "Setting WEBHOOK_LISTEN is invalid: APIFRAME and Telegram webhooks would both listen on "
                 f"{self.webhook_listen}; give TELEGRAM_WEBHOOK_LISTEN another port"
             )
+        listeners = [("WEBHOOK_LISTEN", self.webhook_listen)] if apiframe_hooks else []
+        listeners += [("TELEGRAM_WEBHOOK_LISTEN", self.telegram_webhook_listen)] if telegram_hooks else []
+        for name, listen in listeners:
+            if self.metrics_listen and _same_address(self.metrics_listen, listen):
+                raise ValueError(f"Setting METRICS_LISTEN is invalid: {name} listens on {listen}; pick another port")
         return self
 
     @field_validator("database_url")

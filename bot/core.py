@@ -50,6 +50,7 @@ from bot.images import ImageLimits
 from bot.jobs import JobRunner, JobSpec
 from bot.lease import WALL, Lease
 from bot.messages import Action, Reply, Request, parse_idea_ref
+from bot.metrics import Metrics
 from bot.moderation.actions import ModeratorActions
 from bot.moderation.classifier import Classifier
 from bot.moderation.desk import Desk, ModVerb
@@ -91,6 +92,7 @@ class Atelier:
     _mod_command: ModCommand
     _mod_actions: ModeratorActions
     _describe: DescribeCommand
+    metrics: Metrics  # what /metrics shows (bot.health); adapters count their platform calls in it
     _lease: Lease | None = None  # set by start
     _handlers: dict[type, Handler] = field(init=False)
 
@@ -160,14 +162,25 @@ class Atelier:
         classifier: Classifier | None = None,
         wall: Clock = WALL,
     ) -> Atelier:
-        limiter = RateLimiter(store.rates, wall)  # in the store: survives restarts, shared by processes
+        metrics = Metrics()
+        metrics.watch(catalogue)
+        limiter = RateLimiter(store.rates, wall, metrics)  # in the store: survives restarts, shared by processes
         image_limits = ImageLimits.from_settings(settings)
         scope_limits = ScopeLimits(settings, store.settings)
         desks = ModeratorDesks(store.settings, store.moderation)
-        moderation = Moderation(settings, store, classifier, desks)
+        moderation = Moderation(settings, store, classifier, desks, metrics=metrics)
         reviews = ReviewQueue(store, desks)
         runner = JobRunner(
-            settings, store, catalogue, limiter, results, scope_limits, image_limits, moderation, reviews
+            settings,
+            store,
+            catalogue,
+            limiter,
+            results,
+            scope_limits,
+            image_limits,
+            moderation,
+            reviews,
+            metrics=metrics,
         )
         pictures = ConversationImages(results)
         buttons = Buttons(runner, store.jobs)
@@ -207,6 +220,7 @@ class Atelier:
             _mod_command=ModCommand(settings, store),
             _mod_actions=ModeratorActions(store, desks, results),
             _describe=describe,
+            metrics=metrics,
         )
 
     async def close(self, drain_seconds: float = 10.0) -> None:

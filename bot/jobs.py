@@ -24,7 +24,9 @@ from bot.grid import compose_grid
 from bot.images import ImageLimits, ImageRejected, check_result_image
 from bot.kept_back import KeptBack, quietly
 from bot.kept_files import KeptFiles
+from bot.logs import about_job
 from bot.messages import Action, Delivery, Progress, Reply, Request, ResultImage, ScopeKind
+from bot.metrics import JobOutcome, Metrics
 from bot.moderation.gate import Moderation, Outcome
 from bot.moderation.policy import Use
 from bot.moderation.review import ReviewQueue
@@ -65,8 +67,11 @@ class JobRunner:
         image_limits: ImageLimits,
         moderation: Moderation,
         reviews: ReviewQueue,
+        *,
+        metrics: Metrics,
     ) -> None:
         self._settings = settings
+        self._metrics = metrics
         self._moderation = moderation
         self._store = store
         self._catalogue = catalogue
@@ -93,12 +98,14 @@ class JobRunner:
         limits = await self._scope_limits.for_scope(request.scope)
         admission = await admit(self._limiter, request, limits, reply)
         if not admission.admitted:
+            self._ended(prepared, JobOutcome.REFUSED)
             if admission.said is not None:  # said, not dropped silently: worth a line in the audit log
                 await self._moderation.refused(request, admission.rule, admission.said)
             return None
         if spec.params.enhance and spec.kind == JobKind.IMAGINE:
             await self._enhance(prepared)  # before the screening: the prompt sent is the one checked
         if not await self._screened(request, spec, prepared, reply):
+            self._ended(prepared, JobOutcome.REFUSED)
             return None
         job_id = uuid.uuid4().hex[:16]
         job, model = prepared.job, prepared.model
@@ -127,6 +134,8 @@ class JobRunner:
         if refusal is not None:
             await release(self._limiter, request, limits)  # nothing spent: the rate is given back too
             await reply.send_error(refusal.message)
+            self._metrics.refused(Use.IMAGES, "quota")
+            self._ended(prepared, JobOutcome.REFUSED)
             await self._moderation.refused(request, "quota", refusal.message)
             return None
         task = asyncio.create_task(self._execute(job_id, request, prepared, reply))
@@ -134,6 +143,9 @@ class JobRunner:
         self._watch_cancels()
         # Shielded: if the caller goes away (an adapter stopping), the job still finishes or refunds.
         return await asyncio.shield(task)
+
+    def _ended(self, prepared: Prepared, outcome: JobOutcome) -> None:
+        self._metrics.job(prepared.model.provider, prepared.model.name, outcome)
 
     async def _enhance(self, prepared: Prepared) -> None:
         written = prepared.job.prompt
@@ -174,6 +186,7 @@ class JobRunner:
         return True
 
     async def _execute(self, job_id: str, request: Request, prepared: Prepared, reply: Reply) -> str | None:
+        about_job(job_id, request.scope.key)  # on every log line of this job's task, the provider's too
         job = prepared.job
         started = time.monotonic()
         latest = ProviderProgress()
@@ -194,13 +207,15 @@ class JobRunner:
             check = await self._moderation.check_result(request, job_id, job.prompt, images)
             if check.outcome in (Outcome.WITHHOLD, Outcome.REVIEW):
                 result = await _delivery(job_id, prepared, images)
-                await self._kept_back.handle(
+                outcome = await self._kept_back.handle(
                     request, job, images, result, check, reply, lambda: self._running.charged(job_id)
                 )
+                self._ended(prepared, outcome)
                 return None
             kept, ref = await self._deliver(job_id, prepared, images, reply, spoiler=check.outcome is Outcome.SPOILER)
             del images  # uploaded and on disk: the bytes go before the database round trips that follow
         except asyncio.CancelledError:
+            self._ended(prepared, JobOutcome.REFUNDED)
             by_user = self._running.cancelled_by_user(job_id)
             # Shielded: a second cancel (a shutdown during a user's cancel) must not leave the job charged.
             await asyncio.shield(
@@ -219,6 +234,7 @@ class JobRunner:
         except Exception as exc:
             detail = failure_detail(exc, self._secrets)
             log.warning("job %s failed: %s", job_id, detail)
+            self._ended(prepared, JobOutcome.FAILED)
             await asyncio.shield(self._store.quotas.refund(job_id, JobStatus.FAILED, detail))
             await cancel_and_wait(ticker)
             await quietly(reply.clear_progress())
@@ -231,6 +247,7 @@ class JobRunner:
             await quietly(reply.clear_progress())
         # Shielded: the images are delivered, so a cancel arriving now must not leave the job "running".
         await asyncio.shield(self._store.quotas.commit(job_id, kept))
+        self._ended(prepared, JobOutcome.DONE)
         try:
             if ref is not None:  # what a moderator's Delete removes
                 await self._store.jobs.note_posted(job_id, ref)

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 
 from bot.kept_files import KeptFiles
 from bot.messages import Delivery, Reply, Request, ResultImage
+from bot.metrics import JobOutcome
 from bot.moderation.gate import Moderation, Outcome, ResultCheck
 from bot.moderation.review import ReviewQueue
 from bot.providers.base import ImageJob
@@ -34,16 +35,16 @@ class KeptBack:
         check: ResultCheck,
         reply: Reply,
         charged: Callable[[], None],
-    ) -> None:
+    ) -> JobOutcome:
         """`images` are what the model made, `result` what would have been posted (a grid: one picture of
         them); `charged` is called once the job is done and charged (from then on a Cancel would claim a
-        refund that is not coming)."""
+        refund that is not coming). Returns how the job ended."""
         job_id = result.job_id
         await quietly(reply.clear_progress())
         if not check.charge:  # moderation failed (our side): nothing is shown and nothing charged
             await asyncio.shield(self._store.quotas.refund(job_id, JobStatus.FAILED, "moderation unavailable"))
             await quietly(reply.send_error(check.message))
-            return
+            return JobOutcome.REFUNDED
         # Made and paid for: the job is done and charged, its files kept for moderators to see or approve
         # (committed before the review is posted, so an Approve finds them, and a grid's U/V buttons after it).
         saved = await self._files.save(job_id, images, job.images, job.mask)
@@ -51,7 +52,7 @@ class KeptBack:
         charged()
         if check.outcome is Outcome.WITHHOLD:
             await quietly(reply.send_error(check.message))
-            return
+            return JobOutcome.WITHHELD
         try:
             held = await self._reviews.hold(request, result)
         except Exception as exc:  # charged already: withheld, never "nothing was charged"
@@ -59,9 +60,10 @@ class KeptBack:
             held = None
         if held is None:
             await quietly(reply.send_error(await self._moderation.unreviewed(request, job_id, job.prompt)))
-            return
+            return JobOutcome.WITHHELD
         await self._moderation.held(request, job_id, job.prompt)
         await quietly(reply.send_text(held))
+        return JobOutcome.HELD
 
 
 async def quietly(awaitable: Awaitable[object]) -> None:

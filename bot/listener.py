@@ -1,4 +1,5 @@
-"""A small inbound HTTP listener for webhooks (Telegram updates, provider callbacks): one POST route."""
+"""A small inbound HTTP listener: webhooks (Telegram updates, provider callbacks) on one POST route, and
+the health and metrics endpoint (bot.health)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,11 @@ async def listen_for_posts(
     """Serve `handler` at POST `path`. Returns the runner (for cleanup) and the bound port (0 picks one)."""
     app = web.Application(client_max_size=MAX_WEBHOOK_BODY)
     app.router.add_post(path, handler)
+    return await serve(app, host, port)
+
+
+async def serve(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
+    """Serve `app` on host:port. Returns the runner (for cleanup) and the bound port (0 picks one)."""
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
     await runner.setup()
     try:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from bot.clock import Clock
 from bot.lease import WALL
+from bot.metrics import Metrics
 from bot.store.rates import RateStore
 
 
@@ -31,9 +32,10 @@ class Pool:
 
 
 class RateLimiter:
-    def __init__(self, rates: RateStore, clock: Clock = WALL) -> None:
+    def __init__(self, rates: RateStore, clock: Clock = WALL, metrics: Metrics | None = None) -> None:
         self._rates = rates
         self._clock = clock
+        self.metrics = metrics or Metrics()  # where bot.admission counts the refusals
 
     async def admit(self, key: str, per_minute: int, pool: Pool | None = None) -> Refusal | None:
         """Record a request and return None, or refuse it (recording nothing). 0 per minute means no limit.

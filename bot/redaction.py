@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from urllib.parse import quote, unquote, urlsplit
 
 from bot.config import Settings
+from bot.logs import formatter_for
 
 # Telegram file and API URLs carry the bot token in their path.
 _TELEGRAM_TOKEN = re.compile(r"\d{5,12}(?::|%3A)[A-Za-z0-9_-]{20,}")
@@ -116,7 +117,7 @@ class RedactingFilter(logging.Filter):
 
 def configure_logging(settings: Settings, level: int = logging.INFO) -> None:
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(formatter_for(settings.log_format))  # LOG_FORMAT: text, or one JSON object a line
     handler.addFilter(RedactingFilter(secrets_of(settings)))
     root = logging.getLogger()
     root.handlers[:] = [handler]

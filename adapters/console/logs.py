@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from bot.config import Settings
+from bot.logs import formatter_for
 from bot.redaction import RedactingFilter, secrets_of
 
 LOG_NAME = "atelier-console.log"
@@ -29,7 +30,7 @@ def configure_console_logging(settings: Settings) -> Path | None:
         path.parent.mkdir(parents=True, exist_ok=True)
         handler = logging.FileHandler(path, encoding="utf-8", delay=False)
         handler.setLevel(logging.INFO)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(formatter_for(settings.log_format))
         logged_to: Path | None = path
     except OSError:
         handler = logging.StreamHandler(sys.stderr)

@@ -161,6 +161,7 @@ class DiscordAdapter:
             in_flight,
             command_sync,
             guild_ready_timeout=self._guild_ready_timeout,
+            http_trace=self._core.metrics.aiohttp_trace(self.name),  # every REST call and its status
             **plan.client_options(),
         )
 
@@ -186,6 +187,14 @@ class DiscordAdapter:
             raise failure
         await self.stop()
         raise DiscordStartError(f"Discord did not become ready within {self._ready_timeout:.0f}s.")
+
+    def alive(self) -> bool:
+        """Connected, or reconnecting as discord.py does on its own; False once the client has stopped
+        (a fatal close such as a revoked token ends its task) or is stopping."""
+        client, task = self.client, self._task
+        if client is None or task is None or task.done() or client.is_closed():
+            return False
+        return client.taking_requests
 
     async def stop_intake(self) -> None:
         """Turn new messages and commands away; running handlers go on and can still answer."""

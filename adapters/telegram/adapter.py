@@ -77,14 +77,15 @@ class TelegramAdapter:
         self._core = core
         self._settings = settings
         self._webhook_url = settings.telegram_webhook_url
+        counted = core.metrics.httpx_hook(self.name)  # every Bot API call and its status (429: flood control)
         builder = (
             ApplicationBuilder()
             .token(settings.telegram_token.get_secret_value())
             .base_url(settings.telegram_base_url)
             .base_file_url(settings.telegram_base_file_url)
             .concurrent_updates(True)  # a long image job must not hold up other chats
-            .request(bot_request())
-            .get_updates_request(get_updates_request())
+            .request(bot_request(counted))
+            .get_updates_request(get_updates_request(counted))
         )
         if self._webhook_url:
             builder = builder.updater(None)
@@ -157,6 +158,16 @@ class TelegramAdapter:
             )
             self._heartbeat = asyncio.create_task(renewing(self._poller, self.failure))
             log.info("telegram: polling for updates as @%s", app.bot.username)
+
+    def alive(self) -> bool:
+        """Taking updates: the webhook receiver listens, or polling goes on (not stopped by another poller)."""
+        if not self.application.running or self._stopping:
+            return False
+        if self._webhook_url:
+            return self.webhook is not None
+        updater = self.application.updater
+        polling = updater is not None and updater.running
+        return polling and self.failure is not None and not self.failure.done()
 
     async def stop_intake(self) -> None:
         """Take no new updates (polling or webhook); running work goes on and can still answer."""

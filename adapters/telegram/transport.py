@@ -8,24 +8,28 @@ import httpx
 from httpx_aiohttp import AiohttpTransport
 from telegram.request import HTTPXRequest
 
+from bot.metrics import ResponseHook
+
 # PTB's default for the bot's requests: results, edits, chat actions of many chats at once.
 POOL_SIZE = 256
 
 
-def bot_request() -> HTTPXRequest:
-    """One per adapter: its transport is closed with the Application and never reused after that."""
-    return _on_aiohttp(POOL_SIZE)
+def bot_request(on_response: ResponseHook) -> HTTPXRequest:
+    """One per adapter: its transport is closed with the Application and never reused after that.
+    `on_response` hears every answer's status (bot.metrics counts them)."""
+    return _on_aiohttp(POOL_SIZE, on_response)
 
 
-def get_updates_request() -> HTTPXRequest:
+def get_updates_request(on_response: ResponseHook) -> HTTPXRequest:
     """Long polls on the same transport: every update arrives in a getUpdates answer, so its parsing is on
     the path of every request (httpcore cost about 3 ms of CPU per update here, a failed `import sniffio` on
     each answer included; bench/telegram_bench.py). Two connections: stopping confirms the last updates with
     one more getUpdates while the cancelled long poll may still hold its connection, or that call times out
     and the updates come again next start."""
-    return _on_aiohttp(2)
+    return _on_aiohttp(2, on_response)
 
 
-def _on_aiohttp(connections: int) -> HTTPXRequest:
+def _on_aiohttp(connections: int, on_response: ResponseHook) -> HTTPXRequest:
     limits = httpx.Limits(max_connections=connections)
-    return HTTPXRequest(connection_pool_size=connections, httpx_kwargs={"transport": AiohttpTransport(limits=limits)})
+    options = {"transport": AiohttpTransport(limits=limits), "event_hooks": {"response": [on_response]}}
+    return HTTPXRequest(connection_pool_size=connections, httpx_kwargs=options)

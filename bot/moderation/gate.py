@@ -13,6 +13,7 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.lease import WALL
 from bot.messages import Request, ResultImage
+from bot.metrics import Metrics
 from bot.moderation.classifier import Classifier, ModerationUnavailable, Strictness, Verdict
 from bot.moderation.desk import DeskItem, ModVerb
 from bot.moderation.desks import ModeratorDesks, where
@@ -73,8 +74,11 @@ class Moderation:
         classifier: Classifier | None,
         desks: ModeratorDesks,
         clock: Clock = WALL,
+        *,
+        metrics: Metrics,
     ) -> None:
         self._settings = settings
+        self._metrics = metrics
         self._store = store
         self._classifier = classifier
         self._desks = desks
@@ -111,15 +115,13 @@ class Moderation:
         if listed is not None:
             rule, why = listed
             detail = {"rule": rule, "use": use, "text": _trim(text, listed_only)}
+            self._metrics.moderation(use, "blocked")
             await self._alert(request, AuditEvent.REFUSED, detail, f"Refused ({use}): {why}", text, [])
             return BLOCKED[use]
         if self._classifier is None:
             return None
-        strictness = await self.strictness(request.scope.key)
         try:
-            verdict = await self._classifier.check(
-                strictness, text=text or None, images=images or None, allowed=await self._allowed(request)
-            )
+            verdict = await self._verdict(use, request, text=text or None, images=images or None)
         except ModerationUnavailable as exc:
             return await self._unavailable(request, use, exc, text)
         if not verdict.flagged:
@@ -168,11 +170,7 @@ class Moderation:
         verdict = None
         if self._classifier is not None:
             try:
-                verdict = await self._classifier.check(
-                    await self.strictness(request.scope.key),
-                    images=[image.data for image in images],
-                    allowed=await self._allowed(request),
-                )
+                verdict = await self._verdict("result", request, images=[image.data for image in images])
             except ModerationUnavailable as exc:
                 log.warning("moderation unavailable on job %s's result: %s", job_id, exc)
                 detail = {"rule": "unavailable", "prompt": _trim(prompt), "error": str(exc)}
@@ -229,9 +227,7 @@ class Moderation:
         if self._classifier is None or not answer.strip():
             return None
         try:
-            verdict = await self._classifier.check(
-                await self.strictness(request.scope.key), text=answer, allowed=await self._allowed(request)
-            )
+            verdict = await self._verdict("answer", request, text=answer)
         except ModerationUnavailable as exc:
             log.warning("moderation unavailable on a chat answer: %s", exc)
             detail = {"rule": "unavailable", "question": _trim(question), "error": str(exc)}
@@ -248,6 +244,21 @@ class Moderation:
         return ANSWER_HIDDEN
 
     # --------------------------------------------------------------------------- helpers
+
+    async def _verdict(
+        self, check: str, request: Request, *, text: str | None = None, images: list[bytes] | None = None
+    ) -> Verdict:
+        """The moderation model's verdict at the scope's strictness, counted in the metrics (`check`: images
+        or chat for a request, result, answer). Raises ModerationUnavailable."""
+        assert self._classifier is not None
+        strictness, allowed = await self.strictness(request.scope.key), await self._allowed(request)
+        try:
+            verdict = await self._classifier.check(strictness, text=text, images=images, allowed=allowed)
+        except ModerationUnavailable:
+            self._metrics.moderation(check, "unavailable")
+            raise
+        self._metrics.moderation(check, "flagged" if verdict.flagged else "clean")
+        return verdict
 
     async def strictness(self, scope_key: str) -> Strictness:
         chosen = (await self._store.settings.all(scope_key)).get(STRICTNESS, "")

@@ -13,6 +13,7 @@ import asyncio
 import heapq
 import logging
 from collections import deque
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
@@ -25,6 +26,8 @@ from bot.providers.retry import retry_after_seconds
 log = logging.getLogger(__name__)
 
 CONGESTION_STATUSES = frozenset({429, 503})
+# Told how each generation went ("ok", "error" or "cancelled") and how long the provider took.
+Observer = Callable[[str, float], None]
 
 
 @dataclass(eq=False)
@@ -200,6 +203,10 @@ class FairLimiter:
         return order
 
 
+def _unobserved(_outcome: str, _seconds: float) -> None:
+    return None
+
+
 async def _report(progress: ProgressCallback, update: ProviderProgress) -> None:
     try:
         await progress(update)
@@ -257,6 +264,8 @@ class ConcurrencyLimited:
         self.inner = inner
         self.name = inner.name
         self.limiter = FairLimiter(max_concurrency, adaptive=adaptive, clock=clock)
+        self.observe: Observer = _unobserved  # the core's metrics set it (bot.metrics.Metrics.watch)
+        self._clock = clock
 
     def models(self) -> list[ModelInfo]:
         return self.inner.models()
@@ -266,17 +275,23 @@ class ConcurrencyLimited:
         queued = await self.limiter.acquire(progress, key)
         slot = _Slot(self.limiter, self.limiter.epoch)
         token = _current.set(slot)
+        started, outcome = self._clock.now(), "error"
         try:
             if queued:
                 await _report(progress, ProviderProgress(stage="working"))
             images = await self.inner.generate(job, progress)
+            outcome = "ok"
         except Overloaded as exc:
             if not slot.signalled:  # said in a task's status, or over a client without the hooks
                 self.limiter.congested(exc.retry_after, slot.epoch)
             raise
+        except asyncio.CancelledError:
+            outcome = "cancelled"
+            raise
         finally:
             _current.reset(token)
             self.limiter.release(key)
+            self.observe(outcome, self._clock.now() - started)
         self.limiter.succeeded()
         return images
 
