@@ -24,6 +24,7 @@ OTHER = "other models"
 PLOT_BOX = (80, 64, 940, 520)
 LEGEND_X = 965
 MODEL_CHARS = 26  # a legend entry's longest model name
+Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,7 @@ def _step(highest: int) -> int:
 
 
 def _y(value: float, top: int) -> float:
-    left, upper, right, bottom = PLOT_BOX
+    _, upper, _, bottom = PLOT_BOX
     return bottom - (bottom - upper) * value / top
 
 
@@ -99,7 +100,7 @@ def _slot(index: int, days: int) -> tuple[float, float]:
     return left + index * width + width * 0.15, width * 0.7
 
 
-def _axes(draw: ImageDraw.ImageDraw, days: list[str], top: int, small: ImageFont.FreeTypeFont, font: ImageFont.FreeTypeFont) -> None:
+def _axes(draw: ImageDraw.ImageDraw, days: list[str], top: int, small: Font, font: Font) -> None:
     left, upper, right, bottom = PLOT_BOX
     step = _step(top - 1)
     for value in range(0, top + 1, step):
@@ -144,16 +145,14 @@ def _dashed(draw: ImageDraw.ImageDraw, x0: float, x1: float, y: float, colour: t
         x += 20
 
 
-def _quota_line(draw: ImageDraw.ImageDraw, quota: int, top: int, small: ImageFont.FreeTypeFont) -> None:
+def _quota_line(draw: ImageDraw.ImageDraw, quota: int, top: int, small: Font) -> None:
     left, _, right, _ = PLOT_BOX
     y = _y(quota, top)
     _dashed(draw, left, right, y, QUOTA_COLOUR)
     draw.text((right - 4, y - 6), f"quota {quota}/day", fill=QUOTA_COLOUR, font=small, anchor="rd")
 
 
-def _legend(
-    draw: ImageDraw.ImageDraw, models: dict[str, list[int]], own: str, quota: int | None, font: ImageFont.FreeTypeFont
-) -> None:
+def _legend(draw: ImageDraw.ImageDraw, models: dict[str, list[int]], own: str, quota: int | None, font: Font) -> None:
     y = PLOT_BOX[1]
     for number, name in enumerate(models):
         draw.rectangle([(LEGEND_X, y), (LEGEND_X + 18, y + 18)], fill=colour_of(number))

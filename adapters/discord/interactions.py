@@ -332,9 +332,10 @@ class AtelierInteractions:
                 await interaction.response.defer()
                 await self.core.action(action, job_id, from_interaction(interaction), reply)
             return
-        if not await self.defer(interaction):
+        private = action == Action.CHART  # under /usage, whose answers are private: so is the chart
+        if not await self.defer(interaction, ephemeral=private):
             return
-        reply = self.reply(interaction)
+        reply = self.reply(interaction, ephemeral=private)
         async with self.guarded(f"{action} button", reply):
             await self.core.action(action, job_id, from_interaction(interaction), reply)
             await reply.finish()

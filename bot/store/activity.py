@@ -82,11 +82,15 @@ class ActivityStore:
             "WHERE scope_key = ? AND at >= ? GROUP BY user_key",
             (scope_key, since),
         )
-        members = {row["user_key"]: MemberActivity(row["user_key"], row["name"], images=int(row["n"])) for row in images}
+        members = {
+            row["user_key"]: MemberActivity(row["user_key"], row["name"], images=int(row["n"])) for row in images
+        }
         for row in turns:
             known = members.get(row["user_key"])
             name = known.name if known else row["name"]
-            members[row["user_key"]] = MemberActivity(row["user_key"], name, known.images if known else 0, int(row["n"]))
+            members[row["user_key"]] = MemberActivity(
+                row["user_key"], name, known.images if known else 0, int(row["n"])
+            )
         ranked = sorted(members.values(), key=lambda m: (-(m.images + m.turns), -m.images, m.name))
         return ranked[:limit]
 
@@ -104,7 +108,9 @@ class ActivityStore:
             "SELECT at, user_name, command, model FROM chat_turns WHERE scope_key = ? AND at >= ?", (scope_key, since)
         )
         found = [
-            ActivityRow(row["created_at"], row["user_name"], row["kind"], row["model"] or "", row["status"], int(row["units"]))
+            ActivityRow(
+                row["created_at"], row["user_name"], row["kind"], row["model"] or "", row["status"], int(row["units"])
+            )
             for row in jobs
         ] + [ActivityRow(row["at"], row["user_name"], row["command"], row["model"], CHAT_OUTCOME, 0) for row in turns]
         return sorted(found, key=lambda row: row.at)
