@@ -57,7 +57,7 @@ class UsageReports:
         data = ChartData(title, days, by_model, mine, quota, own_label=f"You ({request.user.name})"[:40])
         png = await asyncio.to_thread(render_chart, data)  # CPU-bound drawing stays off the event loop
         total = sum(sum(counts) for counts in by_model.values())
-        caption = f"{total} images here in the last {CHART_DAYS} days; {sum(mine)} of them yours."
+        caption = f"{_count(total, 'image')} here in the last {CHART_DAYS} days, {sum(mine)} of them yours."
         await reply.send_file(f"atelier-usage-{days[-1]}.png", png, "image/png", caption)
 
     async def top(self, request: Request, reply: Reply) -> None:
