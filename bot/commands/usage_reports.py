@@ -85,8 +85,8 @@ class UsageReports:
         rows = await self._activity.rows(request.scope.key, now - EXPORT_DAYS * DAY)
         data = await asyncio.to_thread(export_csv, rows)
         caption = (
-            f"{_count(len(rows), 'row')}: the image jobs and chat turns here in the last {EXPORT_DAYS} days. Times are UTC; "
-            "cost_units are images charged (failed, cancelled and chat: 0)."
+            f"{_count(len(rows), 'row')}: the image jobs and chat turns here in the last {EXPORT_DAYS} days. "
+            "Times are UTC; cost_units are images charged (failed, cancelled and chat: 0)."
         )
         await reply.send_file(f"atelier-usage-{utc_day(now)}.csv", data, "text/csv", caption)
 
