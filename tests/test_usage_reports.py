@@ -223,3 +223,21 @@ def test_a_name_a_spreadsheet_would_run_as_a_formula_is_quoted() -> None:
     _, first, second = list(csv.reader(io.StringIO(export_csv(rows).decode())))
     assert first[:2] == ["1970-01-01T00:00:00Z", '\'=HYPERLINK("http://x","y")']
     assert second[1] == "Ann"
+
+
+async def test_the_console_saves_the_chart_and_the_export_in_its_out_folder(
+    tmp_path: Path, fake_agnes: FakeAgnes
+) -> None:
+    from tests.test_console import run_cli, saved_paths
+
+    env = {"AGNES_API_KEY": fake_agnes.api_key, "AGNES_BASE_URL": fake_agnes.base_url}
+    script = "/imagine a lighthouse\n/usage\n/usage chart\n/usage export\n"
+    code, out, err = await run_cli(["console", "--out", "shots"], script, env, tmp_path)
+
+    assert code == 0, err
+    _, chart, export = saved_paths(out, tmp_path)
+    assert "(/usage chart draws the last 30 days)" in out  # the button, as the console types it
+    with Image.open(chart) as image:
+        assert chart.parent.name == "shots" and image.format == "PNG" and image.size == (1200, 600)
+    header, row = export.read_text().splitlines()
+    assert header == ",".join(CSV_HEADER) and ",imagine," in row and row.endswith(",done,1")
