@@ -132,7 +132,8 @@ def _own_line(draw: ImageDraw.ImageDraw, mine: list[int], top: int) -> None:
     for index, value in enumerate(mine):
         x, width = _slot(index, len(mine))
         points.append((x + width / 2, _y(value, top)))
-    if len(points) > 1:
+    if len(points) > 1:  # a light halo first, so the line stands out over dark bars too
+        draw.line(points, fill=BACKGROUND, width=7, joint="curve")
         draw.line(points, fill=OWN_COLOUR, width=3, joint="curve")
     for x, y in points:
         draw.ellipse([(x - 4, y - 4), (x + 4, y + 4)], fill=OWN_COLOUR, outline=BACKGROUND)
@@ -160,10 +161,10 @@ def _legend(draw: ImageDraw.ImageDraw, models: dict[str, list[int]], own: str, q
         draw.text((LEGEND_X + 26, y + 9), shown, fill=INK, font=font, anchor="lm")
         y += 28
     y += 8
-    draw.line([(LEGEND_X - 6, y + 9), (LEGEND_X + 24, y + 9)], fill=OWN_COLOUR, width=3)
+    draw.line([(LEGEND_X - 4, y + 9), (LEGEND_X + 20, y + 9)], fill=OWN_COLOUR, width=3)
     draw.ellipse([(LEGEND_X + 5, y + 5), (LEGEND_X + 13, y + 13)], fill=OWN_COLOUR)
     draw.text((LEGEND_X + 26, y + 9), own, fill=INK, font=font, anchor="lm")
     if quota:
         y += 28
-        _dashed(draw, LEGEND_X - 6, LEGEND_X + 24, y + 9, QUOTA_COLOUR)
+        _dashed(draw, LEGEND_X - 4, LEGEND_X + 20, y + 9, QUOTA_COLOUR)
         draw.text((LEGEND_X + 26, y + 9), "daily quota", fill=INK, font=font, anchor="lm")
