@@ -7,7 +7,7 @@ rate-limited, never charged)."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bot.store.db import Database
 from bot.store.jobs import JobStatus
@@ -82,15 +82,10 @@ class ActivityStore:
             "WHERE scope_key = ? AND at >= ? GROUP BY user_key",
             (scope_key, since),
         )
-        members = {
-            row["user_key"]: MemberActivity(row["user_key"], row["name"], images=int(row["n"])) for row in images
-        }
+        members = {row["user_key"]: MemberActivity(row["user_key"], row["name"], int(row["n"])) for row in images}
         for row in turns:
-            known = members.get(row["user_key"])
-            name = known.name if known else row["name"]
-            members[row["user_key"]] = MemberActivity(
-                row["user_key"], name, known.images if known else 0, int(row["n"])
-            )
+            known = members.get(row["user_key"]) or MemberActivity(row["user_key"], row["name"])
+            members[row["user_key"]] = replace(known, turns=int(row["n"]))
         ranked = sorted(members.values(), key=lambda m: (-(m.images + m.turns), -m.images, m.name))
         return ranked[:limit]
 
