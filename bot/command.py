@@ -117,9 +117,18 @@ class Describe:
     """Four prompt ideas for the request's image."""
 
 
+class UsageReport(StrEnum):
+    """What `/usage` shows: today's counts (TODAY), or a report of the last days."""
+
+    TODAY = ""
+    CHART = "chart"  # images per day for 30 days, as a picture
+    TOP = "top"  # admins: the most active members this week
+    EXPORT = "export"  # admins: a CSV of the scope's jobs and chat turns
+
+
 @dataclass(frozen=True)
 class Usage:
-    pass
+    report: UsageReport = UsageReport.TODAY
 
 
 @dataclass(frozen=True)

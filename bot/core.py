@@ -32,6 +32,7 @@ from bot.command import (
     Moderate,
     Reset,
     Usage,
+    UsageReport,
 )
 from bot.commands.actions import Buttons
 from bot.commands.blend import blend
@@ -43,6 +44,7 @@ from bot.commands.info import info
 from bot.commands.moderation import ModCommand
 from bot.commands.settings import SettingsCommand
 from bot.commands.usage import usage
+from bot.commands.usage_reports import UsageReports
 from bot.config import Settings
 from bot.conversation_images import ConversationImages
 from bot.housekeeping import prune
@@ -93,6 +95,7 @@ class Atelier:
     _mod_actions: ModeratorActions
     _describe: DescribeCommand
     metrics: Metrics  # what /metrics shows (bot.health); adapters count their platform calls in it
+    _reports: UsageReports
     _lease: Lease | None = None  # set by start
     _handlers: dict[type, Handler] = field(init=False)
 
@@ -105,7 +108,7 @@ class Atelier:
             Ask: lambda c, request, reply: self.ask(request, c.question, reply),
             Chat: lambda c, request, reply: self.chat(request, c.text, reply, thinking=c.thinking),
             Describe: lambda _c, request, reply: self.describe(request, reply),
-            Usage: lambda _c, request, reply: self.usage(request, reply),
+            Usage: lambda c, request, reply: self.usage(request, reply, c.report),
             Info: lambda _c, request, reply: self.info(request, reply),
             ChangeSettings: lambda c, request, reply: self.change_settings(request, c, reply),
             Models: lambda _c, _request, reply: self.models(reply),
@@ -201,7 +204,16 @@ class Atelier:
             look=describe.look,
         )
         chat = ChatCommands(
-            settings, catalogue, store.conversations, limiter, image_limits, pictures, moderation, tools, scope_limits
+            settings,
+            catalogue,
+            store.conversations,
+            limiter,
+            image_limits,
+            pictures,
+            moderation,
+            tools,
+            scope_limits,
+            store.activity,
         )
         return cls(
             settings=settings,
@@ -221,6 +233,7 @@ class Atelier:
             _mod_actions=ModeratorActions(store, desks, results),
             _describe=describe,
             metrics=metrics,
+            _reports=UsageReports(scope_limits, store.activity),
         )
 
     async def close(self, drain_seconds: float = 10.0) -> None:
@@ -271,8 +284,16 @@ class Atelier:
         prompt = await self._describe.idea(ideas_id, number, request, reply)
         return None if prompt is None else await self.imagine(request, GenerationParams(prompt), reply)
 
-    async def usage(self, request: Request, reply: Reply) -> None:
-        await usage(self._scope_limits, self.store.quotas, request, reply)
+    async def usage(self, request: Request, reply: Reply, report: UsageReport = UsageReport.TODAY) -> None:
+        """`/usage` (today, with a chart button); `chart` for everyone, `top` and `export` for the scope's admins."""
+        if report == UsageReport.CHART:
+            await self._reports.chart(request, reply)
+        elif report == UsageReport.TOP:
+            await self._reports.top(request, reply)
+        elif report == UsageReport.EXPORT:
+            await self._reports.export(request, reply)
+        else:
+            await usage(self._scope_limits, self.store.quotas, request, reply)
 
     async def info(self, request: Request, reply: Reply) -> None:
         """`/info`: the asker's running jobs here (with queue positions), today's usage and the defaults."""
@@ -312,6 +333,9 @@ class Atelier:
         self, action: Action, job_id: str, request: Request, reply: Reply, instruction: str | None = None
     ) -> str | None:
         """A button under a result (or under /describe's ideas). Returns the new job's id when one delivered."""
+        if action == Action.CHART:  # under /usage: no job behind it, the presser's scope is whose chart
+            await self._reports.chart(request, reply)
+            return None
         if action == Action.IDEA:
             idea = parse_idea_ref(job_id)
             if idea is None:

@@ -117,6 +117,7 @@ class Action(StrEnum):
     PAN_RIGHT = "pan_right"
     PAN_UP = "pan_up"
     PAN_DOWN = "pan_down"
+    CHART = "chart"  # under /usage: the usage chart (its id is `atelier:chart:usage`, no job behind it)
 
 
 # The regions Vary (Region) offers, each with the part of the image it names (bot.canvas.region_box).
@@ -240,8 +241,8 @@ class Progress:
 
 
 class Reply:
-    """The port an adapter implements to answer one request. `send_text` and `send_images` must be
-    implemented; the others have defaults (errors as text, streams sent whole, progress not shown)."""
+    """The port an adapter implements to answer one request. `send_text`, `send_images` and `send_file` must
+    be implemented; the others have defaults (errors as text, streams sent whole, progress not shown)."""
 
     async def send_text(self, text: str) -> None:
         raise NotImplementedError
@@ -270,6 +271,16 @@ class Reply:
         """`/describe`'s numbered prompt ideas, with a button per idea carrying action_id(Action.IDEA,
         idea_ref(ideas_id, n)) for n from 1 to `count`. The default, for a reply without buttons, sends the text."""
         await self.send_text(text)
+
+    async def send_buttons(self, text: str, buttons: list[Button]) -> None:
+        """Text with a row of buttons (a press carries each Button's id). The default, for a reply without
+        buttons, sends the text."""
+        await self.send_text(text)
+
+    async def send_file(self, name: str, data: bytes, mime: str, caption: str = "") -> None:
+        """A file made for the user (a usage chart, a CSV export), uploaded as `name`. An image is shown as a
+        picture where the platform tells the two apart."""
+        raise NotImplementedError
 
     async def show_thinking(self, reasoning: str) -> None:
         """The model is reasoning before it answers (`reasoning`: its latest 1,000 characters), called at most

@@ -28,6 +28,7 @@ from bot.command import (
     Moderate,
     Reset,
     Usage,
+    UsageReport,
     command_name,
 )
 from bot.sizes import format_size, nearest_size, parse_ratio, parse_size
@@ -44,6 +45,10 @@ SETTINGS_USAGE = (
     "`/settings chat_tools off`, `/settings persona <how the assistant "
     "behaves in this channel>`; `/settings reset` (or "
     "`/settings reset rate`) goes back to defaults."
+)
+USAGE_USAGE = (
+    "Usage: `/usage` (today), `/usage chart` (30 days as a picture); for admins `/usage top` (this week's most "
+    "active members) and `/usage export` (a CSV of this server's jobs)."
 )
 # `/mod` subcommands: the two-word ones with their second words.
 MOD_SUBCOMMANDS: dict[str, tuple[str, ...]] = {
@@ -147,6 +152,13 @@ def _moderate(args: str, _sizes: list[tuple[int, int]]) -> Command:
     return Moderate(f"{sub} {more[0].lower()}", argument, role=role)
 
 
+def _usage(args: str, _sizes: list[tuple[int, int]]) -> Command:
+    try:
+        return Usage(UsageReport(args.strip().lower()))
+    except ValueError:
+        raise UsageError(USAGE_USAGE) from None
+
+
 def _shown(text: str) -> str:
     return text if len(text) <= 24 else text[:23] + "…"
 
@@ -160,7 +172,7 @@ _PARSERS: dict[CommandName, Callable[[str, _Sizes], Command]] = {
     CommandName.CHAT: lambda args, _: Chat(args),
     CommandName.THINK: lambda args, _: Chat(args, thinking=True),
     CommandName.DESCRIBE: lambda _args, _sizes: Describe(),
-    CommandName.USAGE: lambda _args, _sizes: Usage(),
+    CommandName.USAGE: _usage,
     CommandName.INFO: lambda _args, _sizes: Info(),
     CommandName.SETTINGS: _settings,
     CommandName.MODELS: lambda _args, _sizes: Models(),

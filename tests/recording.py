@@ -6,7 +6,15 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from bot.core import Atelier
-from bot.messages import Delivery, Progress, Reply, Request, Scope, ScopeKind, User
+from bot.messages import Button, Delivery, Progress, Reply, Request, Scope, ScopeKind, User
+
+
+@dataclass(frozen=True)
+class SentFile:
+    name: str
+    data: bytes
+    mime: str
+    caption: str
 
 
 @dataclass
@@ -18,6 +26,8 @@ class RecordingReply(Reply):
     progress_updates: list[Progress] = field(default_factory=list)
     cleared: int = 0
     ideas: list[tuple[str, str, int]] = field(default_factory=list)  # (text, ideas id, count) from /describe
+    buttons: list[tuple[str, list[Button]]] = field(default_factory=list)  # (text, buttons) from send_buttons
+    files: list[SentFile] = field(default_factory=list)
 
     async def send_text(self, text: str) -> None:
         self.texts.append(text)
@@ -37,6 +47,13 @@ class RecordingReply(Reply):
 
     async def send_ideas(self, text: str, ideas_id: str, count: int) -> None:
         self.ideas.append((text, ideas_id, count))
+
+    async def send_buttons(self, text: str, buttons: list[Button]) -> None:
+        self.texts.append(text)  # what a user reads, as send_text's
+        self.buttons.append((text, buttons))
+
+    async def send_file(self, name: str, data: bytes, mime: str, caption: str = "") -> None:
+        self.files.append(SentFile(name, data, mime, caption))
 
     async def progress(self, update: Progress) -> None:
         self.progress_updates.append(update)

@@ -263,7 +263,7 @@ async def test_upgrading_a_schema_3_database_keeps_its_data_and_adds_moderation(
     store = await Store.open(path)
     try:
         version = await store.db.fetchone("PRAGMA user_version")
-        assert version is not None and version[0] == len(MIGRATIONS) == 7
+        assert version is not None and version[0] == len(MIGRATIONS) == 8
         old = await store.jobs.get("old")
         assert old is not None and (old.prompt, old.posted_ref) == ("a fox", None)
         assert await store.settings.all(GUILD) == {"guild_quota": "7"}

@@ -51,7 +51,7 @@ async def test_upgrading_a_schema_1_database_keeps_its_counts_and_quotas_keep_wo
 
     store = await Store.open(path)
     try:
-        assert (await store.db.fetchone("PRAGMA user_version"))[0] == len(MIGRATIONS) == 7
+        assert (await store.db.fetchone("PRAGMA user_version"))[0] == len(MIGRATIONS) == 8
         used = await store.quotas.usage(GUILD, "test:u1")
         assert (used.user_used, used.scope_used) == (3, 4)  # u1: 2 + 1 here; the server: 2 + 1 + 1
         assert (await store.quotas.usage("test:private:u1", "test:u1")).user_used == 3

@@ -465,6 +465,59 @@ async def test_the_audit_log_and_reviews_are_decided_once_by_two_processes(open_
     assert decided.status in (ReviewStatus.PENDING, ReviewStatus.REJECTED)  # reopened only if it was approved
 
 
+# ------------------------------------------------------------------ usage reports
+
+
+async def test_usage_reports_read_one_scopes_jobs_and_chat_turns(store: Store) -> None:
+    now = time.time()
+    asked = [("a1", "test:u1", "agnes:fast", 2), ("a2", "test:u1", "agnes:fast", 1), ("a3", "test:u2", "relay:big", 1)]
+    for job_id, user, model, images in asked:
+        job = NewJob(job_id, JobKind.IMAGINE, user, user[-2:], GUILD, "c", "p", {"model": model}, "agnes", images)
+        assert await store.quotas.reserve(job, QuotaLimits(100, 100)) is None
+        await store.quotas.commit(job_id, {"files": []})
+    failed = NewJob("f1", JobKind.EDIT, "test:u2", "u2", GUILD, "c", "p", {"model": "relay:big"}, "relay", 1)
+    assert await store.quotas.reserve(failed, QuotaLimits(100, 100)) is None
+    await store.quotas.refund("f1", JobStatus.FAILED, "upstream down")
+    assert await store.quotas.reserve(new_job("x1", scope=OTHER), QuotaLimits(100, 100)) is None
+    await store.quotas.commit("x1", {})
+    for at in (now - 60, now - 30):
+        await store.activity.record_turn(GUILD, "test:u2", "u2", "chat", "agnes-chat", at=at)
+    await store.activity.record_turn(GUILD, "test:u3", "u3", "ask", "agnes-chat", at=now - 8 * DAY)  # last week
+    await store.activity.record_turn(OTHER, "test:u1", "u1", "chat", "agnes-chat", at=now)
+
+    days = await store.activity.images_by_day(GUILD, "test:u1", now - DAY)
+    assert sorted((d.model, d.images, d.mine) for d in days) == [("agnes:fast", 3, 3), ("relay:big", 1, 0)]
+    top = await store.activity.top_members(GUILD, now - 7 * DAY)
+    assert [(m.name, m.images, m.turns) for m in top] == [("u1", 3, 0), ("u2", 1, 2)]  # a tie: images first
+    rows = await store.activity.rows(GUILD, now - 30 * DAY)
+    # Oldest first: the turns were recorded as of earlier times, the jobs were asked just now, in order.
+    assert [(r.member, r.command, r.model, r.outcome, r.cost_units) for r in rows] == [
+        ("u3", "ask", "agnes-chat", "answered", 0),
+        ("u2", "chat", "agnes-chat", "answered", 0),
+        ("u2", "chat", "agnes-chat", "answered", 0),
+        ("u1", "imagine", "agnes:fast", "done", 2),
+        ("u1", "imagine", "agnes:fast", "done", 1),
+        ("u2", "imagine", "relay:big", "done", 1),
+        ("u2", "edit", "relay:big", "failed", 0),
+    ]
+
+
+async def test_chat_turns_and_file_less_job_rows_are_kept_for_the_reports_then_go(store: Store) -> None:
+    now = time.time()
+    for job_id, days_ago in (("month", 20), ("gone", 40)):
+        assert await store.quotas.reserve(new_job(job_id), QuotaLimits(100, 100)) is None
+        await store.quotas.commit(job_id, {})
+        await store.db.execute("UPDATE jobs SET finished_at = ? WHERE id = ?", (now - days_ago * DAY, job_id))
+    await store.activity.record_turn(GUILD, "test:u1", "u1", "chat", "m", at=now - 40 * DAY)
+    await store.activity.record_turn(GUILD, "test:u1", "u1", "chat", "m", at=now - 20 * DAY)
+
+    pruned = await prune_rows(store.db, Retention(jobs_days=14, chat_days=30), now=now)
+
+    assert {row["id"] for row in await store.db.fetchall("SELECT id FROM jobs")} == {"month"}
+    assert (pruned.jobs, pruned.chat_turns) == (1, 1)
+    assert len(await store.activity.rows(GUILD, now - 30 * DAY)) == 2  # the 20-day-old job and turn
+
+
 # ------------------------------------------------------------------ retention
 
 
@@ -476,7 +529,7 @@ async def test_rows_past_retention_go_and_recent_ones_stay(store: Store) -> None
     await store.db.execute(
         "INSERT INTO usage(counter, day, used) VALUES ('user:x', ?, 3), ('user:x', ?, 1)", (old_day, today)
     )
-    for job_id, days_ago, files in (("old", 20, []), ("old-with-files", 20, ["f0"]), ("recent", 1, [])):
+    for job_id, days_ago, files in (("old", 40, []), ("old-with-files", 20, ["f0"]), ("recent", 1, [])):
         assert await store.quotas.reserve(new_job(job_id), QuotaLimits(100, 100)) is None
         await store.quotas.commit(job_id, {"files": files})
         await store.db.execute("UPDATE jobs SET finished_at = ? WHERE id = ?", (now - days_ago * DAY, job_id))

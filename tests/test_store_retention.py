@@ -36,8 +36,9 @@ async def test_rows_past_retention_go_and_recent_ones_stay(tmp_path: Path) -> No
         await store.db.execute(
             "INSERT INTO usage(counter, day, used) VALUES ('user:x', ?, 3), ('user:x', ?, 1)", (old_day, today)
         )
-        await finished_job(store, "old", days_ago=20)
-        await finished_job(store, "old-with-files", days_ago=20, files=["old-with-files-out0"])
+        await finished_job(store, "old", days_ago=40)
+        await finished_job(store, "old-with-files", days_ago=40, files=["old-with-files-out0"])
+        await finished_job(store, "fortnight", days_ago=20)  # files gone, row kept for the usage reports
         await finished_job(store, "recent", days_ago=1)
         await store.conversations.append("stale", ChatMessage("user", "long ago"))
         await store.db.execute("UPDATE conversation_messages SET created_at = ?", (time.time() - 40 * DAY,))
@@ -58,7 +59,7 @@ async def test_rows_past_retention_go_and_recent_ones_stay(tmp_path: Path) -> No
         days = [r["day"] for r in await store.db.fetchall("SELECT day FROM usage WHERE counter = 'user:x'")]
         assert days == [today]
         jobs = {row["id"] for row in await store.db.fetchall("SELECT id FROM jobs")}
-        assert jobs == {"old-with-files", "recent"}  # files are deleted first (prune_results), then the row
+        assert jobs == {"old-with-files", "fortnight", "recent"}  # files go first (prune_results), then the row
         assert await store.conversations.history("stale") == []
         assert await store.conversations.history("live") == [ChatMessage("user", "today")]
         kept = {row["message_key"] for row in await store.db.fetchall("SELECT message_key FROM message_links")}

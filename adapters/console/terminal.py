@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from bot.messages import Action, Delivery, Progress, Reply, ResultImage
+from bot.messages import Action, Button, Delivery, Progress, Reply, ResultImage
 
 _CLEAR_LINE = "\r\x1b[2K"
 # A result a server would show behind a spoiler (Delivery.spoiler): the console saves it as usual, and says so.
@@ -19,6 +19,8 @@ FLAGGED = "flagged by moderation: chat platforms show this result behind a spoil
 
 
 THINKING_TAIL = 60  # characters of the latest reasoning a TTY's progress line shows
+# What to type for a button the console cannot show.
+CONSOLE_BUTTONS = {Action.CHART: "/usage chart draws the last 30 days"}
 
 
 @dataclass
@@ -103,6 +105,14 @@ class ConsoleReply(Reply):
         self._last.ideas_id = ideas_id
         self._terminal.line(f"{text}\n/imagine 1 to /imagine {count} makes one of them.")
 
+    async def send_buttons(self, text: str, buttons: list[Button]) -> None:
+        typed = ", ".join(CONSOLE_BUTTONS[button.action] for button in buttons if button.action in CONSOLE_BUTTONS)
+        self._terminal.line(f"{text}\n({typed})" if typed else text)
+
+    async def send_file(self, name: str, data: bytes, mime: str, caption: str = "") -> None:
+        path = await asyncio.to_thread(_write_file, self._out_dir / name, data)
+        self._terminal.line(f"{caption}\nsaved {path}" if caption else f"saved {path}")
+
     async def show_thinking(self, reasoning: str) -> None:
         """A TTY shows the latest reasoning on the progress line (gone when the answer begins); a pipe gets one
         "thinking…" line, never the reasoning."""
@@ -163,6 +173,12 @@ def _write(out_dir: Path, stem: str, images: list[ResultImage]) -> list[Path]:
         path.write_bytes(image.data)
         paths.append(path)
     return paths
+
+
+def _write_file(path: Path, data: bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
 
 
 def is_tty(stream: TextIO) -> bool:

@@ -7,7 +7,7 @@ from discord import Attachment, Interaction, Message, app_commands
 
 from adapters.discord.interactions import AtelierInteractions
 from adapters.discord.mod_commands import mod_group
-from bot.command import Cancel, ChangeSettings, Help, Info, Models, Reset, Usage
+from bot.command import Cancel, ChangeSettings, Help, Info, Models, Reset, Usage, UsageReport
 from bot.config import Settings
 from bot.parsing import IMAGE_COUNTS
 from bot.scope_limits import KNOBS
@@ -128,9 +128,11 @@ def register_commands(tree: app_commands.CommandTree, handler: AtelierInteractio
     async def describe(interaction: Interaction, image: Attachment) -> None:
         await handler.describe(interaction, image)
 
-    @tree.command(name="usage", description="Your images today and the limits here")
-    async def usage(interaction: Interaction) -> None:
-        await handler.simple(interaction, Usage())
+    @tree.command(name="usage", description="Your images today and the limits here, or a report")
+    @app_commands.describe(report="chart: the last 30 days; admins: top (this week's most active), export (CSV)")
+    @app_commands.choices(report=[app_commands.Choice(name=r.value, value=r.value) for r in UsageReport if r.value])
+    async def usage(interaction: Interaction, report: str | None = None) -> None:
+        await handler.simple(interaction, Usage(UsageReport(report or "")))
 
     @tree.command(name="info", description="Your running jobs, today's usage and this server's defaults")
     async def info(interaction: Interaction) -> None:

@@ -335,7 +335,8 @@ class AtelierInteractions:
                 await interaction.response.defer()
                 await self.core.action(action, job_id, from_interaction(interaction), quiet)
             return
-        reply = await self.deferred(interaction)
+        private = action == Action.CHART  # under /usage, whose answers are private: so is the chart
+        reply = await self.deferred(interaction, ephemeral=private)
         if reply is None:
             return
         async with self.guarded(f"{action} button", reply):

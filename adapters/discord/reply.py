@@ -4,6 +4,7 @@ follow-ups, ephemeral errors, a paced status with a Cancel button), one answers 
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -17,10 +18,10 @@ from adapters.discord.requests import message_key
 from adapters.discord.stream import PagedStream, split_pages
 from adapters.discord.token_life import USABLE_TOKEN_SECONDS, TokenLife
 from adapters.discord.uploads import result_files, upload_cap
-from adapters.discord.views import ideas_view, result_view, status_view
+from adapters.discord.views import choices_view, ideas_view, result_view, status_view
 from bot.clock import MONOTONIC, Clock
 from bot.config import Settings
-from bot.messages import Delivery, Progress, Reply
+from bot.messages import Button, Delivery, Progress, Reply
 from bot.store.conversations import ConversationStore
 
 log = logging.getLogger(__name__)
@@ -196,13 +197,21 @@ class InteractionReply(Reply):
     def answered(self) -> bool:
         return not self._thinking
 
-    async def post(self, content: str, *, view: discord.ui.View | None = None, ephemeral: bool = False) -> AnyMessage:
+    async def post(
+        self,
+        content: str,
+        *,
+        view: discord.ui.View | None = None,
+        ephemeral: bool = False,
+        files: Callable[[], list[discord.File]] = list,
+    ) -> AnyMessage:
+        """`files` makes the attachments afresh for each try: a refused upload has consumed the first ones."""
         private = ephemeral or self._ephemeral
         if not self._public:
-            return await self._followup(content, view=view, ephemeral=private)
+            return await self._followup(content, files=files(), view=view, ephemeral=private)
         return await self._life.either(
-            lambda: self._followup(content, view=view, ephemeral=private),
-            lambda: self._in_channel(content, view=view),
+            lambda: self._followup(content, files=files(), view=view, ephemeral=private),
+            lambda: self._in_channel(content, files=files(), view=view),
         )
 
     async def _followup(
@@ -277,6 +286,12 @@ class InteractionReply(Reply):
 
     async def show_thinking(self, reasoning: str) -> None:
         await self._answer.think(self._post_linked, reasoning)
+
+    async def send_buttons(self, text: str, buttons: list[Button]) -> None:
+        await self.post(text[:2000], view=choices_view(buttons))
+
+    async def send_file(self, name: str, data: bytes, mime: str, caption: str = "") -> None:
+        await self.post(caption[:2000], files=lambda: [discord.File(io.BytesIO(data), filename=name)])
 
     async def _post_linked(self, text: str) -> AnyMessage:
         """A message of the answer: a reply to it continues the conversation."""
@@ -461,6 +476,12 @@ class ChannelReply(Reply):
 
     async def show_thinking(self, reasoning: str) -> None:
         await self._answer.think(self.post, reasoning)
+
+    async def send_buttons(self, text: str, buttons: list[Button]) -> None:
+        await self.post(text[:2000], view=choices_view(buttons))
+
+    async def send_file(self, name: str, data: bytes, mime: str, caption: str = "") -> None:
+        await self.post(caption[:2000], files=[discord.File(io.BytesIO(data), filename=name)])
 
     async def replace_answer(self, text: str) -> None:
         await self._answer.replace(text, self.post)

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 import discord
 
 from adapters.discord.inflight import turned_away
-from bot.messages import REGION_ACTIONS, Action, Delivery, action_id, idea_ref
+from bot.messages import REGION_ACTIONS, Action, Button, Delivery, action_id, idea_ref
 from bot.moderation.desk import BUTTON_PREFIX, ModVerb, mod_button_id
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,7 @@ _LABELS = {
     Action.PAN_RIGHT: ("", "➡️", discord.ButtonStyle.secondary),
     Action.PAN_UP: ("", "⬆️", discord.ButtonStyle.secondary),
     Action.PAN_DOWN: ("", "⬇️", discord.ButtonStyle.secondary),
+    Action.CHART: ("Chart (30 days)", "📊", discord.ButtonStyle.secondary),
 }
 # What each instruction form asks: the Edit button's, and each region of Vary (Region)'s.
 _FORM_TITLES = {Action.EDIT: "Edit image"} | {
@@ -159,6 +160,14 @@ def ideas_view(ideas_id: str, count: int) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
     for number in range(1, count + 1):
         view.add_item(ActionButton(Action.IDEA, idea_ref(ideas_id, number)))
+    return view
+
+
+def choices_view(buttons: list[Button]) -> discord.ui.View:
+    """A row of buttons under a text (Reply.send_buttons), each carrying its own ref."""
+    view = discord.ui.View(timeout=None)
+    for button in buttons:
+        view.add_item(ActionButton(button.action, button.ref))
     return view
 
 

@@ -32,7 +32,7 @@ from adapters.telegram.pacing import Priority
 from adapters.telegram.recovery import origin_of
 from adapters.telegram.reply import REGION_LABELS, TelegramReply
 from bot.canvas import region_phrase
-from bot.command import Ask, Blend, ChangeSettings, Command, Describe, Edit, Help, Moderate, Reset
+from bot.command import Ask, Blend, ChangeSettings, Command, Describe, Edit, Help, Moderate, Reset, Usage
 from bot.command import Chat as ChatText  # telegram has a Chat too
 from bot.commands.actions import CHOOSE_REGION
 from bot.core import Atelier
@@ -71,6 +71,7 @@ CALLBACK_TEXT = {
     Action.REGION: "Choose the part to change.",
     Action.ZOOM_2: "Zooming out…",
     Action.ZOOM_15: "Zooming out…",
+    Action.CHART: "Drawing the chart…",
 } | {action: "Reply to my message with what to change there." for action in REGION_ACTIONS}
 PAN_TEXT = "Panning…"
 
@@ -226,8 +227,9 @@ class Handlers:
         if isinstance(command, Reset) and not is_private(message.chat) and not continued:
             await reply.send_text(GROUP_RESET)
             return
-        if isinstance(command, ChangeSettings | Moderate | Help):
-            request.is_admin = await self._is_admin(message)  # /help lists /mod to admins only
+        if isinstance(command, ChangeSettings | Moderate | Help | Usage):
+            # /help lists /mod to admins only; /usage top and export are theirs
+            request.is_admin = await self._is_admin(message)
         if isinstance(command, Moderate) and command.subcommand in BAN_COMMANDS and command.target is None:
             command = replace(command, target=self._author_replied_to(message))
         if isinstance(command, Edit | Ask | Describe | Blend):

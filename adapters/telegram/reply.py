@@ -58,6 +58,7 @@ BUTTON_LABELS = {
     Action.PAN_RIGHT: "➡️",
     Action.PAN_UP: "⬆️",
     Action.PAN_DOWN: "⬇️",
+    Action.CHART: "📊 Chart (30 days)",
 }
 REGION_LABELS = {
     Action.REGION_LEFT: "⬅️ Left half",
@@ -156,6 +157,27 @@ class TelegramReply(Reply):
         args = self._send_args()
         send = partial(self._bot.send_message, text=text, reply_markup=InlineKeyboardMarkup([buttons]), **args)
         message = await self._call(send, "sendMessage")
+        await self._outbox.link(message, conversation=self.conversation)
+
+    async def send_buttons(self, text: str, buttons: list[Button]) -> None:
+        keyboard = InlineKeyboardMarkup(
+            [[InlineKeyboardButton(_label(button), callback_data=button.id) for button in buttons]]
+        )
+        args = self._send_args()
+        send = partial(self._bot.send_message, text=text, reply_markup=keyboard, **args)
+        message = await self._call(send, "sendMessage")
+        await self._outbox.link(message, conversation=self.conversation)
+
+    async def send_file(self, name: str, data: bytes, mime: str, caption: str = "") -> None:
+        """A picture (a chart) as a photo, anything else (a CSV) as a document."""
+        args = self._send_args()
+        caption = trim_caption(caption)
+        if mime.startswith("image/"):
+            send = partial(self._bot.send_photo, photo=data, caption=caption, filename=name, **args)
+            message = await self._call(send, "sendPhoto")
+        else:
+            send = partial(self._bot.send_document, document=data, caption=caption, filename=name, **args)
+            message = await self._call(send, "sendDocument")
         await self._outbox.link(message, conversation=self.conversation)
 
     async def show_thinking(self, reasoning: str) -> None:

@@ -30,6 +30,7 @@ from bot.providers.catalogue import Catalogue, UnknownModel
 from bot.providers.chat_stream import ChatEvent, Finished, ReasoningDelta, StreamInterrupted, TextDelta, ToolCall
 from bot.ratelimit import RateLimiter
 from bot.scope_limits import ScopeLimits
+from bot.store.activity import ActivityStore
 from bot.store.conversations import ConversationStore
 
 log = logging.getLogger(__name__)
@@ -58,8 +59,10 @@ class ChatCommands:
         moderation: Moderation,
         tools: ChatTools,
         scope_limits: ScopeLimits,
+        activity: ActivityStore,
     ) -> None:
         self._settings = settings
+        self._activity = activity  # who had each turn, for /usage top and export
         self._tools = tools
         self._scope_limits = scope_limits
         self._moderation = moderation
@@ -132,6 +135,8 @@ class ChatCommands:
         stored = answer + "".join(f"\n[{MADE_NOTE} {JOB_REF}{job_id}]" for job_id in turn.made)
         unused = await self._conversations.append(request.conversation, kept, ChatMessage("assistant", stored))
         await self._pictures.forget(unused)
+        command = "ask" if with_images else "think" if thinking else "chat"
+        await self._activity.record_turn(request.scope.key, request.user.key, request.user.name, command, model)
         return True
 
     async def _answer(self, turn: Turn) -> str:

@@ -14,7 +14,8 @@ HELP = f"""Atelier makes and edits images and answers questions about them.
 /chat <message> - talk with the assistant; replies continue the conversation
 /think <message> - the same, the model thinking it through first (slower, for harder questions)
 /describe - reply to an image (or attach one): four prompt ideas for it, each with a button to imagine it
-/usage - your images today and the limits here
+/usage - your images today and the limits here; /usage chart - the last 30 days as a picture
+/usage top, /usage export - admins: this week's most active members; a CSV of this server/group's jobs
 /info - your running jobs (with queue positions), today's usage and the defaults here
 /models - the image models this bot offers
 /cancel - stop your running image job (nothing is charged)
@@ -39,7 +40,8 @@ CONSOLE_HELP = f"""Atelier console: make and edit images, ask about them, and ch
 /chat <message>, or any line without a slash - talk with the assistant; /reset forgets the conversation
 /think <message> - the same, the model thinking it through first (slower, for harder questions)
 /describe @photo.png - four prompt ideas for an image (or the last result); /imagine 2 then makes the second
-/usage - your images today and your limits
+/usage - your images today and your limits; /usage chart - the last 30 days (saved as a picture)
+/usage top, /usage export - your own week; a CSV of your jobs and chat turns
 /info - your running jobs, today's usage and the defaults
 /models - the image models this bot offers
 /cancel, or Ctrl-C - stop the running job (nothing is charged)

@@ -5,9 +5,12 @@ from __future__ import annotations
 import time
 
 from bot.admission import describe_rate
-from bot.messages import Reply, Request, ScopeKind
+from bot.messages import Action, Button, Reply, Request, ScopeKind
 from bot.scope_limits import ScopeLimits
 from bot.store.quotas import QuotaStore
+
+# What the chart button under `/usage` carries: it names no job; the presser's scope says whose chart.
+CHART_BUTTON = Button(Action.CHART, "usage")
 
 
 def _until_midnight_utc(now: float) -> str:
@@ -16,7 +19,8 @@ def _until_midnight_utc(now: float) -> str:
 
 
 async def usage(scope_limits: ScopeLimits, quotas: QuotaStore, request: Request, reply: Reply) -> None:
-    await reply.send_text("\n".join(await usage_lines(scope_limits, quotas, request)))
+    """Today's counts and limits, with a button for the 30-day chart."""
+    await reply.send_buttons("\n".join(await usage_lines(scope_limits, quotas, request)), [CHART_BUTTON])
 
 
 async def usage_lines(scope_limits: ScopeLimits, quotas: QuotaStore, request: Request) -> list[str]:

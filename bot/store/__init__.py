@@ -8,6 +8,7 @@ from functools import cached_property
 from pathlib import Path
 
 from bot.clock import MONOTONIC, Clock
+from bot.store.activity import ActivityStore
 from bot.store.albums import AlbumStore
 from bot.store.checkpoint import CHECKPOINT_EVERY_SECONDS
 from bot.store.conversations import ConversationStore
@@ -74,6 +75,11 @@ class Store:
     def albums(self) -> AlbumStore:
         """Album parts gathered across webhook workers."""
         return AlbumStore(self.db)
+
+    @cached_property
+    def activity(self) -> ActivityStore:
+        """Who did what in a scope (image jobs, chat turns), for `/usage chart|top|export`."""
+        return ActivityStore(self.db)
 
     @property
     def instance_id(self) -> str:

@@ -331,6 +331,22 @@ MIGRATIONS: list[str] = [
             WHERE counter IN (OLD.user_counter, OLD.scope_counter) AND day = OLD.day;
     END;
     """,
+    # 8: usage reports (`/usage chart|top|export`): who had each chat turn (conversation history is neither
+    # attributed nor kept whole), and a scope's jobs found by time without a scan.
+    """
+    CREATE TABLE chat_turns (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        scope_key TEXT NOT NULL,
+        user_key TEXT NOT NULL,
+        user_name TEXT NOT NULL,
+        command TEXT NOT NULL,          -- chat | ask | think
+        model TEXT NOT NULL,
+        at REAL NOT NULL                -- wall-clock seconds
+    );
+    CREATE INDEX chat_turns_scope ON chat_turns(scope_key, at);
+    CREATE INDEX chat_turns_at ON chat_turns(at);
+    CREATE INDEX jobs_scope_created ON jobs(scope_key, created_at);
+    """,
 ]
 
 
@@ -372,6 +388,10 @@ class Database(ABC):
     @abstractmethod
     def json_remove(self, column: str, keys: tuple[str, ...]) -> str:
         """An SQL expression: the JSON text in `column` without these top-level keys."""
+
+    @abstractmethod
+    def json_text(self, column: str, key: str) -> str:
+        """An SQL expression: the text of one top-level key of the JSON text in `column` (NULL if absent)."""
 
 
 def quota_refusal(exc: Exception) -> QuotaExceeded | None:
@@ -471,6 +491,9 @@ class SQLiteDatabase(Database):
     def json_remove(self, column: str, keys: tuple[str, ...]) -> str:
         paths = ", ".join(f"'$.{key}'" for key in keys)
         return f"json_remove({column}, {paths})"
+
+    def json_text(self, column: str, key: str) -> str:
+        return f"json_extract({column}, '$.{key}')"
 
     async def executemany(self, sql: str, rows: list[tuple]) -> None:
         await self.connection.executemany(sql, rows)

@@ -151,6 +151,9 @@ class PostgresDatabase(Database):
         removed = "".join(f" - '{key}'" for key in keys)
         return f"(({column})::jsonb{removed})::text"
 
+    def json_text(self, column: str, key: str) -> str:
+        return f"(({column})::jsonb ->> '{key}')"
+
     async def close(self) -> None:
         try:
             await asyncio.wait_for(self._pool.close(), TIMEOUT_SECONDS)

@@ -11,7 +11,8 @@ from bot.store.db import Database
 from bot.store.quotas import utc_day
 from bot.store.rates import WINDOW_SECONDS
 
-# /usage shows today only; a month and a bit of daily counters is kept for operators to look at.
+# A month and a bit of daily counters, job rows (without their files) and chat turns: `/usage chart` draws
+# 30 days, `/usage export` lists them.
 USAGE_RETENTION_DAYS = 35
 # The moderation audit log (`/mod log`): a quarter of a year, enough to look back on an incident.
 AUDIT_RETENTION_DAYS = 90
@@ -21,9 +22,9 @@ DAY = 86400
 
 @dataclass(frozen=True)
 class Retention:
-    jobs_days: int  # finished jobs and the links to them (RESULT_RETENTION_DAYS)
+    jobs_days: int  # finished jobs' files and the links to them (RESULT_RETENTION_DAYS); rows: see usage_days
     chat_days: int  # chat history and the links to its conversations (CHAT_HISTORY_RETENTION_DAYS)
-    usage_days: int = USAGE_RETENTION_DAYS
+    usage_days: int = USAGE_RETENTION_DAYS  # usage counters, chat turns, and job rows if jobs_days is shorter
     audit_days: int = AUDIT_RETENTION_DAYS  # the moderation audit log; decided reviews go with jobs_days
 
 
@@ -37,6 +38,7 @@ class Pruned:
     reviews: int = 0
     rates: int = 0
     ideas: int = 0
+    chat_turns: int = 0
 
 
 # Each statement deletes one batch; `?` is the cutoff, then the batch size. Jobs still keeping files
@@ -57,6 +59,7 @@ STATEMENTS = {
     "reviews": "DELETE FROM mod_reviews WHERE id IN "
     "(SELECT id FROM mod_reviews WHERE decided_at IS NOT NULL AND decided_at < ? LIMIT ?)",
     # A rate row whose tat has passed is as good as none, once its "slow down" (told_at) is a minute old too.
+    "chat_turns": "DELETE FROM chat_turns WHERE id IN (SELECT id FROM chat_turns WHERE at < ? LIMIT ?)",
     "ideas": "DELETE FROM prompt_ideas WHERE id IN (SELECT id FROM prompt_ideas WHERE created_at < ? LIMIT ?)",
     "rates": "DELETE FROM rate_limits WHERE key IN (SELECT key FROM rate_limits "
     f"WHERE tat < ?1 AND coalesce(told_at, 0) <= ?1 - {WINDOW_SECONDS} LIMIT ?2)",
@@ -78,7 +81,9 @@ async def prune_rows(db: Database, retention: Retention, now: float | None = Non
     usage_day = utc_day(now - retention.usage_days * DAY)
     jobs_cutoff, chat_cutoff = now - retention.jobs_days * DAY, now - retention.chat_days * DAY
     usage = await _delete_batches(db, STATEMENTS["usage"], usage_day)
-    jobs = await _delete_batches(db, STATEMENTS["jobs"], jobs_cutoff)
+    # A job's row outlives its files for the usage reports: it holds no image, only who asked what, when.
+    rows_cutoff = min(jobs_cutoff, now - retention.usage_days * DAY)
+    jobs = await _delete_batches(db, STATEMENTS["jobs"], rows_cutoff)
     messages = await _delete_batches(db, STATEMENTS["conversation_messages"], chat_cutoff)
     links = await _delete_batches(db, STATEMENTS["job_links"], jobs_cutoff)
     links += await _delete_batches(db, STATEMENTS["conversation_links"], chat_cutoff)
@@ -86,4 +91,5 @@ async def prune_rows(db: Database, retention: Retention, now: float | None = Non
     reviews = await _delete_batches(db, STATEMENTS["reviews"], jobs_cutoff)
     rates = await _delete_batches(db, STATEMENTS["rates"], now)
     ideas = await _delete_batches(db, STATEMENTS["ideas"], jobs_cutoff)  # kept as long as results are
-    return Pruned(usage, jobs, messages, links, audit, reviews, rates, ideas)
+    turns = await _delete_batches(db, STATEMENTS["chat_turns"], now - retention.usage_days * DAY)
+    return Pruned(usage, jobs, messages, links, audit, reviews, rates, ideas, turns)
