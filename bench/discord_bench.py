@@ -6,7 +6,8 @@ dispatch to the follow-up upload arriving at a fake Discord, minus the fixed ups
 Three processes, so each side's work is billed to its own event loop: this one runs FakeDiscord (REST +
 gateway) and takes the timings on its own clock; one runs FakeAgnes (fixed latency); one runs Atelier
 (core + DiscordAdapter) pointed at both. Prints p50/p99 of the overhead and of the acknowledgement
-(defer) time, sequential and concurrent; the last line is JSON."""
+(defer) time, sequential and concurrent; the last line is JSON. ATELIER_BENCH_PROFILE=FILE writes a cProfile
+of the bot's process to FILE."""
 
 from __future__ import annotations
 
@@ -74,7 +75,15 @@ def _serve_bot(discord_urls: tuple[str, str], token: str, guild_id: int, agnes: 
             await adapter.stop()
             await core.close()
 
-    asyncio.run(serve())
+    profile = os.environ.get("ATELIER_BENCH_PROFILE")  # a file: cProfile of the bot's process, for where time goes
+    if not profile:
+        asyncio.run(serve())
+        return
+    import cProfile
+
+    with cProfile.Profile() as profiler:
+        asyncio.run(serve())
+    profiler.dump_stats(profile)
 
 
 def percentile(values: list[float], fraction: float) -> float:
