@@ -4,7 +4,6 @@ Discord, every check green with good settings, and one red line naming the setti
 from __future__ import annotations
 
 import asyncio
-import os
 import sqlite3
 import sys
 from collections.abc import AsyncIterator
@@ -30,10 +29,10 @@ from tests.fakes.moderation_server import FakeModeration
 from tests.fakes.openrouter_server import FakeOpenRouter
 from tests.fakes.relay_server import FakeRelay
 from tests.fakes.telegram_server import FakeTelegram
+from tests.process_env import telegram_bot_env
 from tests.test_discord_harness import fake_discord  # noqa: F401 - a pytest fixture
 from tests.test_telegram_harness import BOT_NAME, USER, fake_telegram_fixture  # noqa: F401 - a pytest fixture
 
-ROOT = Path(__file__).resolve().parent.parent
 WRONG_KEY = "wrong-key-0123456789abcdef"
 
 
@@ -346,15 +345,7 @@ def test_settings_that_do_not_parse_exit_2(tmp_path: Path, monkeypatch: pytest.M
 
 
 async def test_atelier_doctor_as_a_command(tmp_path: Path, fake_agnes: FakeAgnes, fake_telegram: FakeTelegram) -> None:
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "PYTHONPATH": str(ROOT),
-        "AGNES_API_KEY": fake_agnes.api_key,
-        "AGNES_BASE_URL": fake_agnes.base_url,
-        "TELEGRAM_TOKEN": fake_telegram.token,
-        "TELEGRAM_BASE_URL": fake_telegram.base_url,
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'atelier.db'}",
-    }
+    env = telegram_bot_env(tmp_path, fake_agnes, fake_telegram)
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", "doctor",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env, cwd=tmp_path,

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import json
-import os
 import re
 import signal
 import sys
@@ -23,11 +22,11 @@ from tests.fakes.discord_server import FakeDiscord, poll_until
 from tests.fakes.loopback import closed_port
 from tests.fakes.telegram_server import FakeTelegram
 from tests.metrics_kit import health, scrape, serving
+from tests.process_env import ROOT, process_env, telegram_bot_env
 from tests.test_discord_harness import fake_discord as fake_discord
 from tests.test_discord_harness import running
 from tests.test_telegram_harness import USER, fake_telegram_fixture, running_bot  # noqa: F401 - a pytest fixture
 
-ROOT = Path(__file__).resolve().parent.parent
 CONFLICT = "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"
 
 
@@ -138,7 +137,7 @@ def healthcheck_command() -> list[str]:
 
 async def healthcheck(listen: str | None) -> int:
     """The exit status of the image's HEALTHCHECK with METRICS_LISTEN set to `listen` (None: unset)."""
-    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT)}
+    env = process_env()
     if listen is not None:
         env["METRICS_LISTEN"] = listen
     process = await asyncio.create_subprocess_exec(
@@ -183,18 +182,7 @@ async def test_atelier_run_serves_healthz_logs_json_lines_and_stops_serving_on_s
     tmp_path: Path, fake_agnes: FakeAgnes, fake_telegram: FakeTelegram
 ) -> None:
     listen = f"127.0.0.1:{closed_port()}"
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "PYTHONPATH": str(ROOT),
-        "TELEGRAM_TOKEN": fake_telegram.token,
-        "TELEGRAM_BASE_URL": fake_telegram.base_url,
-        "TELEGRAM_BASE_FILE_URL": fake_telegram.base_file_url,
-        "AGNES_API_KEY": fake_agnes.api_key,
-        "AGNES_BASE_URL": fake_agnes.base_url,
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'atelier.db'}",
-        "METRICS_LISTEN": listen,
-        "LOG_FORMAT": "json",
-    }
+    env = telegram_bot_env(tmp_path, fake_agnes, fake_telegram, METRICS_LISTEN=listen, LOG_FORMAT="json")
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", "run", env=env, cwd=tmp_path,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,

@@ -4,13 +4,13 @@ stopped with SIGTERM."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
 from pathlib import Path
 
 from tests.fakes.agnes_server import FakeAgnes
 from tests.fakes.telegram_server import FakeTelegram
+from tests.process_env import telegram_bot_env
 from tests.test_telegram_harness import (
     USER,
     buttons,
@@ -18,22 +18,11 @@ from tests.test_telegram_harness import (
     uploaded_image,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
-
 
 async def test_atelier_run_serves_telegram_and_stops_on_sigterm(
     tmp_path: Path, fake_agnes: FakeAgnes, fake_telegram: FakeTelegram
 ) -> None:
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "PYTHONPATH": str(ROOT),
-        "TELEGRAM_TOKEN": fake_telegram.token,
-        "TELEGRAM_BASE_URL": fake_telegram.base_url,
-        "TELEGRAM_BASE_FILE_URL": fake_telegram.base_file_url,
-        "AGNES_API_KEY": fake_agnes.api_key,
-        "AGNES_BASE_URL": fake_agnes.base_url,
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'atelier.db'}",
-    }
+    env = telegram_bot_env(tmp_path, fake_agnes, fake_telegram)
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", "run",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env, cwd=tmp_path,
