@@ -92,11 +92,12 @@ async def run_console(settings: Settings, out_dir: Path, model: str | None) -> i
 
 async def run_bots(settings: Settings) -> int:
     """The wiring: core, webhook receivers, platforms; on SIGTERM/SIGINT they stop in order (see shut_down)."""
+    from adapters.matrix.settings import load_matrix_settings
     from adapters.platforms import build_platforms, shut_down
     from bot.providers.registry import webhook_receivers
 
-    if settings.telegram_token is None and settings.discord_token is None:
-        print("atelier: nothing to run: set TELEGRAM_TOKEN and/or DISCORD_TOKEN (see README).", file=sys.stderr)
+    if settings.telegram_token is None and settings.discord_token is None and not load_matrix_settings().configured:
+        print("atelier: nothing to run: set TELEGRAM_TOKEN, DISCORD_TOKEN and/or MATRIX_* (see README).", file=sys.stderr)
         return 2
     core = await Atelier.start(settings)
     problem = _missing_provider(core)
