@@ -97,7 +97,7 @@ async def run_bots(settings: Settings) -> int:
     from bot.providers.registry import webhook_receivers
 
     if settings.telegram_token is None and settings.discord_token is None and not load_matrix_settings().configured:
-        print("atelier: nothing to run: set TELEGRAM_TOKEN, DISCORD_TOKEN and/or MATRIX_* (see README).", file=sys.stderr)
+        print("atelier: nothing to run: set TELEGRAM_TOKEN, DISCORD_TOKEN or MATRIX_* (see README).", file=sys.stderr)
         return 2
     core = await Atelier.start(settings)
     problem = _missing_provider(core)

@@ -46,6 +46,9 @@ class MatrixAdapter:
         assert matrix.matrix_user_id is not None
         self._session = Session(core.store.settings, matrix.matrix_user_id)
         self._since: str | None = None
+        # The first sync of a process asks for the rooms' full state (members, power levels): the client
+        # keeps them in memory only, and the kept position alone would give just what changed since.
+        self._has_state = False
         self._sync: asyncio.Task[None] | None = None
         self._stopping = False
         self.failure: asyncio.Future[str] | None = None
@@ -97,7 +100,7 @@ class MatrixAdapter:
     async def _sync_once(self, *, timeout_ms: int, skip_timeline: bool = False) -> None:
         limit = timeout_ms / 1000 + self._matrix.matrix_request_timeout_seconds
         response = await asyncio.wait_for(
-            self.client.sync(timeout=timeout_ms, since=self._since, full_state=self._since is None), limit
+            self.client.sync(timeout=timeout_ms, since=self._since, full_state=not self._has_state), limit
         )
         if isinstance(response, SyncError):
             code = str(response.status_code or "")
@@ -114,7 +117,7 @@ class MatrixAdapter:
                 if room is not None:
                     for event in joined.timeline.events:
                         self.handlers.dispatch(room, event.source)
-        self._since = response.next_batch
+        self._since, self._has_state = response.next_batch, True
         await self._session.put("next_batch", response.next_batch)
 
     async def _join(self, room_id: str) -> None:
