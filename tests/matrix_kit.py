@@ -152,10 +152,8 @@ class Bot:
             _env_file=None,
             matrix_homeserver=self.synapse.url,
             matrix_user_id=self.account.user_id,
-            matrix_password=self.account.password,
-            matrix_edit_seconds=0.3,
+            **({"matrix_password": self.account.password, "matrix_edit_seconds": 0.3} | self.overrides),
             matrix_sync_timeout_seconds=5.0,
-            **self.overrides,
         )
         self.core = await Atelier.start(settings)
         self.adapter = MatrixAdapter(self.core, settings, matrix)
@@ -173,8 +171,11 @@ class Bot:
 
 
 @asynccontextmanager
-async def running_bot(synapse: Synapse, agnes: FakeAgnes, tmp_path: Path, **overrides: Any) -> AsyncIterator[Bot]:
-    bot = Bot(synapse, synapse.register("atelier"), agnes, tmp_path, overrides)
+async def running_bot(
+    synapse: Synapse, agnes: FakeAgnes, tmp_path: Path, account: Account | None = None, **overrides: Any
+) -> AsyncIterator[Bot]:
+    """`overrides`: MATRIX_* settings (the bot signs in with its password unless they say otherwise)."""
+    bot = Bot(synapse, account or synapse.register("atelier"), agnes, tmp_path, overrides)
     await bot.start()
     try:
         yield bot

@@ -16,6 +16,7 @@ from nio import (
     ContentRepositoryConfigResponse,
     ErrorResponse,
     MemoryDownloadResponse,
+    RoomGetEventResponse,
     RoomSendResponse,
     UploadResponse,
 )
@@ -39,7 +40,7 @@ class MatrixError(Exception):
 class MatrixApi:
     def __init__(self, client: AsyncClient, *, timeout: float, max_wait: float, clock: Clock = MONOTONIC) -> None:
         self.client = client
-        self._timeout = timeout
+        self.timeout = timeout
         self._max_wait = max_wait
         self.clock = clock
         self._upload_limit: int | None = None
@@ -53,7 +54,7 @@ class MatrixApi:
         """One call, repeated after each rate limit until its waits would pass `max_wait` in all."""
         waited = 0.0
         while True:
-            response = await asyncio.wait_for(make(), self._timeout)
+            response = await asyncio.wait_for(make(), self.timeout)
             if not isinstance(response, ErrorResponse):
                 return response
             code = str(response.status_code or "")
@@ -111,6 +112,16 @@ class MatrixApi:
         response = await self.call(lambda: self.client.download(mxc), "download")
         assert isinstance(response, MemoryDownloadResponse)
         return response.body
+
+    async def event(self, room_id: str, event_id: str) -> dict[str, Any] | None:
+        """One event's JSON as the homeserver has it; None when it is gone or not ours to see."""
+        try:
+            response = await self.call(lambda: self.client.room_get_event(room_id, event_id), "get event")
+        except MatrixError as exc:
+            log.info("matrix: could not read an event: %s", exc)
+            return None
+        assert isinstance(response, RoomGetEventResponse)
+        return response.event.source
 
     async def upload_limit(self) -> int | None:
         """The homeserver's `m.upload.size`, asked once (None: it does not say)."""

@@ -9,7 +9,7 @@ import logging
 from dataclasses import replace
 from typing import Any
 
-from nio import MatrixRoom, RoomGetEventResponse
+from nio import MatrixRoom
 
 from adapters.matrix.addressing import ACTION_WORDS, Addressed, address
 from adapters.matrix.events import Incoming, MediaRef, Target, conversation_key, incoming, media_of, thread_of
@@ -161,16 +161,14 @@ class Handlers:
         return []
 
     async def _event(self, room_id: str, event_id: str) -> dict[str, Any] | None:
-        client = self._outbox.api.client
-        response = await asyncio.wait_for(client.room_get_event(room_id, event_id), 30)
-        return response.event.source if isinstance(response, RoomGetEventResponse) else None
+        return await self._outbox.api.event(room_id, event_id)
 
     async def _thread_image(self, room_id: str, root: str) -> MediaRef | None:
         """The newest image in the thread (its root included)."""
         client = self._outbox.api.client
         seen = 0
         try:
-            async with asyncio.timeout(30):
+            async with asyncio.timeout(self._outbox.api.timeout):
                 async for event in client.room_get_event_relations(room_id, root, limit=THREAD_IMAGES):
                     image = media_of(event.source.get("content", {}))
                     if image is not None:
