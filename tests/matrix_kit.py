@@ -181,3 +181,79 @@ async def running_bot(
         yield bot
     finally:
         await bot.stop()
+
+
+class EncryptedPerson:
+    """Someone whose client does end-to-end encryption (matrix-nio with vodozemac, as the bot): a device with
+    keys, its own sync loop, and every timeline event it has seen, decrypted where it could be."""
+
+    def __init__(self, synapse: Synapse, account: Account, keys_dir: Path) -> None:
+        from nio import AsyncClient, AsyncClientConfig
+
+        keys_dir.mkdir(parents=True, exist_ok=True)
+        config = AsyncClientConfig(encryption_enabled=True, store_sync_tokens=False)
+        self.client = AsyncClient(synapse.url, account.user_id, store_path=str(keys_dir), config=config)
+        self.user_id = account.user_id
+        self._password = account.password
+        self.seen: list[Event] = []
+        self._stop = asyncio.Event()
+        self._sync: asyncio.Task[None] | None = None
+
+    async def start(self) -> EncryptedPerson:
+        from nio import LoginResponse
+
+        assert isinstance(await self.client.login(self._password, device_name="tests"), LoginResponse)
+        await self._upkeep()
+        self._sync = asyncio.create_task(self._sync_forever())
+        return self
+
+    async def _upkeep(self) -> None:
+        client = self.client
+        if client.should_upload_keys:
+            await client.keys_upload()
+        if client.should_query_keys:
+            await client.keys_query()
+        if client.should_claim_keys:
+            await client.keys_claim(client.get_users_for_key_claiming())
+        await client.send_to_device_messages()
+
+    async def _sync_forever(self) -> None:
+        from nio import SyncResponse
+
+        while not self._stop.is_set():
+            response = await self.client.sync(timeout=500)
+            if isinstance(response, SyncResponse):
+                for joined in response.rooms.join.values():
+                    self.seen += [event.source for event in joined.timeline.events]
+            await self._upkeep()
+
+    async def aclose(self) -> None:
+        self._stop.set()
+        if self._sync is not None:
+            await self._sync
+        await self.client.close()
+
+    async def create_room(self, *invite: str) -> str:
+        state = [{"type": "m.room.encryption", "state_key": "", "content": {"algorithm": "m.megolm.v1.aes-sha2"}}]
+        response = await self.client.room_create(invite=list(invite), initial_state=state, is_direct=True)
+        return response.room_id  # type: ignore[union-attr]
+
+    async def say(self, room_id: str, text: str) -> str:
+        content = {"msgtype": "m.text", "body": text}
+        response = await self.client.room_send(room_id, "m.room.message", content, ignore_unverified_devices=True)
+        return response.event_id  # type: ignore[union-attr]
+
+    async def wait_for(self, match: Callable[[Event], bool], count: int = 1) -> list[Event]:
+        async with asyncio.timeout(WAIT_SECONDS):
+            while True:
+                found = [event for event in self.seen if match(event)]
+                if len(found) >= count:
+                    return found[:count]
+                await asyncio.sleep(0.1)
+
+    async def download_file(self, file: Event) -> bytes:
+        """An encrypted attachment, fetched and decrypted with the keys its event carried."""
+        from nio.crypto.attachments import decrypt_attachment
+
+        response = await self.client.download(file["url"])
+        return decrypt_attachment(response.body, file["key"]["k"], file["hashes"]["sha256"], file["iv"])  # type: ignore[union-attr]

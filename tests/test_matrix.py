@@ -14,7 +14,7 @@ from PIL import Image
 
 from tests.fakes.agnes_server import FakeAgnes
 from tests.fakes.images import png_bytes
-from tests.matrix_kit import Bot, Event, Person, body_of, running_bot, sent_by
+from tests.matrix_kit import Bot, EncryptedPerson, Event, Person, body_of, running_bot, sent_by
 from tests.synapse_server import Synapse, synapse  # noqa: F401  (the session's homeserver)
 
 
@@ -172,13 +172,48 @@ async def test_in_a_dm_every_plain_message_is_chat(alice: Person, bot: Bot) -> N
     assert "/imagine" not in body_of(help_text)
 
 
-async def test_an_encrypted_room_is_told_plainly_that_the_bot_cannot_read_it(
-    alice: Person, bob: Person, bot: Bot
+@pytest.fixture
+async def carol(synapse: Synapse, tmp_path: Path) -> AsyncIterator[tuple[EncryptedPerson, Person]]:  # noqa: F811
+    """Someone whose client encrypts, and her account read over the plain API: what the homeserver holds."""
+    account = synapse.register("carol")
+    person = await EncryptedPerson(synapse, account, tmp_path / "carol-keys").start()
+    plain_view = Person(synapse, account)
+    yield person, plain_view
+    await person.aclose()
+    await plain_view.aclose()
+
+
+async def test_an_encrypted_room_is_answered_encrypted(bot: Bot, carol: tuple[EncryptedPerson, Person]) -> None:
+    """The bot decrypts carol's messages and answers encrypted, its image an encrypted file."""
+    person, plain_view = carol
+    room = await person.create_room(bot.user_id)
+    await plain_view.wait_for(room, member_joined(bot.user_id))
+    bot.agnes.chat_reply = "Your secret is safe."
+    await person.say(room, "hello in secret")
+    await person.wait_for(lambda e: sent_by(bot.user_id, "m.text")(e) and body_of(e) == "Your secret is safe.")
+    await person.say(room, "!imagine a walled garden")
+    [image] = await person.wait_for(sent_by(bot.user_id, "m.image"))
+    content = image["content"]
+    assert "url" not in content and content["file"]["url"].startswith("mxc://")
+    data = await person.download_file(content["file"])
+    with Image.open(io.BytesIO(data)) as decoded:
+        assert decoded.size == (content["info"]["w"], content["info"]["h"])
+    assert content["info"]["thumbnail_file"]["url"].startswith("mxc://")
+    # What the homeserver holds of the bot's: ciphertext, but for its reactions (nio sends m.reaction
+    # unencrypted, as Matrix first specified them: the emoji and the event it points at, no content).
+    held = [e for e in await plain_view.events(room) if e.get("sender") == bot.user_id]
+    assert {e["type"] for e in held} - {"m.room.member", "m.reaction"} == {"m.room.encrypted"}
+    assert "hello in secret" in json.dumps(bot.agnes.chat_requests()[0].body)
+
+
+async def test_a_message_the_bot_cannot_decrypt_is_answered_plainly(
+    bot: Bot, carol: tuple[EncryptedPerson, Person]
 ) -> None:
-    room_id = await alice.create_room(bot.user_id, bob.user_id, encrypted=True)
-    await alice.wait_for(room_id, member_joined(bot.user_id))
+    person, plain_view = carol
+    room = await person.create_room(bot.user_id)
+    await plain_view.wait_for(room, member_joined(bot.user_id))
     ciphertext = {"algorithm": "m.megolm.v1.aes-sha2", "ciphertext": "AwgAEn...", "sender_key": "x",
-                  "device_id": "ALICE", "session_id": "s"}  # fmt: skip
-    await alice.send(room_id, ciphertext, "m.room.encrypted")
-    [notice] = await alice.wait_for(room_id, sent_by(bot.user_id, "m.notice"))
-    assert "encrypted" in body_of(notice)
+                  "device_id": "CAROL", "session_id": "s"}  # fmt: skip
+    await plain_view.send(room, ciphertext, "m.room.encrypted")  # a session the bot was never given
+    [notice] = await person.wait_for(sent_by(bot.user_id, "m.notice"))
+    assert "could not decrypt" in body_of(notice)

@@ -7,11 +7,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 
 import aiohttp
 from nio import JoinResponse, ProfileGetDisplayNameResponse, SyncError, SyncResponse
 
-from adapters.matrix.api import LIMIT_EXCEEDED, MatrixApi
+from adapters.matrix.api import LIMIT_EXCEEDED, MatrixApi, MatrixError
 from adapters.matrix.handlers import Handlers
 from adapters.matrix.outbox import Outbox
 from adapters.matrix.session import Session, SessionError, new_client, sign_in
@@ -38,12 +39,13 @@ class MatrixAdapter:
         self._matrix = matrix
         self._secrets = [*secrets_of(settings), *matrix.secrets()]
         guard_logs(self._secrets)
-        self.client = new_client(matrix)
+        assert matrix.matrix_user_id is not None
+        self._keys_dir = settings.files_dir / "matrix" / re.sub(r"[^A-Za-z0-9._-]", "_", matrix.matrix_user_id)
+        self.client = new_client(matrix, self._keys_dir)
         timeout, wait = matrix.matrix_request_timeout_seconds, matrix.matrix_rate_limit_max_wait_seconds
         self.api = MatrixApi(self.client, timeout=timeout, max_wait=wait, clock=clock)
         self.outbox = Outbox(self.api, core.store.conversations, matrix)
         self.handlers = Handlers(core, self.outbox, self._secrets)
-        assert matrix.matrix_user_id is not None
         self._session = Session(core.store.settings, matrix.matrix_user_id)
         self._since: str | None = None
         # The first sync of a process asks for the rooms' full state (members, power levels): the client
@@ -55,6 +57,7 @@ class MatrixAdapter:
 
     async def start(self) -> None:
         """Returns once events are being received; raises with a message an operator can act on."""
+        await asyncio.to_thread(self._keys_dir.mkdir, parents=True, exist_ok=True)
         try:
             await sign_in(self.client, self._matrix, self._session)
         except (aiohttp.ClientError, TimeoutError) as exc:
@@ -66,6 +69,7 @@ class MatrixAdapter:
         self._secrets.append(self.client.access_token)  # a token from a password login is a secret too
         guard_logs(self._secrets)
         await self._read_display_name()
+        await self._crypto_upkeep()
         self._since = await self._session.get("next_batch")
         if self._since is None:  # a first start: what was said before the bot existed is not for it
             await self._sync_once(timeout_ms=0, skip_timeline=True)
@@ -109,6 +113,7 @@ class MatrixAdapter:
             wait = (response.retry_after_ms or 0) / 1000 if code == LIMIT_EXCEEDED else 0
             raise _RetrySync(f"{code} {response.message}", wait or RETRY_SECONDS[0])
         assert isinstance(response, SyncResponse)
+        await self._crypto_upkeep()
         for room_id in response.rooms.invite:
             self.outbox.spawn(self._join(room_id), "joining a room")
         if not skip_timeline:
@@ -119,6 +124,24 @@ class MatrixAdapter:
                         self.handlers.dispatch(room, event.source)
         self._since, self._has_state = response.next_batch, True
         await self._session.put("next_batch", response.next_batch)
+
+    async def _crypto_upkeep(self) -> None:
+        """What nio's sync_forever does between syncs for end-to-end encryption: publish this device's keys,
+        learn the members' devices, open sessions with them, and send the room keys it owes."""
+        client = self.client
+        if client.olm is None:
+            return
+        try:
+            if client.should_upload_keys:
+                await self.api.call(client.keys_upload, "keys upload")
+            if client.should_query_keys:
+                await self.api.call(client.keys_query, "keys query")
+            if client.should_claim_keys:
+                users = client.get_users_for_key_claiming()
+                await self.api.call(lambda: client.keys_claim(users), "keys claim")
+            await asyncio.wait_for(client.send_to_device_messages(), self.api.timeout)
+        except (MatrixError, aiohttp.ClientError, TimeoutError) as exc:  # tried again after the next sync
+            log.warning("matrix: encryption keys: %s", exc)
 
     async def _join(self, room_id: str) -> None:
         response = await self.api.call(lambda: self.client.join(room_id), "join")

@@ -32,6 +32,7 @@ class Target:
     room_id: str
     thread_root: str | None
     reply_to: str | None
+    encrypted: bool = False  # files go up encrypted (events are encrypted by nio as they are sent)
 
     def relation(self, *, reply: bool) -> dict[str, Any]:
         """`m.relates_to` for an answer: in the thread (replying to the request, or as the thread's fallback
@@ -60,6 +61,7 @@ class MediaRef:
     url: str  # mxc://server/id
     mime: str
     size: int | None
+    keys: dict[str, Any] | None = None  # an encrypted file's key, iv and hashes (EncryptedFile)
 
 
 @dataclass(frozen=True)
@@ -103,8 +105,9 @@ def incoming(room_id: str, event: dict[str, Any]) -> Incoming | None:
 
 
 def media_of(content: dict[str, Any]) -> MediaRef | None:
-    """The image an m.image (or an image m.file) names; None for anything else, or an encrypted file."""
-    url = content.get("url")
+    """The image an m.image (or an image m.file) names, plain or encrypted; None for anything else."""
+    file = _dict(content.get("file"))
+    url = file.get("url") if file else content.get("url")
     info = _dict(content.get("info"))
     mime = str(info.get("mimetype") or "")
     if not isinstance(url, str) or not url.startswith("mxc://"):
@@ -112,7 +115,7 @@ def media_of(content: dict[str, Any]) -> MediaRef | None:
     if content.get("msgtype") != "m.image" and not mime.startswith("image/"):
         return None
     size = info.get("size")
-    return MediaRef(url, mime, size if isinstance(size, int) else None)
+    return MediaRef(url, mime, size if isinstance(size, int) else None, file or None)
 
 
 def strip_reply_fallback(text: str) -> str:

@@ -9,7 +9,8 @@ import logging
 from dataclasses import replace
 from typing import Any
 
-from nio import MatrixRoom
+from nio import MatrixRoom, MegolmEvent
+from nio.exceptions import EncryptionError
 
 from adapters.matrix.addressing import ACTION_WORDS, Addressed, address
 from adapters.matrix.events import Incoming, MediaRef, Target, conversation_key, incoming, media_of, thread_of
@@ -34,6 +35,10 @@ EDIT_PROMPT = "✏️ {who}what should I change? Reply to this message with your
 ENCRYPTED = (
     "🔒 This room is encrypted, and I cannot read encrypted messages. "
     "Talk to me in an unencrypted room or DM (room settings → Security: encryption off when creating it)."
+)
+UNDECRYPTABLE = (
+    "🔒 I could not decrypt a message here: I have no key for it (it may have been sent before I joined, "
+    "or your client did not share its key with my device). Please send it again."
 )
 BAN_COMMANDS = ("ban", "unban")
 THREAD_IMAGES = 20  # how far back in a thread an image is looked for
@@ -92,7 +97,8 @@ class Handlers:
             if addressed is not None and message.image is not None and private:
                 await MatrixReply(self._outbox, Target(room.room_id, None, message.event_id), "").send_text(IMAGE_HINT)
             return
-        target = Target(room.room_id, None if private else message.thread_root or message.event_id, message.event_id)
+        thread = None if private else message.thread_root or message.event_id
+        target = Target(room.room_id, thread, message.event_id, room.encrypted)
         conversation = conversation or conversation_key(room.room_id, target.thread_root)
         reply = MatrixReply(self._outbox, target, conversation)
         if target.thread_root is not None:  # later messages in this thread are ours too, after a restart
@@ -170,13 +176,15 @@ class Handlers:
         try:
             async with asyncio.timeout(self._outbox.api.timeout):
                 async for event in client.room_get_event_relations(room_id, root, limit=THREAD_IMAGES):
+                    if isinstance(event, MegolmEvent) and client.olm is not None:
+                        event = client.decrypt_event(event)  # an encrypted room's thread
                     image = media_of(event.source.get("content", {}))
                     if image is not None:
                         return image
                     seen += 1
                     if seen >= THREAD_IMAGES:
                         break
-        except (AttributeError, TimeoutError) as exc:  # nio meets an error page as a page without next_batch
+        except (AttributeError, TimeoutError, EncryptionError) as exc:  # nio takes an error page for a last page
             log.info("matrix: could not read a thread: %r", exc)
         event = await self._event(room_id, root)
         return media_of(event.get("content", {})) if event else None
@@ -205,7 +213,7 @@ class Handlers:
         sender = event["sender"]
         private = is_private(room)
         thread = None if private else thread_of(conversation or "") or reacted
-        target = Target(room.room_id, thread, reacted)
+        target = Target(room.room_id, thread, reacted, room.encrypted)
         conversation = conversation or conversation_key(room.room_id, thread)
         reply = MatrixReply(self._outbox, target, conversation)
         request = Request(user_of(room, sender), scope_of(room, sender), conversation)
@@ -237,12 +245,14 @@ class Handlers:
     # -------------------------------------------------------------------------- encrypted rooms
 
     async def on_encrypted(self, room: MatrixRoom, event: dict[str, Any]) -> None:
-        """Said once per room (per process): without keys the bot cannot read a word here."""
+        """An event nio could not decrypt (or, without end-to-end support installed, any encrypted event):
+        said once per room (per process), so people are not left waiting."""
         if room.room_id in self._told_encrypted:
             return
         self._told_encrypted.add(room.room_id)
         try:
-            await self._outbox.post(Target(room.room_id, None, None), text_content(ENCRYPTED, notice=True), reply=False)
+            text = ENCRYPTED if self._outbox.api.client.olm is None else UNDECRYPTABLE
+            await self._outbox.post(Target(room.room_id, None, None), text_content(text, notice=True), reply=False)
         except Exception as exc:
             log.warning("matrix: could not say a room is unreadable: %s", exc)
 

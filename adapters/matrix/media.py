@@ -1,10 +1,15 @@
 """Images in and out of the media repository. Results go up under the homeserver's `m.upload.size`
 (re-encoded rather than refused) as `m.image` with its info and a thumbnail; users' images come down
-through the bot (authenticated media), checked for size first, and go upstream as bytes, never as a URL."""
+through the bot (authenticated media), checked for size first, and go upstream as bytes, never as a URL.
+In an encrypted room each file is encrypted before upload (AES-CTR, the keys in the encrypted event)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
+
+from nio.crypto.attachments import decrypt_attachment, encrypt_attachment
+from nio.exceptions import EncryptionError
 
 from adapters.matrix.api import MatrixApi, MatrixError
 from adapters.matrix.events import MediaRef
@@ -16,25 +21,39 @@ THUMBNAIL_SIDE = 320  # what clients show in the timeline before the image is op
 TOO_LARGE = "M_TOO_LARGE"
 
 
-async def image_content(api: MatrixApi, image: ResultImage, caption: str, name: str) -> dict[str, Any]:
+async def image_content(
+    api: MatrixApi, image: ResultImage, caption: str, name: str, *, encrypted: bool = False
+) -> dict[str, Any]:
     """Upload one result (and its thumbnail); the `m.image` content naming them, with the caption as body."""
     limit = await api.upload_limit()
     if limit:
         image = await fit_within(image, limit)
     try:
-        url = await api.upload(image.data, image.mime, name)
+        file = await _upload(api, image.data, image.mime, name, encrypted)
     except MatrixError as exc:  # a proxy's body limit below what the homeserver says: try once, smaller
         if exc.code != TOO_LARGE:
             raise
         image = await fit_within(image, len(image.data) // 2)
-        url = await api.upload(image.data, image.mime, name)
+        file = await _upload(api, image.data, image.mime, name, encrypted)
     info: dict[str, Any] = {"mimetype": image.mime, "size": len(image.data), "w": image.width, "h": image.height}
     thumbnail, mime = await shrink_for_vision(image.data, THUMBNAIL_SIDE)
     width, height = input_shape(thumbnail) or (image.width, image.height)
-    thumbnail_url = url if thumbnail is image.data else await api.upload(thumbnail, mime, f"thumbnail-{name}")
-    info["thumbnail_url"] = thumbnail_url
+    small = file if thumbnail is image.data else await _upload(api, thumbnail, mime, f"thumbnail-{name}", encrypted)
     info["thumbnail_info"] = {"mimetype": mime, "size": len(thumbnail), "w": width, "h": height}
-    return {"msgtype": "m.image", "body": caption or name, "filename": name, "url": url, "info": info}
+    content: dict[str, Any] = {"msgtype": "m.image", "body": caption or name, "filename": name, "info": info}
+    if encrypted:
+        content["file"], info["thumbnail_file"] = file, small
+    else:
+        content["url"], info["thumbnail_url"] = file["url"], small["url"]
+    return content
+
+
+async def _upload(api: MatrixApi, data: bytes, mime: str, name: str, encrypted: bool) -> dict[str, Any]:
+    """The uploaded file as an event names it: `{"url": mxc}`, with the keys when it went up encrypted."""
+    if not encrypted:
+        return {"url": await api.upload(data, mime, name)}
+    ciphertext, keys = await asyncio.to_thread(encrypt_attachment, data)
+    return {**keys, "url": await api.upload(ciphertext, "application/octet-stream", name), "mimetype": mime}
 
 
 async def download_image(api: MatrixApi, media: MediaRef, max_bytes: int) -> bytes:
@@ -48,4 +67,10 @@ async def download_image(api: MatrixApi, media: MediaRef, max_bytes: int) -> byt
         raise ImageRejected("I could not download that image from the homeserver; please send it again.") from exc
     if len(data) > max_bytes:
         raise ImageRejected(too_big)
-    return data
+    if media.keys is None:
+        return data
+    keys = media.keys
+    try:
+        return await asyncio.to_thread(decrypt_attachment, data, keys["key"]["k"], keys["hashes"]["sha256"], keys["iv"])
+    except (EncryptionError, KeyError, TypeError) as exc:  # a wrong key or hash, or keys missing
+        raise ImageRejected("I could not decrypt that image; please send it again.") from exc

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 
 from nio import AsyncClient, AsyncClientConfig, LoginResponse, WhoamiResponse
+from nio.crypto import ENCRYPTION_ENABLED
 
 from adapters.matrix.settings import MatrixSettings
 from bot.store.settings import ScopeSettingsStore
@@ -37,7 +39,8 @@ class Session:
         await self._store.clear(self._key, "device_id")
 
 
-def new_client(matrix: MatrixSettings) -> AsyncClient:
+def new_client(matrix: MatrixSettings, keys_dir: Path) -> AsyncClient:
+    """`keys_dir`: where nio keeps the device's end-to-end keys and sessions (its own SQLite file)."""
     assert matrix.matrix_homeserver and matrix.matrix_user_id
     # nio's own retries sleep on the wall clock and, for timeouts, never stop: ours do both (see api).
     config = AsyncClientConfig(
@@ -45,9 +48,10 @@ def new_client(matrix: MatrixSettings) -> AsyncClient:
         max_timeouts=0,
         request_timeout=matrix.matrix_request_timeout_seconds,
         store_sync_tokens=False,
-        encryption_enabled=False,
+        encryption_enabled=ENCRYPTION_ENABLED,
     )
-    return AsyncClient(matrix.matrix_homeserver.rstrip("/"), matrix.matrix_user_id, config=config)
+    homeserver = matrix.matrix_homeserver.rstrip("/")
+    return AsyncClient(homeserver, matrix.matrix_user_id, store_path=str(keys_dir), config=config)
 
 
 async def sign_in(client: AsyncClient, matrix: MatrixSettings, session: Session) -> None:
@@ -56,12 +60,14 @@ async def sign_in(client: AsyncClient, matrix: MatrixSettings, session: Session)
     if matrix.matrix_access_token is not None:
         client.access_token = matrix.matrix_access_token.get_secret_value()
         await _check(client, timeout, "MATRIX_ACCESS_TOKEN")
+        _open_keys(client)
         return
     token, device = await session.get("access_token"), await session.get("device_id")
     if token and device:
         client.access_token, client.device_id = token, device
         try:
             await _check(client, timeout, "the kept login")
+            _open_keys(client)
             return
         except SessionError as exc:  # revoked meanwhile (a logout, an admin): log in again
             log.warning("matrix: %s; logging in again", exc)
@@ -71,6 +77,7 @@ async def sign_in(client: AsyncClient, matrix: MatrixSettings, session: Session)
     response = await asyncio.wait_for(client.login(password, device_name=matrix.matrix_device_name), timeout)
     if not isinstance(response, LoginResponse):
         raise SessionError(f"the homeserver refused MATRIX_PASSWORD for {matrix.matrix_user_id}: {response.message}")
+    # nio opened the device's key store on login.
     await session.put("access_token", response.access_token)
     await session.put("device_id", response.device_id)
     log.info("matrix: logged in as %s (device %s), kept for restarts", response.user_id, response.device_id)
@@ -84,3 +91,9 @@ async def _check(client: AsyncClient, timeout: float, source: str) -> None:
     if response.user_id != client.user_id:
         raise SessionError(f"{source} belongs to {response.user_id}, not MATRIX_USER_ID {client.user_id}")
     client.device_id = response.device_id or client.device_id
+
+
+def _open_keys(client: AsyncClient) -> None:
+    """The device's end-to-end keys (nio's store, opened on a login; here for a token signed in already)."""
+    if client.config.encryption_enabled:
+        client.restore_login(client.user_id, client.device_id, client.access_token)
