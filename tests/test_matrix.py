@@ -217,3 +217,61 @@ async def test_a_message_the_bot_cannot_decrypt_is_answered_plainly(
     await plain_view.send(room, ciphertext, "m.room.encrypted")  # a session the bot was never given
     [notice] = await person.wait_for(sent_by(bot.user_id, "m.notice"))
     assert "could not decrypt" in body_of(notice)
+
+
+async def test_the_edit_reaction_asks_what_to_change_and_the_reply_runs_the_edit(
+    alice: Person, bot: Bot, room: str
+) -> None:
+    request = await alice.say(room, "!imagine a yellow house")
+    [image] = await alice.wait_for(room, sent_by(bot.user_id, "m.image"))
+    await alice.react(room, image["event_id"], "✏️")
+    [prompt] = await alice.wait_for(room, lambda e: sent_by(bot.user_id, "m.text")(e) and "change" in body_of(e))
+    assert prompt["content"]["m.mentions"] == {"user_ids": [alice.user_id]}
+    await alice.say(room, "make it green", thread=request, reply_to=prompt["event_id"])
+    await alice.wait_for(room, sent_by(bot.user_id, "m.image"), count=2)
+    await alice.say(room, "!edit make it blue", thread=request, reply_to=image["event_id"])
+    await alice.wait_for(room, sent_by(bot.user_id, "m.image"), count=3)
+    edits = bot.agnes.image_requests()[1:]
+    assert [r.body["prompt"] for r in edits] == ["make it green", "make it blue"]
+    assert all(r.body["image"][0].startswith("data:image/") for r in edits)  # the result itself, edited
+
+
+async def test_a_job_a_crash_cut_off_has_its_notice_edited_after_the_restart(
+    alice: Person,
+    bot: Bot,
+    room: str,
+    synapse: Synapse,  # noqa: F811
+) -> None:
+    request = await alice.say(room, "!imagine a storm")
+    await alice.wait_for(room, sent_by(bot.user_id, "m.image"))
+    await bot.stop()
+    # What a process killed mid-job leaves: its notice in the room, its job running, its lease long expired.
+    bot_side = Person(synapse, bot.account)
+    notice = await bot_side.say(room, "🎨 Working on it… react ✖️ to cancel.", thread=request)
+    await bot_side.aclose()
+    where = {"room": room, "thread": request, "event": request, "user": alice.user_id}
+    await crashed_job(bot.tmp_path / "atelier.db", scope=f"matrix:guild:{room}", origin=where,
+                      status={"room": room, "event": notice})  # fmt: skip
+    await bot.start()
+    [edit] = await alice.wait_for(room, lambda e: e["content"].get("m.relates_to", {}).get("event_id") == notice)
+    assert "interrupted by a restart" in edit["content"]["m.new_content"]["body"]
+
+
+async def crashed_job(path: Path, *, scope: str, origin: dict, status: dict) -> None:
+    import time
+
+    from bot.store import Store
+    from bot.store.jobs import JobKind
+    from bot.store.quotas import NewJob, QuotaLimits
+
+    dead = await Store.open(path)
+    try:
+        await dead.instances.beat(time.time() - 3600)
+        job = NewJob(
+            "crashedjob", JobKind.IMAGINE, f"matrix:{origin['user']}", "Alice", scope, "c", "a storm", {}, "agnes", 1,
+            origin=json.dumps(origin),
+        )  # fmt: skip
+        assert await dead.quotas.reserve(job, QuotaLimits(5, 50)) is None
+        await dead.jobs.note_status("crashedjob", json.dumps(status))
+    finally:
+        await dead.close()

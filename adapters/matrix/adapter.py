@@ -15,6 +15,7 @@ from nio import JoinResponse, ProfileGetDisplayNameResponse, SyncError, SyncResp
 from adapters.matrix.api import LIMIT_EXCEEDED, MatrixApi, MatrixError
 from adapters.matrix.handlers import Handlers
 from adapters.matrix.outbox import Outbox
+from adapters.matrix.recovery import keep_telling
 from adapters.matrix.session import Session, SessionError, new_client, sign_in
 from adapters.matrix.settings import MatrixSettings
 from bot.clock import MONOTONIC, Clock
@@ -44,7 +45,7 @@ class MatrixAdapter:
         self.client = new_client(matrix, self._keys_dir)
         timeout, wait = matrix.matrix_request_timeout_seconds, matrix.matrix_rate_limit_max_wait_seconds
         self.api = MatrixApi(self.client, timeout=timeout, max_wait=wait, clock=clock)
-        self.outbox = Outbox(self.api, core.store.conversations, matrix)
+        self.outbox = Outbox(self.api, core.store.conversations, matrix, on_status=core.note_status)
         self.handlers = Handlers(core, self.outbox, self._secrets)
         self._session = Session(core.store.settings, matrix.matrix_user_id)
         self._since: str | None = None
@@ -52,6 +53,7 @@ class MatrixAdapter:
         # keeps them in memory only, and the kept position alone would give just what changed since.
         self._has_state = False
         self._sync: asyncio.Task[None] | None = None
+        self._recovery: asyncio.Task[None] | None = None
         self._stopping = False
         self.failure: asyncio.Future[str] | None = None
 
@@ -124,6 +126,10 @@ class MatrixAdapter:
                         self.handlers.dispatch(room, event.source)
         self._since, self._has_state = response.next_batch, True
         await self._session.put("next_batch", response.next_batch)
+        if self._recovery is None and not self._stopping:
+            # Jobs a crash cut off: their users are told (in the background, once), now that the rooms are
+            # known (nio encrypts only for rooms a sync has shown it).
+            self._recovery = asyncio.create_task(keep_telling(self._core, self.outbox))
 
     async def _crypto_upkeep(self) -> None:
         """What nio's sync_forever does between syncs for end-to-end encryption: publish this device's keys,
@@ -156,6 +162,7 @@ class MatrixAdapter:
 
     async def close(self, grace: float = 10.0) -> None:
         """Once the jobs have delivered: let other handlers finish (bounded), then close the session."""
+        await cancel_and_wait(self._recovery)
         pending = [task for task in self.handlers.inflight if not task.done()]
         if pending:
             log.info("matrix: waiting for %d running request(s)", len(pending))

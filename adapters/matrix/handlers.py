@@ -4,7 +4,6 @@ reactions on results (Reroll, Vary, Edit, Cancel), which find their job in the s
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from dataclasses import replace
 from typing import Any
@@ -17,6 +16,7 @@ from adapters.matrix.events import Incoming, MediaRef, Target, conversation_key,
 from adapters.matrix.media import download_image
 from adapters.matrix.outbox import Outbox, text_content
 from adapters.matrix.reactions import action_of
+from adapters.matrix.recovery import origin_of
 from adapters.matrix.reply import MatrixReply
 from adapters.matrix.rooms import is_admin, is_private, scope_of, user_of
 from bot.command import Ask, Blend, ChangeSettings, Chat, Command, Describe, Edit, Help, Moderate
@@ -104,7 +104,7 @@ class Handlers:
         if target.thread_root is not None:  # later messages in this thread are ours too, after a restart
             await self._outbox.link(room.room_id, target.thread_root, conversation=conversation)
         request = Request(user_of(room, message.sender), scope_of(room, message.sender), conversation)
-        request.origin = json.dumps({"room": room.room_id, "event": message.event_id, "user": message.sender})
+        request.origin = origin_of(target, message.sender)
         try:
             await self._handle(room, message, addressed, (job_id, answers_prompt), request, reply)
         except ImageRejected as exc:
@@ -217,7 +217,7 @@ class Handlers:
         conversation = conversation or conversation_key(room.room_id, thread)
         reply = MatrixReply(self._outbox, target, conversation)
         request = Request(user_of(room, sender), scope_of(room, sender), conversation)
-        request.origin = json.dumps({"room": room.room_id, "event": reacted, "user": sender})
+        request.origin = origin_of(target, sender)
         try:
             if action == Action.EDIT:
                 await self._ask_for_instruction(room, sender, job_id, request, target)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +40,8 @@ class Outbox:
     links: ConversationStore
     matrix: MatrixSettings
     tasks: set[asyncio.Task] = field(default_factory=set)
+    # The core's note_status: told of each job's "working" notice, to edit it if the process dies.
+    on_status: Callable[[str, str], Awaitable[None]] | None = None
 
     async def post(self, target: Target, content: dict[str, Any], *, reply: bool) -> str:
         return await self.api.send(target.room_id, target.content(content, reply=reply))

@@ -14,6 +14,7 @@ from adapters.matrix.events import Target
 from adapters.matrix.media import image_content
 from adapters.matrix.outbox import Outbox, text_content
 from adapters.matrix.reactions import REACTIONS, RESULT_ACTIONS
+from adapters.matrix.recovery import status_ref
 from bot.messages import Action, Delivery, Progress, Reply
 
 log = logging.getLogger(__name__)
@@ -104,6 +105,8 @@ class MatrixReply(Reply):
             event_id = await self._outbox.post(self.target, text_content(WORKING, notice=True), reply=False)
             await self._outbox.link(self.target.room_id, event_id, conversation=self.conversation, job_id=job_id)
             await self._outbox.api.react(self.target.room_id, event_id, REACTIONS[Action.CANCEL])
+            if self._outbox.on_status is not None:
+                await self._outbox.on_status(job_id, status_ref(self.target.room_id, event_id))
         except Exception as exc:  # a notice is a nicety: the job goes on
             log.warning("matrix: could not post a job's notice: %s", exc)
             return None
