@@ -9,12 +9,13 @@ import json
 import logging
 from collections.abc import AsyncIterator
 
-from adapters.discord.stream import PagedStream, split_pages
+from adapters.matrix.api import MatrixError
 from adapters.matrix.events import Target
 from adapters.matrix.media import image_content
 from adapters.matrix.outbox import Outbox, text_content
 from adapters.matrix.reactions import REACTIONS, RESULT_ACTIONS
 from adapters.matrix.recovery import status_ref
+from adapters.paging import PagedStream, split_pages
 from bot.messages import Action, Delivery, Progress, Reply
 
 log = logging.getLogger(__name__)
@@ -23,6 +24,10 @@ log = logging.getLogger(__name__)
 # many characters fit even in four-byte characters.
 PAGE_LIMIT = 6000
 WORKING = "🎨 Working on it… react ✖️ to cancel."
+
+
+class MatrixStream(PagedStream[str]):
+    retried = (MatrixError,)  # rate limits are waited out in the API already; a refusal is tried next round
 
 
 class MatrixReply(Reply):
@@ -52,7 +57,7 @@ class MatrixReply(Reply):
             await self._post_text(page, notice=True)
 
     async def stream_text(self, chunks: AsyncIterator[str]) -> str:
-        stream: PagedStream[str] = PagedStream(
+        stream = MatrixStream(
             self._post_text,
             self._edit,
             interval=self._outbox.matrix.matrix_edit_seconds,
