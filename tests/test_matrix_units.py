@@ -3,10 +3,16 @@ says, where answers go, and the core's `/command` wording as Matrix users type i
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from adapters.matrix.addressing import address
 from adapters.matrix.events import Target, conversation_key, incoming, strip_reply_fallback, thread_of
 from adapters.matrix.outbox import as_bang
 from adapters.matrix.reactions import action_of
+from adapters.matrix.settings import load_matrix_settings
+from bot.config import SettingsError
 from bot.messages import Action
 
 BOT = "@atelier:example.org"
@@ -96,3 +102,15 @@ def test_the_cores_wording_names_the_bang_commands() -> None:
 def test_reaction_keys_with_or_without_the_variation_selector() -> None:
     assert action_of("✏️") == action_of("✏") == Action.EDIT
     assert action_of("🔁") == Action.REROLL and action_of("👍") is None
+
+
+def test_matrix_settings_need_a_homeserver_a_user_and_a_secret(tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    env.write_text("MATRIX_HOMESERVER=https://matrix.example.org\nMATRIX_USER_ID=@a:example.org\nMATRIX_PASSWORD=\n")
+    empty = load_matrix_settings(_env_file=env)
+    assert not empty.configured and empty.matrix_password is None  # an empty value is unset
+    env.write_text(env.read_text() + "MATRIX_ACCESS_TOKEN=syt_secret\n")
+    configured = load_matrix_settings(_env_file=env)
+    assert configured.configured and configured.secrets() == ["syt_secret"]
+    with pytest.raises(SettingsError, match="MATRIX_EDIT_SECONDS"):
+        load_matrix_settings(_env_file=env, matrix_edit_seconds=0)

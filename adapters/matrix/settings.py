@@ -11,7 +11,8 @@ from bot.config import SettingsError, _one_line
 
 
 class MatrixSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    # An empty value (`MATRIX_PASSWORD=`) means unset, as for the core's settings.
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True)
 
     matrix_homeserver: str | None = None  # the client-server API's base URL, e.g. https://matrix.example.org
     matrix_user_id: str | None = None  # the bot's account, e.g. @atelier:example.org
