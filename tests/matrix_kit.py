@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from nio import AsyncClient, AsyncClientConfig, LoginResponse, SyncResponse
+from nio.crypto.attachments import decrypt_attachment
 
 from adapters.matrix.adapter import MatrixAdapter
 from adapters.matrix.settings import load_matrix_settings
@@ -188,8 +190,6 @@ class EncryptedPerson:
     keys, its own sync loop, and every timeline event it has seen, decrypted where it could be."""
 
     def __init__(self, synapse: Synapse, account: Account, keys_dir: Path) -> None:
-        from nio import AsyncClient, AsyncClientConfig
-
         keys_dir.mkdir(parents=True, exist_ok=True)
         config = AsyncClientConfig(encryption_enabled=True, store_sync_tokens=False)
         self.client = AsyncClient(synapse.url, account.user_id, store_path=str(keys_dir), config=config)
@@ -200,8 +200,6 @@ class EncryptedPerson:
         self._sync: asyncio.Task[None] | None = None
 
     async def start(self) -> EncryptedPerson:
-        from nio import LoginResponse
-
         assert isinstance(await self.client.login(self._password, device_name="tests"), LoginResponse)
         await self._upkeep()
         self._sync = asyncio.create_task(self._sync_forever())
@@ -218,8 +216,6 @@ class EncryptedPerson:
         await client.send_to_device_messages()
 
     async def _sync_forever(self) -> None:
-        from nio import SyncResponse
-
         while not self._stop.is_set():
             response = await self.client.sync(timeout=500)
             if isinstance(response, SyncResponse):
@@ -253,7 +249,5 @@ class EncryptedPerson:
 
     async def download_file(self, file: Event) -> bytes:
         """An encrypted attachment, fetched and decrypted with the keys its event carried."""
-        from nio.crypto.attachments import decrypt_attachment
-
         response = await self.client.download(file["url"])
         return decrypt_attachment(response.body, file["key"]["k"], file["hashes"]["sha256"], file["iv"])  # type: ignore[union-attr]

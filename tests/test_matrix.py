@@ -6,33 +6,37 @@ from __future__ import annotations
 import io
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from bot.store import Store
+from bot.store.jobs import JobKind
+from bot.store.quotas import NewJob, QuotaLimits
 from tests.fakes.agnes_server import FakeAgnes
 from tests.fakes.images import png_bytes
 from tests.matrix_kit import Bot, EncryptedPerson, Event, Person, body_of, running_bot, sent_by
-from tests.synapse_server import Synapse, synapse  # noqa: F401  (the session's homeserver)
+from tests.synapse_server import Synapse
 
 
 @pytest.fixture
-async def bot(synapse: Synapse, fake_agnes: FakeAgnes, tmp_path: Path) -> AsyncIterator[Bot]:  # noqa: F811
+async def bot(synapse: Synapse, fake_agnes: FakeAgnes, tmp_path: Path) -> AsyncIterator[Bot]:
     async with running_bot(synapse, fake_agnes, tmp_path) as running:
         yield running
 
 
 @pytest.fixture
-async def alice(synapse: Synapse) -> AsyncIterator[Person]:  # noqa: F811
+async def alice(synapse: Synapse) -> AsyncIterator[Person]:
     person = Person(synapse, synapse.register("alice"))
     yield person
     await person.aclose()
 
 
 @pytest.fixture
-async def bob(synapse: Synapse) -> AsyncIterator[Person]:  # noqa: F811
+async def bob(synapse: Synapse) -> AsyncIterator[Person]:
     person = Person(synapse, synapse.register("bob"))
     yield person
     await person.aclose()
@@ -173,7 +177,7 @@ async def test_in_a_dm_every_plain_message_is_chat(alice: Person, bot: Bot) -> N
 
 
 @pytest.fixture
-async def carol(synapse: Synapse, tmp_path: Path) -> AsyncIterator[tuple[EncryptedPerson, Person]]:  # noqa: F811
+async def carol(synapse: Synapse, tmp_path: Path) -> AsyncIterator[tuple[EncryptedPerson, Person]]:
     """Someone whose client encrypts, and her account read over the plain API: what the homeserver holds."""
     account = synapse.register("carol")
     person = await EncryptedPerson(synapse, account, tmp_path / "carol-keys").start()
@@ -240,7 +244,7 @@ async def test_a_job_a_crash_cut_off_has_its_notice_edited_after_the_restart(
     alice: Person,
     bot: Bot,
     room: str,
-    synapse: Synapse,  # noqa: F811
+    synapse: Synapse,
 ) -> None:
     request = await alice.say(room, "!imagine a storm")
     await alice.wait_for(room, sent_by(bot.user_id, "m.image"))
@@ -258,12 +262,7 @@ async def test_a_job_a_crash_cut_off_has_its_notice_edited_after_the_restart(
 
 
 async def crashed_job(path: Path, *, scope: str, origin: dict, status: dict) -> None:
-    import time
-
-    from bot.store import Store
-    from bot.store.jobs import JobKind
-    from bot.store.quotas import NewJob, QuotaLimits
-
+    """What a process killed mid-job leaves in the database: its job running, its last heartbeat an hour ago."""
     dead = await Store.open(path)
     try:
         await dead.instances.beat(time.time() - 3600)

@@ -9,18 +9,19 @@ import io
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 from PIL import Image
 
 from tests.fakes.agnes_server import FakeAgnes
 from tests.fakes.images import noisy_png
 from tests.matrix_kit import Event, Person, body_of, running_bot, sent_by
-from tests.synapse_server import Synapse, synapse  # noqa: F401  (the session's homeserver)
+from tests.synapse_server import Synapse
 from tests.test_matrix import member_joined
 
 
 @pytest.fixture
-async def alice(synapse: Synapse) -> AsyncIterator[Person]:  # noqa: F811
+async def alice(synapse: Synapse) -> AsyncIterator[Person]:
     person = Person(synapse, synapse.register("alice"))
     yield person
     await person.aclose()
@@ -43,7 +44,7 @@ def replaced_with(text: str) -> object:
 
 
 async def test_a_rate_limited_stream_waits_as_told_and_still_ends_complete(
-    synapse: Synapse,  # noqa: F811
+    synapse: Synapse,
     fake_agnes: FakeAgnes,
     tmp_path: Path,
     alice: Person,
@@ -66,7 +67,7 @@ async def test_a_rate_limited_stream_waits_as_told_and_still_ends_complete(
 
 
 async def test_a_result_over_the_upload_size_is_reencoded_to_fit(
-    synapse: Synapse,  # noqa: F811
+    synapse: Synapse,
     fake_agnes: FakeAgnes,
     tmp_path: Path,
     alice: Person,
@@ -90,7 +91,7 @@ async def test_a_result_over_the_upload_size_is_reencoded_to_fit(
 
 
 async def test_a_long_answer_is_split_into_messages(
-    synapse: Synapse,  # noqa: F811
+    synapse: Synapse,
     fake_agnes: FakeAgnes,
     tmp_path: Path,
     alice: Person,
@@ -122,7 +123,7 @@ async def shown_pages(person: Person, room: str, sender: str) -> list[str]:
 
 
 async def test_a_running_job_offers_cancel_as_a_reaction(
-    synapse: Synapse,  # noqa: F811
+    synapse: Synapse,
     fake_agnes: FakeAgnes,
     tmp_path: Path,
     alice: Person,
@@ -145,7 +146,7 @@ async def test_a_running_job_offers_cancel_as_a_reaction(
 
 
 async def test_a_password_login_is_kept_and_a_configured_token_is_used_as_it_is(
-    synapse: Synapse,  # noqa: F811
+    synapse: Synapse,
     fake_agnes: FakeAgnes,
     tmp_path: Path,
     alice: Person,
@@ -168,9 +169,7 @@ async def test_a_password_login_is_kept_and_a_configured_token_is_used_as_it_is(
         assert len(await bot_devices(synapse, account.access_token)) == 1  # no login: registration's device only
 
 
-async def bot_devices(synapse: Synapse, token: str) -> list[dict]:  # noqa: F811
-    import httpx
-
+async def bot_devices(synapse: Synapse, token: str) -> list[dict]:
     async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}) as http:
         answer = await http.get(f"{synapse.url}/_matrix/client/v3/devices")
         return answer.json()["devices"]

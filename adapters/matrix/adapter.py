@@ -21,7 +21,7 @@ from adapters.matrix.settings import MatrixSettings
 from bot.clock import MONOTONIC, Clock
 from bot.config import Settings
 from bot.core import Atelier
-from bot.redaction import RedactingFilter, secrets_of
+from bot.redaction import RedactingFilter, redact, secrets_of
 from bot.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -97,10 +97,10 @@ class MatrixAdapter:
                 if self.failure is not None and not self.failure.done():
                     self.failure.set_result(str(exc))
                 return
-            except (aiohttp.ClientError, TimeoutError, _RetrySync) as exc:
+            except Exception as exc:  # the homeserver restarting, the database busy: never a deaf bot
                 wait = exc.wait if isinstance(exc, _RetrySync) else RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)]
                 failures += 1
-                log.warning("matrix: sync failed (%s); trying again in %.0f s", exc, wait)
+                log.warning("matrix: sync failed (%s); trying again in %.0f s", redact(repr(exc), self._secrets), wait)
                 await self.api.clock.sleep(wait)
 
     async def _sync_once(self, *, timeout_ms: int, skip_timeline: bool = False) -> None:

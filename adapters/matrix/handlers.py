@@ -23,7 +23,7 @@ from bot.command import Ask, Blend, ChangeSettings, Chat, Command, Describe, Edi
 from bot.core import Atelier
 from bot.failures import SORRY
 from bot.images import ImageRejected
-from bot.messages import Action, Request
+from bot.messages import Action, Request, User
 from bot.parsing import parse_command
 from bot.redaction import redact
 
@@ -106,7 +106,7 @@ class Handlers:
         request = Request(user_of(room, message.sender), scope_of(room, message.sender), conversation)
         request.origin = origin_of(target, message.sender)
         try:
-            await self._handle(room, message, addressed, (job_id, answers_prompt), request, reply)
+            await self._handle(room, message, addressed, request, reply, job_id=job_id, answers_prompt=answers_prompt)
         except ImageRejected as exc:
             await reply.send_error(str(exc))
         except Exception as exc:
@@ -114,12 +114,11 @@ class Handlers:
             await self._apologise(reply)
 
     async def _handle(
-        self, room: MatrixRoom, message: Incoming, addressed: Addressed, replied_job: tuple[str | None, bool],
-        request: Request, reply: MatrixReply,
+        self, room: MatrixRoom, message: Incoming, addressed: Addressed, request: Request, reply: MatrixReply, *,
+        job_id: str | None, answers_prompt: bool,
     ) -> None:  # fmt: skip
-        """`replied_job`: the job of the result (or of our Edit prompt) the message replies to, and whether
-        it answers that prompt."""
-        job_id, answers_prompt = replied_job
+        """`job_id`: the job of the result (or of our Edit prompt) the message replies to; `answers_prompt`:
+        it replies to that prompt."""
         line = addressed.command
         if line is not None and line.name in ACTION_WORDS:  # `!reroll`, `!vary`: a reply to a result
             if job_id is None:
@@ -189,7 +188,7 @@ class Handlers:
         event = await self._event(room_id, root)
         return media_of(event.get("content", {})) if event else None
 
-    async def _author_replied_to(self, room: MatrixRoom, message: Incoming) -> Any:
+    async def _author_replied_to(self, room: MatrixRoom, message: Incoming) -> User | None:
         """`!mod ban` replying to someone's message names its author."""
         if message.reply_to is None:
             return None
