@@ -157,9 +157,14 @@ class Bot:
             **({"matrix_password": self.account.password, "matrix_edit_seconds": 0.3} | self.overrides),
             matrix_sync_timeout_seconds=5.0,
         )
-        self.core = await Atelier.start(settings)
-        self.adapter = MatrixAdapter(self.core, settings, matrix)
-        await self.adapter.start()
+        core = await Atelier.start(settings)
+        adapter = MatrixAdapter(core, settings, matrix)
+        try:
+            await adapter.start()
+        except BaseException:
+            await core.close()
+            raise
+        self.core, self.adapter = core, adapter
 
     async def stop(self) -> None:
         if self.core is not None and self.adapter is not None:

@@ -173,3 +173,16 @@ async def bot_devices(synapse: Synapse, token: str) -> list[dict]:
     async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}) as http:
         answer = await http.get(f"{synapse.url}/_matrix/client/v3/devices")
         return answer.json()["devices"]
+
+
+async def test_a_wrong_password_or_token_stops_the_start_with_one_clear_line(
+    synapse: Synapse, fake_agnes: FakeAgnes, tmp_path: Path
+) -> None:
+    account = synapse.register("wrong")
+    for overrides in ({"matrix_password": "not-the-password"}, {"matrix_access_token": "syt_not_a_token"}):
+        with pytest.raises(RuntimeError) as refused:
+            async with running_bot(synapse, fake_agnes, tmp_path, account=account, **overrides):
+                pass
+        message = str(refused.value)
+        assert "refused" in message and "\n" not in message
+        assert "not-the-password" not in message and "syt_not_a_token" not in message
