@@ -8,7 +8,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -141,6 +141,7 @@ class Bot:
     agnes: FakeAgnes
     tmp_path: Path
     overrides: dict[str, Any]
+    core_overrides: dict[str, Any] = field(default_factory=dict)  # the core's settings (moderation, say)
     core: Atelier | None = None
     adapter: MatrixAdapter | None = None
 
@@ -149,7 +150,9 @@ class Bot:
         return self.account.user_id
 
     async def start(self) -> None:
-        settings = make_settings(self.tmp_path, self.agnes, rate_limit_per_user_per_minute=60)
+        settings = make_settings(
+            self.tmp_path, self.agnes, **({"rate_limit_per_user_per_minute": 60} | self.core_overrides)
+        )
         matrix = load_matrix_settings(
             _env_file=None,
             matrix_homeserver=self.synapse.url,
@@ -179,10 +182,16 @@ class Bot:
 
 @asynccontextmanager
 async def running_bot(
-    synapse: Synapse, agnes: FakeAgnes, tmp_path: Path, account: Account | None = None, **overrides: Any
+    synapse: Synapse,
+    agnes: FakeAgnes,
+    tmp_path: Path,
+    account: Account | None = None,
+    core: dict[str, Any] | None = None,
+    **overrides: Any,
 ) -> AsyncIterator[Bot]:
-    """`overrides`: MATRIX_* settings (the bot signs in with its password unless they say otherwise)."""
-    bot = Bot(synapse, account or synapse.register("atelier"), agnes, tmp_path, overrides)
+    """`overrides`: MATRIX_* settings (the bot signs in with its password unless they say otherwise);
+    `core`: the core's."""
+    bot = Bot(synapse, account or synapse.register("atelier"), agnes, tmp_path, overrides, core or {})
     await bot.start()
     try:
         yield bot

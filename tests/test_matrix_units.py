@@ -11,6 +11,7 @@ from adapters.matrix.addressing import address
 from adapters.matrix.events import Target, conversation_key, incoming, strip_reply_fallback, thread_of
 from adapters.matrix.outbox import as_bang
 from adapters.matrix.reactions import action_of
+from adapters.matrix.rooms import Creators, creators_privileged
 from adapters.matrix.settings import load_matrix_settings
 from bot.config import SettingsError
 from bot.messages import Action
@@ -114,3 +115,13 @@ def test_matrix_settings_need_a_homeserver_a_user_and_a_secret(tmp_path: Path) -
     assert configured.configured and configured.secrets() == ["syt_secret"]
     with pytest.raises(SettingsError, match="MATRIX_EDIT_SECONDS"):
         load_matrix_settings(_env_file=env, matrix_edit_seconds=0)
+
+
+def test_room_creators_are_admins_only_where_the_room_version_says_so() -> None:
+    creators = Creators()
+    create = {"type": "m.room.create", "state_key": "", "sender": "@a:x", "content": {"additional_creators": ["@b:x"]}}
+    creators.note("!r", create)
+    creators.note("!r", {"type": "m.room.name", "state_key": "", "sender": "@c:x", "content": {}})
+    assert creators.of("!r") == {"@a:x", "@b:x"} and creators.of("!other") == frozenset()
+    assert creators_privileged("12") and creators_privileged("org.matrix.hydra.11")
+    assert not creators_privileged("11") and not creators_privileged("10")

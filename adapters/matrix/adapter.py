@@ -118,12 +118,13 @@ class MatrixAdapter:
         await self._crypto_upkeep()
         for room_id in response.rooms.invite:
             self.outbox.spawn(self._join(room_id), "joining a room")
-        if not skip_timeline:
-            for room_id, joined in response.rooms.join.items():
-                room = self.client.rooms.get(room_id)
-                if room is not None:
-                    for event in joined.timeline.events:
-                        self.handlers.dispatch(room, event.source)
+        for room_id, joined in response.rooms.join.items():
+            for event in [*joined.state, *joined.timeline.events]:
+                self.handlers.creators.note(room_id, event.source)
+            room = self.client.rooms.get(room_id)
+            if room is not None and not skip_timeline:
+                for event in joined.timeline.events:
+                    self.handlers.dispatch(room, event.source)
         self._since, self._has_state = response.next_batch, True
         await self._session.put("next_batch", response.next_batch)
         if self._recovery is None and not self._stopping:

@@ -18,7 +18,7 @@ from adapters.matrix.outbox import Outbox, text_content
 from adapters.matrix.reactions import action_of
 from adapters.matrix.recovery import origin_of
 from adapters.matrix.reply import MatrixReply
-from adapters.matrix.rooms import is_admin, is_private, scope_of, user_of
+from adapters.matrix.rooms import Creators, is_admin, is_private, scope_of, user_of
 from bot.command import Ask, Blend, ChangeSettings, Chat, Command, Describe, Edit, Help, Moderate
 from bot.core import Atelier
 from bot.failures import SORRY
@@ -52,6 +52,7 @@ class Handlers:
         self.display_name = ""
         self.inflight: set[asyncio.Task] = set()
         self._told_encrypted: set[str] = set()
+        self.creators = Creators()  # filled from each sync's room state (see MatrixAdapter)
 
     @property
     def _bot(self) -> str:
@@ -133,7 +134,7 @@ class Handlers:
             return
         command = self._command_of(message, addressed)
         if isinstance(command, ChangeSettings | Moderate | Help):
-            request.is_admin = is_admin(room, message.sender)  # !help lists !mod to admins only
+            request.is_admin = is_admin(room, message.sender, self.creators)  # !help lists !mod to admins only
         if isinstance(command, Moderate) and command.subcommand in BAN_COMMANDS and command.target is None:
             command = replace(command, target=await self._author_replied_to(room, message))
         if isinstance(command, Edit | Ask | Describe | Blend):

@@ -19,12 +19,15 @@ from bot.sizes import input_shape
 
 THUMBNAIL_SIDE = 320  # what clients show in the timeline before the image is opened
 TOO_LARGE = "M_TOO_LARGE"
+SPOILER = "⚠️ Flagged as sensitive: open the file to see it."
 
 
 async def image_content(
-    api: MatrixApi, image: ResultImage, caption: str, name: str, *, encrypted: bool = False
+    api: MatrixApi, image: ResultImage, caption: str, name: str, *, encrypted: bool = False, spoiler: bool = False
 ) -> dict[str, Any]:
-    """Upload one result (and its thumbnail); the `m.image` content naming them, with the caption as body."""
+    """Upload one result (and its thumbnail); the `m.image` content naming them, with the caption as body.
+    A flagged result a room shows behind a spoiler: Matrix images have none, so it goes as a file (clients
+    show its name, not the picture) with no thumbnail."""
     limit = await api.upload_limit()
     if limit:
         image = await fit_within(image, limit)
@@ -35,17 +38,21 @@ async def image_content(
             raise
         image = await fit_within(image, len(image.data) // 2)
         file = await _upload(api, image.data, image.mime, name, encrypted)
+    if spoiler:
+        content = {"msgtype": "m.file", "body": f"{SPOILER} {caption}".strip(), "filename": name}
+        return content | _file_keys(file, encrypted) | {"info": {"mimetype": image.mime, "size": len(image.data)}}
     info: dict[str, Any] = {"mimetype": image.mime, "size": len(image.data), "w": image.width, "h": image.height}
     thumbnail, mime = await shrink_for_vision(image.data, THUMBNAIL_SIDE)
     width, height = input_shape(thumbnail) or (image.width, image.height)
     small = file if thumbnail is image.data else await _upload(api, thumbnail, mime, f"thumbnail-{name}", encrypted)
     info["thumbnail_info"] = {"mimetype": mime, "size": len(thumbnail), "w": width, "h": height}
-    content: dict[str, Any] = {"msgtype": "m.image", "body": caption or name, "filename": name, "info": info}
-    if encrypted:
-        content["file"], info["thumbnail_file"] = file, small
-    else:
-        content["url"], info["thumbnail_url"] = file["url"], small["url"]
-    return content
+    info |= {f"thumbnail_{key}": value for key, value in _file_keys(small, encrypted).items()}
+    return {"msgtype": "m.image", "body": caption or name, "filename": name, "info": info} | _file_keys(file, encrypted)
+
+
+def _file_keys(file: dict[str, Any], encrypted: bool) -> dict[str, Any]:
+    """How an event names an uploaded file: `url`, or `file` (with its keys) when it went up encrypted."""
+    return {"file": file} if encrypted else {"url": file["url"]}
 
 
 async def _upload(api: MatrixApi, data: bytes, mime: str, name: str, encrypted: bool) -> dict[str, Any]:

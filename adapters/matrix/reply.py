@@ -90,7 +90,8 @@ class MatrixReply(Reply):
         for index, image in enumerate(delivery.images):
             name = f"atelier-{delivery.job_id}-{index + 1}.{image.extension}"
             caption = delivery.caption if index == 0 else ""
-            content = await image_content(self._outbox.api, image, caption, name, encrypted=self.target.encrypted)
+            encrypted, spoiler = self.target.encrypted, delivery.spoiler
+            content = await image_content(self._outbox.api, image, caption, name, encrypted=encrypted, spoiler=spoiler)
             event_id = await self._outbox.post(self.target, content, reply=self._quote())
             await self._outbox.link(room, event_id, conversation=self.conversation, job_id=delivery.job_id)
             sent.append(event_id)
