@@ -26,7 +26,7 @@ async def alice(synapse: Synapse) -> AsyncIterator[Person]:
     await person.aclose()
 
 
-async def test_spoiler_mode_posts_a_flagged_result_as_a_file(
+async def test_spoiler_mode_posts_a_flagged_result_as_a_file_and_review_mode_says_it_is_not_here(
     synapse: Synapse, fake_agnes: FakeAgnes, fake_moderation: FakeModeration, tmp_path: Path, alice: Person
 ) -> None:
     fake_agnes.image = png_bytes(color=RED)
@@ -44,7 +44,10 @@ async def test_spoiler_mode_posts_a_flagged_result_as_a_file(
         fake_agnes.image = png_bytes(color=(40, 90, 200))  # a clean result: shown as an image
         await alice.say(room, "!imagine a calm meadow")
         await alice.wait_for(room, sent_by(bot.user_id, "m.image"))
+        await alice.say(room, "!mod review on")
+        [unavailable] = await alice.wait_for(room, lambda e: sent_by(bot.user_id)(e) and "!mod review" in body_of(e))
     await bob.aclose()
     content = flagged["content"]
     assert body_of(flagged).startswith("⚠️ Flagged as sensitive") and "thumbnail_url" not in content["info"]
     assert content["info"]["mimetype"] == "image/png" and await alice.download(content["url"])
+    assert "not available on Matrix" in body_of(unavailable)

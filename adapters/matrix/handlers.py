@@ -41,6 +41,12 @@ UNDECRYPTABLE = (
     "or your client did not share its key with my device). Please send it again."
 )
 BAN_COMMANDS = ("ban", "unban")
+# Both need a moderators' channel inside the scope, and on Matrix every room is a scope of its own.
+NO_DESK = ("logchannel", "review")
+NO_DESK_TEXT = (
+    "`!mod {sub}` is not available on Matrix yet: a room is its own scope, so there is no moderators' channel "
+    "in it. Flagged results follow `!mod output` (withhold or spoiler), and `!mod log` lists what happened."
+)
 THREAD_IMAGES = 20  # how far back in a thread an image is looked for
 
 
@@ -135,6 +141,9 @@ class Handlers:
         command = self._command_of(message, addressed)
         if isinstance(command, ChangeSettings | Moderate | Help):
             request.is_admin = is_admin(room, message.sender, self.creators)  # !help lists !mod to admins only
+        if isinstance(command, Moderate) and command.subcommand in NO_DESK:
+            await reply.send_error(NO_DESK_TEXT.format(sub=command.subcommand))
+            return
         if isinstance(command, Moderate) and command.subcommand in BAN_COMMANDS and command.target is None:
             command = replace(command, target=await self._author_replied_to(room, message))
         if isinstance(command, Edit | Ask | Describe | Blend):
