@@ -275,3 +275,20 @@ async def crashed_job(path: Path, *, scope: str, origin: dict, status: dict) -> 
         await dead.jobs.note_status("crashedjob", json.dumps(status))
     finally:
         await dead.close()
+
+
+async def test_a_grid_offers_its_images_as_number_reactions(alice: Person, bot: Bot, room: str) -> None:
+    bot.agnes.next_images = [png_bytes(64, 48, color=(10 * n, 40, 90)) for n in range(1, 5)]
+    await alice.say(room, "!imagine four foxes --n 4")
+    [grid] = await alice.wait_for(room, sent_by(bot.user_id, "m.image"))
+    offered = await alice.wait_for(room, sent_by(bot.user_id, event_type="m.reaction"), count=5)
+    assert [r["content"]["m.relates_to"]["key"] for r in offered] == ["🔁", "1️⃣", "2️⃣", "3️⃣", "4️⃣"]
+    await alice.react(room, grid["event_id"], "3️⃣")
+    [_, picked] = await alice.wait_for(room, sent_by(bot.user_id, "m.image"), count=2)
+    assert await alice.download(picked["content"]["url"]) == bot.agnes.sent_images[2]  # image 3, as it was made
+    await alice.react(room, picked["event_id"], "1️⃣")  # no grid: a vote, not a button
+    await alice.react(room, picked["event_id"], "🎨")  # Vary (Strong) of image 3
+    await alice.wait_for(room, sent_by(bot.user_id, "m.image"), count=3)
+    assert len(bot.agnes.image_requests()) == 5  # the grid's four, and the variation
+    assert len([e for e in await alice.events(room) if sent_by(bot.user_id, "m.image")(e)]) == 3  # no re-post
+    assert bot.agnes.image_requests()[-1].body["image"][0].startswith("data:image/png")

@@ -15,7 +15,7 @@ from adapters.matrix.addressing import ACTION_WORDS, Addressed, address
 from adapters.matrix.events import Incoming, MediaRef, Target, conversation_key, incoming, media_of, thread_of
 from adapters.matrix.media import download_image
 from adapters.matrix.outbox import Outbox, text_content
-from adapters.matrix.reactions import action_of
+from adapters.matrix.reactions import action_of, pick_of
 from adapters.matrix.recovery import origin_of
 from adapters.matrix.reply import MatrixReply
 from adapters.matrix.rooms import Creators, is_admin, is_private, scope_of, user_of
@@ -23,7 +23,7 @@ from bot.command import Ask, Blend, ChangeSettings, Chat, Command, Describe, Edi
 from bot.core import Atelier
 from bot.failures import SORRY
 from bot.images import ImageRejected
-from bot.messages import Action, Request, User
+from bot.messages import Action, Request, User, image_ref
 from bot.parsing import parse_command
 from bot.redaction import redact
 
@@ -219,6 +219,12 @@ class Handlers:
         conversation, job_id = await self._outbox.linked(room.room_id, reacted)
         if job_id is None:
             return  # a reaction on something that is no result of ours
+        number = pick_of(str(relation.get("key", "")))
+        if number is not None:  # U1-U4, offered under a grid only: a 1️⃣ on a single image is someone's vote
+            record = await self._core.store.jobs.get(job_id)
+            if record is None or number > int(record.params.get("count") or 1) or record.params.get("count") == 1:
+                return
+            job_id = image_ref(job_id, number)
         sender = event["sender"]
         private = is_private(room)
         thread = None if private else thread_of(conversation or "") or reacted

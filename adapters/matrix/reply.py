@@ -13,7 +13,7 @@ from adapters.matrix.api import MatrixError
 from adapters.matrix.events import Target
 from adapters.matrix.media import image_content
 from adapters.matrix.outbox import Outbox, text_content
-from adapters.matrix.reactions import REACTIONS, RESULT_ACTIONS
+from adapters.matrix.reactions import PICK_KEYS, REACTIONS, RESULT_ACTIONS
 from adapters.matrix.recovery import status_ref
 from adapters.paging import PagedStream, split_pages
 from bot.messages import Action, Delivery, Progress, Reply
@@ -96,9 +96,9 @@ class MatrixReply(Reply):
             await self._outbox.link(room, event_id, conversation=self.conversation, job_id=delivery.job_id)
             sent.append(event_id)
         if sent:
-            for action in RESULT_ACTIONS:
-                if action in delivery.actions:
-                    await self._outbox.api.react(room, sent[-1], REACTIONS[action])
+            keys = [REACTIONS[action] for action in RESULT_ACTIONS if action in delivery.actions]
+            for key in keys + list(PICK_KEYS[: delivery.picks]):
+                await self._outbox.api.react(room, sent[-1], key)
         return json.dumps({"room": room, "events": sent}) if sent else None
 
     async def progress(self, update: Progress) -> None:
