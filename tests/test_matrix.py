@@ -255,24 +255,29 @@ async def test_a_job_a_crash_cut_off_has_its_notice_edited_after_the_restart(
     notice = await bot_side.say(room, "🎨 Working on it… react ✖️ to cancel.", thread=request)
     await bot_side.aclose()
     where = {"room": room, "thread": request, "event": request, "user": alice.user_id}
-    await crashed_job(bot.tmp_path / "atelier.db", scope=f"matrix:guild:{room}", origin=where,
-                      status={"room": room, "event": notice})  # fmt: skip
+    database, scope = bot.tmp_path / "atelier.db", f"matrix:guild:{room}"
+    await crashed_job(database, "crashed1", scope=scope, origin=where, status={"room": room, "event": notice})
+    await crashed_job(database, "crashed2", scope=scope, origin=where)  # it had posted no notice yet
     await bot.start()
     [edit] = await alice.wait_for(room, lambda e: e["content"].get("m.relates_to", {}).get("event_id") == notice)
     assert "interrupted by a restart" in edit["content"]["m.new_content"]["body"]
+    [told] = await alice.wait_for(room, lambda e: sent_by(bot.user_id, "m.notice")(e) and "interrupted" in body_of(e))
+    assert told["content"]["m.mentions"] == {"user_ids": [alice.user_id]}
+    assert told["content"]["m.relates_to"]["event_id"] == request  # in the thread it was asked in
 
 
-async def crashed_job(path: Path, *, scope: str, origin: dict, status: dict) -> None:
+async def crashed_job(path: Path, job_id: str, *, scope: str, origin: dict, status: dict | None = None) -> None:
     """What a process killed mid-job leaves in the database: its job running, its last heartbeat an hour ago."""
     dead = await Store.open(path)
     try:
         await dead.instances.beat(time.time() - 3600)
         job = NewJob(
-            "crashedjob", JobKind.IMAGINE, f"matrix:{origin['user']}", "Alice", scope, "c", "a storm", {}, "agnes", 1,
+            job_id, JobKind.IMAGINE, f"matrix:{origin['user']}", "Alice", scope, "c", "a storm", {}, "agnes", 1,
             origin=json.dumps(origin),
         )  # fmt: skip
         assert await dead.quotas.reserve(job, QuotaLimits(5, 50)) is None
-        await dead.jobs.note_status("crashedjob", json.dumps(status))
+        if status is not None:
+            await dead.jobs.note_status(job_id, json.dumps(status))
     finally:
         await dead.close()
 
