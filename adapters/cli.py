@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from adapters.matrix.settings import load_matrix_settings
 from bot.config import Settings, SettingsError, load_settings
 from bot.core import Atelier
 from bot.preflight import catalogue_problem, database_problem, folder_problem
@@ -25,9 +26,9 @@ log = logging.getLogger("atelier")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="atelier", description="AI image and chat bot for Discord and Telegram")
+    parser = argparse.ArgumentParser(prog="atelier", description="AI image and chat bot for Discord, Telegram and Matrix")
     commands = parser.add_subparsers(dest="command")
-    commands.add_parser("run", help="start the Telegram and/or Discord bot (whichever tokens are set)")
+    commands.add_parser("run", help="start the Telegram, Discord and/or Matrix bot (whichever are set)")
     console = commands.add_parser("console", help="try the bot in this terminal")
     console.add_argument("--out", type=Path, default=Path("atelier-out"), help="where result images go")
     console.add_argument("--model", help="image model for this session (e.g. relay:flux-2-pro)")
@@ -39,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         settings = load_settings()
+        load_matrix_settings()  # parsed here too: a bad MATRIX_* value is said like any other setting's
     except SettingsError as exc:
         if args.command == "doctor":
             print(f"FAIL settings: {exc}")
@@ -107,8 +109,8 @@ async def run_bots(settings: Settings) -> int:
     from bot.health import HealthServer
     from bot.providers.registry import webhook_receivers
 
-    if settings.telegram_token is None and settings.discord_token is None:
-        print("atelier: nothing to run: set TELEGRAM_TOKEN and/or DISCORD_TOKEN (see README).", file=sys.stderr)
+    if settings.telegram_token is None and settings.discord_token is None and not load_matrix_settings().configured:
+        print("atelier: nothing to run: set TELEGRAM_TOKEN, DISCORD_TOKEN or MATRIX_* (see README).", file=sys.stderr)
         return 2
     core = await Atelier.start(settings)
     problem = _missing_provider(core)

@@ -7,6 +7,7 @@ import logging
 import time
 from typing import Protocol
 
+from adapters.matrix.settings import load_matrix_settings
 from bot.config import Settings
 from bot.core import Atelier
 
@@ -49,6 +50,10 @@ def build_platforms(core: Atelier, settings: Settings) -> list[Platform]:
         from adapters.discord.adapter import DiscordAdapter
 
         platforms.append(DiscordAdapter(core, settings))
+    if (matrix := load_matrix_settings()).configured:
+        from adapters.matrix.adapter import MatrixAdapter
+
+        platforms.append(MatrixAdapter(core, settings, matrix))
     return platforms
 
 

@@ -10,6 +10,7 @@ from bot.config import Settings, load_settings
 from bot.core import Atelier
 from tests.fakes.agnes_server import FakeAgnes
 from tests.pg_server import pg_cluster, pg_url  # noqa: F401  (fixtures: a throwaway PostgreSQL)
+from tests.synapse_server import synapse  # noqa: F401  (a fixture: a throwaway Synapse homeserver)
 
 
 @pytest.fixture

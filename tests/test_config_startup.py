@@ -63,7 +63,7 @@ def agnes_env() -> dict[str, str]:
 @pytest.mark.parametrize(
     ("command", "expected"),
     [
-        ("run", "atelier: nothing to run: set TELEGRAM_TOKEN and/or DISCORD_TOKEN (see README)."),
+        ("run", "atelier: nothing to run: set TELEGRAM_TOKEN, DISCORD_TOKEN or MATRIX_* (see README)."),
         ("console", NO_PROVIDER),
     ],
 )

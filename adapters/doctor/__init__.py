@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from adapters.doctor.core import database_lines, moderation_lines, provider_lines
 from adapters.doctor.lines import CHECK_TIMEOUT_SECONDS, Line, fail, ok
 from adapters.doctor.webhooks import Webhook, configured_webhooks, webhook_line
+from adapters.matrix.settings import MatrixSettings, load_matrix_settings
 from bot.config import Settings
 from bot.redaction import redact, secrets_of
 
@@ -23,18 +24,21 @@ Check = tuple[str, Callable[[], Awaitable[list[Line]]]]
 
 
 async def run_doctor(settings: Settings, out: Callable[[str], None] = print) -> int:
-    secrets = secrets_of(settings)
-    checks = _checks(settings)
+    matrix = load_matrix_settings()  # parsed by `atelier doctor` already
+    secrets = [*secrets_of(settings), *matrix.secrets()]
+    checks = _checks(settings, matrix)
     results = await asyncio.gather(*(_guarded(what, check, secrets) for what, check in checks))
     lines = [ok("settings", "every setting parses"), *(line for found in results for line in found)]
-    if settings.telegram_token is None and settings.discord_token is None:
-        lines.append(fail("platforms", "neither TELEGRAM_TOKEN nor DISCORD_TOKEN is set: `atelier run` needs one"))
+    if settings.telegram_token is None and settings.discord_token is None and not matrix.configured:
+        lines.append(
+            fail("platforms", "none of TELEGRAM_TOKEN, DISCORD_TOKEN, MATRIX_* is set: `atelier run` needs one")
+        )
     for line in lines:
         out(line.render(secrets))
     return 0 if all(line.ok for line in lines) else 1
 
 
-def _checks(settings: Settings) -> list[Check]:
+def _checks(settings: Settings, matrix: MatrixSettings) -> list[Check]:
     checks: list[Check] = [
         ("database", lambda: database_lines(settings)),
         ("providers", lambda: provider_lines(settings)),
@@ -48,6 +52,10 @@ def _checks(settings: Settings) -> list[Check]:
         from adapters.discord.doctor import discord_lines
 
         checks.append(("discord", lambda: discord_lines(settings)))
+    if matrix.configured:
+        from adapters.matrix.doctor import matrix_lines
+
+        checks.append(("matrix", lambda: matrix_lines(matrix)))
     checks += [(hook.what, functools.partial(_webhook_lines, hook)) for hook in configured_webhooks(settings)]
     return checks
 
