@@ -26,7 +26,9 @@ log = logging.getLogger("atelier")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="atelier", description="AI image and chat bot for Discord, Telegram and Matrix")
+    parser = argparse.ArgumentParser(
+        prog="atelier", description="AI image and chat bot for Discord, Telegram and Matrix"
+    )
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("run", help="start the Telegram, Discord and/or Matrix bot (whichever are set)")
     console = commands.add_parser("console", help="try the bot in this terminal")
