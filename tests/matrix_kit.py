@@ -142,6 +142,7 @@ class Bot:
     tmp_path: Path
     overrides: dict[str, Any]
     core_overrides: dict[str, Any] = field(default_factory=dict)  # the core's settings (moderation, say)
+    adapter_options: dict[str, Any] = field(default_factory=dict)  # MatrixAdapter's own (standby_seconds)
     core: Atelier | None = None
     adapter: MatrixAdapter | None = None
 
@@ -161,7 +162,7 @@ class Bot:
             matrix_sync_timeout_seconds=5.0,
         )
         core = await Atelier.start(settings)
-        adapter = MatrixAdapter(core, settings, matrix)
+        adapter = MatrixAdapter(core, settings, matrix, **self.adapter_options)
         try:
             await adapter.start()
         except BaseException:

@@ -1,6 +1,8 @@
-"""The Matrix adapter's lifecycle: sign in, sync (from the position kept in the store, so what was said
-while the bot was down is answered; a first start skips the backlog), join rooms it is invited to, hand
-each event to the handlers, and stop cleanly, letting running work finish."""
+"""The Matrix adapter's lifecycle: take the account's sync lease (a second process on the same database
+stands by and takes over when the first stops: two would answer everything twice), sign in, sync (from
+the position kept in the store, so what was said while the bot was down is answered; a first start skips
+the backlog), join rooms it is invited to, hand each event to the handlers, and stop cleanly, letting
+running work finish."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import re
 import aiohttp
 from nio import JoinResponse, ProfileGetDisplayNameResponse, SyncError, SyncResponse
 
+from adapters.held_lease import RENEW_SECONDS, HeldLease, renewing
 from adapters.matrix.api import LIMIT_EXCEEDED, MatrixApi, MatrixError
 from adapters.matrix.handlers import Handlers
 from adapters.matrix.outbox import Outbox
@@ -21,6 +24,7 @@ from adapters.matrix.settings import MatrixSettings
 from bot.clock import MONOTONIC, Clock
 from bot.config import Settings
 from bot.core import Atelier
+from bot.lease import WALL
 from bot.redaction import RedactingFilter, redact, secrets_of
 from bot.tasks import cancel_and_wait
 
@@ -30,10 +34,21 @@ RETRY_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0)  # between failed syncs: the homeser
 LOGGERS = ("nio", "aiohttp", "adapters.matrix")
 
 
+def one_syncer(who: str) -> str:
+    return f"Another Atelier process syncs this Matrix account ({who}); run it in one process, the others stand by"
+
+
 class MatrixAdapter:
     name = "matrix"
 
-    def __init__(self, core: Atelier, settings: Settings, matrix: MatrixSettings, clock: Clock = MONOTONIC) -> None:
+    def __init__(
+        self,
+        core: Atelier,
+        settings: Settings,
+        matrix: MatrixSettings,
+        clock: Clock = MONOTONIC,
+        standby_seconds: float = RENEW_SECONDS,  # how often a standing-by process asks for the lease
+    ) -> None:
         if not matrix.configured:
             raise ValueError("MATRIX_HOMESERVER, MATRIX_USER_ID and MATRIX_ACCESS_TOKEN or MATRIX_PASSWORD are not set")
         self._core = core
@@ -48,6 +63,13 @@ class MatrixAdapter:
         self.outbox = Outbox(self.api, core.store.conversations, matrix, on_status=core.note_status)
         self.handlers = Handlers(core, self.outbox, self._secrets)
         self._session = Session(core.store.settings, matrix.matrix_user_id)
+        store = core.store
+        self._lease = HeldLease(
+            store.leases, f"matrix-sync:{matrix.matrix_user_id}", store.instance_id, WALL, one_syncer
+        )
+        self._standby_seconds = standby_seconds
+        self._standby: asyncio.Task[None] | None = None
+        self._heartbeat: asyncio.Task[None] | None = None
         self._since: str | None = None
         # The first sync of a process asks for the rooms' full state (members, power levels): the client
         # keeps them in memory only, and the kept position alone would give just what changed since.
@@ -58,7 +80,39 @@ class MatrixAdapter:
         self.failure: asyncio.Future[str] | None = None
 
     async def start(self) -> None:
-        """Returns once events are being received; raises with a message an operator can act on."""
+        """Returns once events are being received, or once this process stands by for the one that syncs
+        the account; raises with a message an operator can act on."""
+        self.failure = asyncio.get_running_loop().create_future()
+        if not await self._lease.try_acquire():
+            log.warning("matrix: %s; standing by to take over", await self._lease.held_elsewhere())
+            self._standby = asyncio.create_task(self._stand_by())
+            return
+        try:
+            await self._begin()
+        except BaseException:
+            await self._lease.release()
+            raise
+
+    async def _stand_by(self) -> None:
+        while not self._stopping:
+            await self.api.clock.sleep(self._standby_seconds)
+            try:
+                if not await self._lease.try_acquire():
+                    continue
+            except Exception as exc:  # a busy database: asked again next time
+                log.warning("matrix: could not ask for the sync lease: %r", exc)
+                continue
+            log.info("matrix: the process that synced this account stopped; taking over")
+            try:
+                await self._begin()
+            except Exception as exc:  # e.g. the password changed meanwhile: one clear line, status 1
+                await self._lease.release()
+                if self.failure is not None and not self.failure.done():
+                    self.failure.set_result(redact(str(exc), self._secrets) or type(exc).__name__)
+            return
+
+    async def _begin(self) -> None:
+        """Sign in and start syncing, holding the lease."""
         await asyncio.to_thread(self._keys_dir.mkdir, parents=True, exist_ok=True)
         try:
             await sign_in(self.client, self._matrix, self._session)
@@ -75,8 +129,9 @@ class MatrixAdapter:
         self._since = await self._session.get("next_batch")
         if self._since is None:  # a first start: what was said before the bot existed is not for it
             await self._sync_once(timeout_ms=0, skip_timeline=True)
-        self.failure = asyncio.get_running_loop().create_future()
         self._sync = asyncio.create_task(self._sync_forever())
+        assert self.failure is not None
+        self._heartbeat = asyncio.create_task(renewing(self._lease, self.failure))
         log.info("matrix: syncing as %s (device %s)", self.client.user_id, self.client.device_id)
 
     async def _read_display_name(self) -> None:
@@ -156,14 +211,20 @@ class MatrixAdapter:
             log.info("matrix: joined %s", room_id)
 
     def alive(self) -> bool:
-        """Syncing (retrying through a homeserver's restart counts): False once stopped or refused for good."""
-        return self._sync is not None and not self._sync.done() and not self._stopping
+        """Syncing (retrying through a homeserver's restart counts) or standing by: False once stopped,
+        refused for good, or its lease lost."""
+        if self._stopping or (self.failure is not None and self.failure.done()):
+            return False
+        running = self._sync if self._sync is not None else self._standby
+        return running is not None and not running.done()
 
     async def stop_intake(self) -> None:
         """Take no new events; running work goes on and can still answer."""
         self._stopping = True
+        await cancel_and_wait(self._standby)
         await cancel_and_wait(self._sync)
         self._sync = None
+        await cancel_and_wait(self._heartbeat)
 
     async def close(self, grace: float = 10.0) -> None:
         """Once the jobs have delivered: let other handlers finish (bounded), then close the session."""
@@ -179,6 +240,7 @@ class MatrixAdapter:
         if self.failure is not None and not self.failure.done():
             self.failure.cancel()
         await self.client.close()
+        await self._lease.release()  # a process standing by takes over
 
 
 class _RetrySync(Exception):

@@ -20,11 +20,12 @@ from telegram import (
 from telegram.error import Conflict, InvalidToken, TelegramError
 from telegram.ext import Application, ApplicationBuilder, CallbackQueryHandler, MessageHandler, filters
 
+from adapters.held_lease import renewing
 from adapters.telegram.admins import AdminCache
 from adapters.telegram.desk import TelegramDesk
 from adapters.telegram.handlers import Handlers
 from adapters.telegram.outbox import Outbox
-from adapters.telegram.poller import OTHER_DATABASE, PollerLease, lease_name, one_poller, renewing
+from adapters.telegram.poller import OTHER_DATABASE, PollerLease, lease_name, one_poller
 from adapters.telegram.recovery import keep_telling
 from adapters.telegram.transport import bot_request, get_updates_request
 from adapters.telegram.webhook import WebhookServer
