@@ -5,7 +5,6 @@ does not leave its "Working… / Cancel" status behind."""
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import discord
@@ -15,11 +14,10 @@ from adapters.discord.recovery import STOPPED_NOTICE
 from adapters.discord.views import status_view
 from adapters.platforms import shut_down
 from bot.commands.actions import INTERRUPTED_NOTICE
-from bot.store import Store
-from bot.store.jobs import JobKind, JobStatus
-from bot.store.quotas import NewJob, QuotaLimits
+from bot.store.jobs import JobStatus
 from tests import test_discord_harness as harness
 from tests.conftest import make_settings
+from tests.crashed_jobs import leave_crashed_job
 from tests.fakes.agnes_server import FakeAgnes
 from tests.fakes.discord_server import FakeDiscord
 from tests.test_discord_harness import TIMEOUT, ephemeral_followup, eventually, running
@@ -43,20 +41,12 @@ async def post_as_the_bot(fake: FakeDiscord, text: str, view: discord.ui.View | 
 
 
 async def crashed_job(path: Path, fake: FakeDiscord, job_id: str, status: discord.Message | None) -> None:
-    dead = await Store.open(path)
-    try:
-        await dead.instances.beat(time.time() - 3600)  # its last heartbeat, an hour ago
-        user = int(fake.user["id"])
-        job = NewJob(
-            job_id, JobKind.IMAGINE, f"discord:{user}", "Ada", f"discord:guild:{fake.guild_id}", "c", "p", {},
-            "agnes", 1, origin=json.dumps({"channel": fake.channel_id, "user": user}),
-        )  # fmt: skip
-        assert await dead.quotas.reserve(job, QuotaLimits(5, 50)) is None
-        if status is not None:
-            ref = {"channel": status.channel.id, "message": status.id}
-            await dead.jobs.note_status(job_id, json.dumps(ref))
-    finally:
-        await dead.close()
+    user = int(fake.user["id"])
+    await leave_crashed_job(
+        path, job_id, user_key=f"discord:{user}", scope=f"discord:guild:{fake.guild_id}", prompt="p",
+        origin={"channel": fake.channel_id, "user": user},
+        status=None if status is None else {"channel": status.channel.id, "message": status.id},
+    )  # fmt: skip
 
 
 async def test_after_a_crash_the_status_is_edited_and_its_cancel_button_explains(

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -18,10 +17,9 @@ from adapters.telegram.status import cancel_keyboard
 from bot.commands.actions import INTERRUPTED_NOTICE
 from bot.core import Atelier
 from bot.lease import HEARTBEAT_SECONDS
-from bot.store import Store
 from bot.store.instances import LEASE_TTL_SECONDS
-from bot.store.jobs import JobKind, JobStatus
-from bot.store.quotas import NewJob, QuotaLimits
+from bot.store.jobs import JobStatus
+from tests.crashed_jobs import leave_crashed_job
 from tests.fake_clock import FakeClock
 from tests.fakes.agnes_server import FakeAgnes
 from tests.fakes.telegram_server import FakeTelegram
@@ -48,22 +46,11 @@ async def crashed_job(
     status: dict | None,
     last_beat: float | None = None,
 ) -> None:
-    """What a process killed mid-job leaves in the database (by default its last heartbeat an hour ago)."""
-    dead = await Store.open(path)
-    try:
-        await dead.instances.beat(time.time() - 3600 if last_beat is None else last_beat)
-        origin = {"chat": chat, "thread": None, "message": request_message, "group": chat < 0, "user": user}
-        origin["name"] = "Ada"
-        scope = f"telegram:guild:{chat}" if chat < 0 else f"telegram:private:{user}"
-        job = NewJob(
-            job_id, JobKind.IMAGINE, f"telegram:{user}", "Ada", scope, "c", "a lighthouse", {}, "agnes", 1,
-            origin=json.dumps(origin),
-        )  # fmt: skip
-        assert await dead.quotas.reserve(job, QuotaLimits(5, 50)) is None
-        if status is not None:
-            await dead.jobs.note_status(job_id, json.dumps(status))
-    finally:
-        await dead.close()
+    origin = {"chat": chat, "thread": None, "message": request_message, "group": chat < 0, "user": user, "name": "Ada"}
+    scope = f"telegram:guild:{chat}" if chat < 0 else f"telegram:private:{user}"
+    await leave_crashed_job(
+        path, job_id, user_key=f"telegram:{user}", scope=scope, origin=origin, status=status, last_beat=last_beat
+    )
 
 
 async def test_an_interrupted_jobs_status_is_edited_its_button_removed_and_cancel_explains(

@@ -6,16 +6,13 @@ from __future__ import annotations
 import io
 import json
 import logging
-import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from bot.store import Store
-from bot.store.jobs import JobKind
-from bot.store.quotas import NewJob, QuotaLimits
+from tests.crashed_jobs import leave_crashed_job
 from tests.fakes.agnes_server import FakeAgnes
 from tests.fakes.images import png_bytes
 from tests.matrix_kit import Bot, EncryptedPerson, Event, Person, body_of, running_bot, sent_by
@@ -267,19 +264,10 @@ async def test_a_job_a_crash_cut_off_has_its_notice_edited_after_the_restart(
 
 
 async def crashed_job(path: Path, job_id: str, *, scope: str, origin: dict, status: dict | None = None) -> None:
-    """What a process killed mid-job leaves in the database: its job running, its last heartbeat an hour ago."""
-    dead = await Store.open(path)
-    try:
-        await dead.instances.beat(time.time() - 3600)
-        job = NewJob(
-            job_id, JobKind.IMAGINE, f"matrix:{origin['user']}", "Alice", scope, "c", "a storm", {}, "agnes", 1,
-            origin=json.dumps(origin),
-        )  # fmt: skip
-        assert await dead.quotas.reserve(job, QuotaLimits(5, 50)) is None
-        if status is not None:
-            await dead.jobs.note_status(job_id, json.dumps(status))
-    finally:
-        await dead.close()
+    user_key = f"matrix:{origin['user']}"
+    await leave_crashed_job(
+        path, job_id, user_key=user_key, scope=scope, origin=origin, status=status, prompt="a storm"
+    )
 
 
 async def test_a_grid_offers_its_images_as_number_reactions(alice: Person, bot: Bot, room: str) -> None:
