@@ -172,7 +172,7 @@ class MatrixAdapter:
         assert isinstance(response, SyncResponse)
         await self._crypto_upkeep()
         for room_id in response.rooms.invite:
-            self.outbox.spawn(self._join(room_id), "joining a room")
+            self.outbox.background.spawn(self._join(room_id), "joining a room")
         for room_id, joined in response.rooms.join.items():
             for event in [*joined.state, *joined.timeline.events]:
                 self.handlers.creators.note(room_id, event.source)
@@ -236,7 +236,7 @@ class MatrixAdapter:
             for task in late:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
-        await self.outbox.drain(5.0)
+        await self.outbox.background.drain(5.0)
         if self.failure is not None and not self.failure.done():
             self.failure.cancel()
         await self.client.close()

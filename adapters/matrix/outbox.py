@@ -4,10 +4,9 @@ waits for when it stops. Also the one place the core's `/command` wording become
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +16,7 @@ from adapters.matrix.events import Target, message_key
 from adapters.matrix.settings import MatrixSettings
 from bot.command import CommandName
 from bot.store.conversations import ConversationStore
+from bot.tasks import Background
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ class Outbox:
     api: MatrixApi
     links: ConversationStore
     matrix: MatrixSettings
-    tasks: set[asyncio.Task] = field(default_factory=set)
+    background: Background = field(default_factory=lambda: Background(log, "matrix"))
     # The core's note_status: told of each job's "working" notice, to edit it if the process dies.
     on_status: Callable[[str, str], Awaitable[None]] | None = None
 
@@ -54,21 +54,3 @@ class Outbox:
 
     async def linked(self, room_id: str, event_id: str) -> tuple[str | None, str | None]:
         return await self.links.linked(message_key(room_id, event_id))
-
-    def spawn(self, work: Coroutine[Any, Any, Any], what: str) -> asyncio.Task:
-        """Work that must not delay an answer; errors are logged, never raised."""
-
-        async def guarded() -> None:
-            try:
-                await work
-            except Exception as exc:
-                log.warning("matrix: %s failed: %s", what, exc)
-
-        task = asyncio.create_task(guarded())
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
-        return task
-
-    async def drain(self, timeout: float) -> None:
-        if self.tasks:
-            await asyncio.wait(list(self.tasks), timeout=timeout)

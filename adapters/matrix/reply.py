@@ -142,7 +142,9 @@ class MatrixReply(Reply):
         status, self._status = self._status, None
         event_id = await status
         if event_id is not None:
-            self._outbox.spawn(self._outbox.api.redact(self.target.room_id, event_id), "removing a job's notice")
+            self._outbox.background.spawn(
+                self._outbox.api.redact(self.target.room_id, event_id), "removing a job's notice"
+            )
 
 
 def _pages(text: str) -> list[str]:

@@ -192,7 +192,7 @@ class TelegramAdapter:
         await self._finish_inflight(grace)
         if app.running:
             await app.stop()
-        await self.outbox.drain(5.0)
+        await self.outbox.background.drain(5.0)
         await app.shutdown()
 
     async def stop(self) -> None:

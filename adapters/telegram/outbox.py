@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -15,8 +15,10 @@ from adapters.telegram.pacing import EditPacer, PacerPool, Priority
 from bot.clock import MONOTONIC, Clock
 from bot.config import Settings
 from bot.store.conversations import ConversationStore
+from bot.tasks import Background
 
 log = logging.getLogger(__name__)
+
 T = TypeVar("T")
 
 
@@ -55,7 +57,7 @@ class Outbox:
     settings: Settings
     clock: Clock = MONOTONIC  # what status, stream and flood-control waits read; tests drive their own
     pacers: PacerPool = field(default_factory=PacerPool)
-    tasks: set[asyncio.Task] = field(default_factory=set)
+    background: Background = field(default_factory=lambda: Background(log, "telegram", _error_type))
     # The core's note_status: told of each job's status message, to edit it if the process dies.
     on_status: Callable[[str, str], Awaitable[None]] | None = None
 
@@ -86,19 +88,6 @@ class Outbox:
             message_key(message.chat_id, message.message_id), conversation=conversation, job_id=job_id
         )
 
-    def spawn(self, work: Coroutine[Any, Any, Any], what: str) -> None:
-        """Fire-and-forget work that must not delay an answer; errors are logged, never raised."""
 
-        async def guarded() -> None:
-            try:
-                await work
-            except Exception as exc:
-                log.warning("telegram: %s failed: %s", what, type(exc).__name__)
-
-        task = asyncio.create_task(guarded())
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
-
-    async def drain(self, timeout: float) -> None:
-        if self.tasks:
-            await asyncio.wait(list(self.tasks), timeout=timeout)
+def _error_type(exc: Exception) -> str:
+    return type(exc).__name__

@@ -51,7 +51,7 @@ class JobStatus:
         if self._message is not None:
             message, self._message = self._message, None
             removal = self._outbox.call(self._target, message.delete, "deleteMessage", Priority.STATUS)
-            self._outbox.spawn(removal, "deleting a status message")
+            self._outbox.background.spawn(removal, "deleting a status message")
 
     async def _run(self) -> None:
         settings, clock = self._outbox.settings, self._outbox.clock
