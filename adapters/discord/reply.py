@@ -27,6 +27,7 @@ from bot.store.conversations import ConversationStore
 log = logging.getLogger(__name__)
 
 M = TypeVar("M")
+T = TypeVar("T")
 AnyMessage = discord.Message | discord.WebhookMessage | discord.InteractionMessage
 # Changes a message shown (`edit(message, content=...)`, `delete(message)`): directly, or as the reply routes it.
 Edit = Callable[..., Awaitable[object]]
@@ -207,12 +208,18 @@ class InteractionReply(Reply):
     ) -> AnyMessage:
         """`files` makes the attachments afresh for each try: a refused upload has consumed the first ones."""
         private = ephemeral or self._ephemeral
-        if not self._public:
-            return await self._followup(content, files=files(), view=view, ephemeral=private)
-        return await self._life.either(
+        return await self._by_token_or_channel(
             lambda: self._followup(content, files=files(), view=view, ephemeral=private),
             lambda: self._in_channel(content, files=files(), view=view),
         )
+
+    async def _by_token_or_channel(
+        self, by_token: Callable[[], Awaitable[T]], by_channel: Callable[[], Awaitable[T]]
+    ) -> T:
+        """Through the token; past it, in the channel, unless this reply is private (only the token has it)."""
+        if not self._public:
+            return await by_token()
+        return await self._life.either(by_token, by_channel)
 
     async def _followup(
         self,
@@ -365,12 +372,10 @@ class InteractionReply(Reply):
         async with self._lock:
             self._progress_open = False
             message = await self._reply_in_channel(delivery, caption)
-            if message is None and self._public:
-                message = await self._life.either(
+            if message is None:
+                message = await self._by_token_or_channel(
                     lambda: self._result_by_token(delivery, caption), lambda: self._result_in_channel(delivery, caption)
                 )
-            elif message is None:
-                message = await self._result_by_token(delivery, caption)
         await self._links.link_message(message_key(message.id), job_id=delivery.job_id)
         # An ephemeral result is only its user's: nothing a moderator could delete.
         return None if message.flags.ephemeral else posted_ref([message])
