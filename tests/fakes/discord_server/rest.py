@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
-from aiohttp import BodyPartReader, web
+from aiohttp import web
 
+from ..multipart import boundary_of, split_parts
 from .models import API_PREFIX, ApiError, RecordedFile, RecordedRequest
 from .ratelimits import RateLimitMixin, _ratelimit_headers
 
@@ -60,21 +61,18 @@ class RestMixin(RateLimitMixin):
     async def _record_start(self, request: web.Request, template: str) -> RecordedRequest:
         body: Any = None
         files: list[RecordedFile] = []
+        # The whole body first, then the time: what follows is the fake's own parsing, not the client's upload.
+        raw = await request.read() if request.can_read_body else b""
+        arrived = time.monotonic()
         if request.content_type.startswith("multipart/"):
-            reader = await request.multipart()
-            while (next_part := await reader.next()) is not None:
-                part = cast(BodyPartReader, next_part)  # payload parts are flat (never nested multiparts)
-                data = await part.read()
-                name = part.name or ""
-                if name == "payload_json":
-                    body = _parse_json(data)
+            for part in split_parts(raw, boundary_of(request.headers.get("Content-Type", ""))):
+                if part.name == "payload_json":
+                    body = _parse_json(part.data)
                 elif part.filename is not None:
-                    ctype = part.headers.get("Content-Type", "application/octet-stream")
-                    files.append(RecordedFile(name, part.filename, ctype, bytes(data)))
-        elif request.can_read_body:
-            raw = await request.read()
-            if raw:
-                body = _parse_json(raw)
+                    ctype = part.content_type or "application/octet-stream"
+                    files.append(RecordedFile(part.name, part.filename, ctype, part.data))
+        elif raw:
+            body = _parse_json(raw)
         return RecordedRequest(
             method=request.method,
             path=request.path.removeprefix(API_PREFIX),
@@ -84,7 +82,7 @@ class RestMixin(RateLimitMixin):
             json=body,
             files=files,
             headers=dict(request.headers),
-            timestamp=time.monotonic(),
+            timestamp=arrived,
         )
 
     async def _not_found(self, rec: RecordedRequest) -> tuple[int, Any]:

@@ -13,40 +13,20 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
+from ..multipart import boundary_of, split_parts
 from .flood import FloodControlMixin
 from .models import STRING_PARAMS, ApiError, Call, JSONDict, RecordedRequest, bad_request
-
-
-def _parse_disposition(value: str) -> dict[str, str]:
-    params: dict[str, str] = {}
-    for key, quoted, bare in re.findall(r';\s*([\w*]+)=(?:"((?:[^"\\]|\\.)*)"|([^;]*))', value):
-        raw = quoted if quoted or not bare else bare.strip()
-        # httpx (HTML5 form encoding) escapes '"' and control characters as %XX and '\' as '\\'
-        raw = re.sub(r"%(22|[01][0-9A-F])", lambda m: chr(int(m.group(1), 16)), raw).replace("\\\\", "\\")
-        params[key.lower()] = raw
-    return params
 
 
 def parse_multipart(body: bytes, boundary: str) -> tuple[dict[str, str], dict[str, tuple[str, bytes]]]:
     """Split a multipart/form-data body into text fields and files {field: (filename, bytes)}."""
     fields: dict[str, str] = {}
     files: dict[str, tuple[str, bytes]] = {}
-    for part in body.split(b"--" + boundary.encode())[1:]:
-        if part.startswith(b"--"):
-            break
-        head, _, content = part.removeprefix(b"\r\n").partition(b"\r\n\r\n")
-        content = content.removesuffix(b"\r\n")
-        headers = {}
-        for line in head.decode("utf-8", "replace").split("\r\n"):
-            key, _, value = line.partition(":")
-            headers[key.strip().lower()] = value.strip()
-        disp = _parse_disposition(headers.get("content-disposition", ""))
-        if "name" not in disp:
-            continue
-        if "filename" in disp:
-            files[disp["name"]] = (disp["filename"], content)
+    for part in split_parts(body, boundary):
+        if part.filename is not None:
+            files[part.name] = (part.filename, part.data)
         else:
-            fields[disp["name"]] = content.decode("utf-8", "replace")
+            fields[part.name] = part.data.decode("utf-8", "replace")
     return fields, files
 
 
@@ -145,7 +125,6 @@ class ApiMixin(FloodControlMixin):
         elif ctype == "application/x-www-form-urlencoded":
             raw.update(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
         elif ctype == "multipart/form-data":
-            boundary = re.search(r'boundary="?([^";]+)"?', request.headers.get("Content-Type", ""))
-            fields, files = parse_multipart(body, boundary.group(1) if boundary else "")
+            fields, files = parse_multipart(body, boundary_of(request.headers.get("Content-Type", "")))
             raw.update(fields)
         return {k: coerce_param(k, v) for k, v in raw.items()}, files
