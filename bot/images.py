@@ -13,11 +13,13 @@ from PIL import Image, UnidentifiedImageError
 from bot.config import Settings
 from bot.image_metadata import strip_metadata
 from bot.messages import ResultImage
+from bot.png_check import SIGNATURE as PNG_SIGNATURE
+from bot.png_check import DamagedPng, png_size
 
 # Decoding runs in a thread above these sizes so a big file never stalls the event loop. Verifying a
-# PNG result only checks its structure (~0.5 ms per MB here), cheaper than the trip to a thread.
+# PNG result only walks its chunks (~0.1 ms per MB here), cheaper than the trip to a thread.
 _INLINE_BYTES = 256 * 1024
-_INLINE_VERIFY_BYTES = 2 * 1024 * 1024
+_INLINE_VERIFY_BYTES = 8 * 1024 * 1024
 _FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp", "GIF": "image/gif"}
 
 # We check pixel counts ourselves (with a friendlier message); keep Pillow's guard as a backstop.
@@ -83,25 +85,27 @@ _ORIENTATION_TAG = 0x0112
 _EMBEDDED_KEYS = ("exif", "xmp", "XML:com.adobe.xmp")
 
 
-def _inspect(data: bytes, limits: ImageLimits, *, full_decode: bool) -> _Shape:
+def _check_pixels(width: int, height: int, limits: ImageLimits) -> None:
+    if width * height > limits.max_megapixels * 1_000_000:
+        raise ImageRejected(
+            f"That image is {width}x{height} ({width * height / 1e6:.0f} megapixels); "
+            f"the limit is {limits.max_megapixels:.0f} megapixels."
+        )
+
+
+def _inspect(data: bytes, limits: ImageLimits) -> _Shape:
+    """Fully decoded, so a damaged file is refused before anyone sees it."""
     _check_size(data, limits)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as image:
                 width, height = image.size
-                if width * height > limits.max_megapixels * 1_000_000:
-                    raise ImageRejected(
-                        f"That image is {width}x{height} ({width * height / 1e6:.0f} megapixels); "
-                        f"the limit is {limits.max_megapixels:.0f} megapixels."
-                    )
+                _check_pixels(width, height, limits)
                 mime = _FORMATS.get(image.format or "")
                 if mime is None:
                     raise ImageRejected(f"{image.format} images are not supported; send a PNG, JPEG, WebP or GIF.")
-                if full_decode or image.format != "PNG":
-                    image.load()
-                else:
-                    image.verify()  # PNG: every chunk's CRC checked, without inflating the pixels
+                image.load()
                 orientation = image.getexif().get(_ORIENTATION_TAG, 1) if "exif" in image.info else 1
                 embedded = image.format == "WEBP" and any(key in image.info for key in _EMBEDDED_KEYS)
     except ImageRejected:
@@ -131,7 +135,7 @@ def _clean_input(data: bytes, limits: ImageLimits) -> bytes:
     metadata), so a clean, upright file comes back as the very same bytes."""
     _check_size(data, limits)
     stripped = strip_metadata(data)
-    shape = _inspect(stripped.data, limits, full_decode=True)
+    shape = _inspect(stripped.data, limits)
     orientation = _orientation(stripped.exif) if stripped.exif else shape.orientation
     if orientation == 1 and not shape.embedded_metadata:
         return stripped.data
@@ -165,16 +169,21 @@ def _check_size(data: bytes, limits: ImageLimits) -> None:
 
 
 def _check_result(data: bytes, limits: ImageLimits) -> _Shape:
-    """Structure checked without inflating pixels. Text chunks are left out of the check: a result may
-    carry megabytes of them (a ComfyUI workflow), which Pillow would refuse, yet the image is sound."""
+    """A PNG (what providers send) by its chunk walk alone, no pixel inflated: megabytes of text chunks (a
+    ComfyUI workflow), which Pillow would refuse, are just more chunks to it. Other formats are decoded."""
     if len(data) > limits.max_bytes:
         raise ResultTooLarge(
             f"The provider's image is {len(data) / 1_048_576:.1f} MB, over this bot's "
             f"{limits.max_bytes / 1_048_576:.0f} MB limit for results."
         )
-    if data.startswith(b"\x89PNG"):
-        return _inspect(strip_metadata(data).data, limits, full_decode=False)
-    return _inspect(data, limits, full_decode=False)
+    if not data.startswith(PNG_SIGNATURE):
+        return _inspect(data, limits)
+    try:
+        width, height = png_size(data)
+    except DamagedPng:
+        raise ImageRejected("That image is damaged or truncated; please send it again.") from None
+    _check_pixels(width, height, limits)
+    return _Shape("image/png", width, height)
 
 
 async def check_input_image(data: bytes, limits: ImageLimits) -> bytes:
