@@ -199,6 +199,7 @@ class JobRunner:
 
         ticker = asyncio.create_task(self._tick(job_id, started, lambda: latest, reply))
         try:
+            await reply.ready()
             async with asyncio.timeout(self._settings.provider_deadline_seconds):
                 images = await self._generate(job_id, prepared, report)
             if prepared.keep is not None:  # Zoom Out, Pan: the kept pixels go back exactly as they were

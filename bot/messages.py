@@ -244,6 +244,11 @@ class Reply:
     """The port an adapter implements to answer one request. `send_text`, `send_images` and `send_file` must
     be implemented; the others have defaults (errors as text, streams sent whole, progress not shown)."""
 
+    async def ready(self) -> None:
+        """Awaited before a provider is called: an adapter still acknowledging the request (Discord's defer,
+        begun with the job so its round trip overlaps the job's first steps) waits for it here, and raises
+        when it was refused, so nothing is paid for that no one can receive. The default is ready at once."""
+
     async def send_text(self, text: str) -> None:
         raise NotImplementedError
 

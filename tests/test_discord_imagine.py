@@ -87,6 +87,30 @@ async def test_imagine_defers_first_then_follows_up_with_png_and_buttons(
     assert await eventually(linked_job) == job
 
 
+async def test_a_refused_acknowledgement_calls_no_provider_and_charges_nothing(
+    fake_discord: FakeDiscord, fake_agnes: FakeAgnes, bot: Bot, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The defer runs beside the job's first steps; when Discord refuses it (the bot was too slow), the job
+    stops before its provider call, the reservation is given back and the client goes on."""
+    fake_discord.interaction_ack_deadline = -1.0  # every acknowledgement arrives "too late"
+    inter = await fake_discord.dispatch_slash_command("imagine", {"prompt": "a lighthouse at dusk"})
+
+    async def given_up() -> bool:
+        return any("could not acknowledge" in record.getMessage() for record in caplog.records)
+
+    await eventually(given_up)
+    assert [c.status for c in fake_discord.callbacks if c.params["interaction_id"] == str(inter.id)] == [404]
+    assert fake_agnes.image_requests() == [] and fake_discord.followups(inter) == []
+    usage = await bot.core.store.quotas.usage(
+        f"discord:guild:{fake_discord.guild_id}", f"discord:{fake_discord.user['id']}"
+    )
+    assert usage.user_used == 0 and usage.scope_used == 0
+
+    fake_discord.interaction_ack_deadline = 3.0
+    works = await fake_discord.dispatch_slash_command("imagine", {"prompt": "a lighthouse at dawn"})
+    assert (await fake_discord.wait_for_followup(works, timeout=TIMEOUT)).files
+
+
 async def test_reroll_works_after_a_restart(tmp_path: Path, fake_discord: FakeDiscord, fake_agnes: FakeAgnes) -> None:
     async with running(tmp_path, fake_agnes, fake_discord):
         inter = await fake_discord.dispatch_slash_command("imagine", {"prompt": "a red fox", "seed": 7})

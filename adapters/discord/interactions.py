@@ -4,6 +4,7 @@ and the user gets a short ephemeral message; nothing reaches discord.py's event 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections import OrderedDict
@@ -16,6 +17,7 @@ from adapters.discord.inflight import InFlight
 from adapters.discord.reply import ChannelReply, InteractionReply, Pacing
 from adapters.discord.requests import channel_conversation, dm_key, from_interaction, is_thread, thread_key
 from adapters.discord.threads import ChatThreads
+from adapters.discord.token_life import NotAcknowledged
 from adapters.discord.uploads import image_attachments, read_image
 from adapters.discord.views import (
     InstructionForm,
@@ -42,6 +44,11 @@ log = logging.getLogger(__name__)
 NO_IMAGE = "That message has no image attached. Use this on a message with a PNG, JPEG, WebP or GIF."
 GONE_MESSAGE = "I cannot find that message any more (was it deleted?)."
 REGION_CHOOSER = f"{CHOOSE_REGION} Any other shape: `/edit` with a `mask` image (white where it may change)."
+
+
+def _seen(future: asyncio.Future) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 class AtelierInteractions:
@@ -71,23 +78,23 @@ class AtelierInteractions:
             **options,  # type: ignore[arg-type]
         )
 
-    async def deferred(
+    def deferred(
         self, interaction: discord.Interaction, *, ephemeral: bool = False, **options: object
-    ) -> InteractionReply | None:
-        """Acknowledge at once (Discord allows 3 s); the answer follows through the reply. None: too late."""
-        try:
-            ack = await interaction.response.defer(thinking=True, ephemeral=ephemeral)
-        except discord.HTTPException as exc:
-            log.warning("could not acknowledge an interaction in time: %s %s", exc.status, exc.text[:100])
-            return None
-        original = ack.message_id if ack is not None else None  # what a reply past the token's life answers
-        return self.reply(interaction, ephemeral=ephemeral, original_id=original, **options)
+    ) -> InteractionReply:
+        """Acknowledge at once (Discord allows 3 s) while the command goes on: its first words to Discord wait
+        for the acknowledgement (TokenLife.acknowledged), and a job waits for it before its provider call, so
+        the round trip costs the answer nothing (about 2 ms) and a refused one costs nothing either."""
+        acknowledging = asyncio.ensure_future(interaction.response.defer(thinking=True, ephemeral=ephemeral))
+        acknowledging.add_done_callback(_seen)  # a refusal no one waited for (nothing was sent) is not an error
+        return self.reply(interaction, ephemeral=ephemeral, acknowledging=acknowledging, **options)
 
     @contextlib.asynccontextmanager
     async def guarded(self, what: str, reply: Reply | None) -> AsyncIterator[None]:
         try:
             with self.in_flight.track():
                 yield
+        except NotAcknowledged as exc:  # nothing can reach the member: say it once, for the operator
+            log.warning("discord %s: could not acknowledge the interaction in time (%s)", what, exc)
         except Exception:
             log.exception("discord %s failed", what)
             if reply is not None:
@@ -107,9 +114,7 @@ class AtelierInteractions:
         enhance: bool = False,
         images: int | None = None,
     ) -> None:
-        reply = await self.deferred(interaction)
-        if reply is None:
-            return
+        reply = self.deferred(interaction)
         async with self.guarded("/imagine", reply):
             try:
                 chosen = check_size(size, self.core.settings.size_allow_list) if size else None
@@ -130,9 +135,7 @@ class AtelierInteractions:
         mask: discord.Attachment | None = None,
         model: str | None = None,
     ) -> None:
-        reply = await self.deferred(interaction)
-        if reply is None:
-            return
+        reply = self.deferred(interaction)
         async with self.guarded("/edit", reply):
             try:
                 images = [await read_image(each, self._max_input) for each in (image, reference) if each]
@@ -153,9 +156,7 @@ class AtelierInteractions:
         size: str | None,
         model: str | None,
     ) -> None:
-        reply = await self.deferred(interaction)
-        if reply is None:
-            return
+        reply = self.deferred(interaction)
         async with self.guarded("/blend", reply):
             try:
                 chosen = check_size(size, self.core.settings.size_allow_list) if size else None
@@ -171,9 +172,7 @@ class AtelierInteractions:
 
     async def ask(self, interaction: discord.Interaction, question: str, image: discord.Attachment) -> None:
         conversation = channel_conversation(interaction.channel, f"discord:ask:{interaction.id}")
-        reply = await self.deferred(interaction, conversation=conversation)
-        if reply is None:
-            return
+        reply = self.deferred(interaction, conversation=conversation)
         async with self.guarded("/ask", reply):
             try:
                 data = await read_image(image, self._max_input)
@@ -185,9 +184,7 @@ class AtelierInteractions:
             await reply.finish()
 
     async def describe(self, interaction: discord.Interaction, image: discord.Attachment) -> None:
-        reply = await self.deferred(interaction)
-        if reply is None:
-            return
+        reply = self.deferred(interaction)
         async with self.guarded("/describe", reply):
             try:
                 data = await read_image(image, self._max_input)
@@ -198,9 +195,7 @@ class AtelierInteractions:
             await reply.finish()
 
     async def chat(self, interaction: discord.Interaction, message: str, *, thinking: bool = False) -> None:
-        reply = await self.deferred(interaction)
-        if reply is None:
-            return
+        reply = self.deferred(interaction)
         async with self.guarded("/chat", reply):
             channel = interaction.channel
             target: Reply = reply
@@ -246,9 +241,7 @@ class AtelierInteractions:
 
     async def simple(self, interaction: discord.Interaction, command: Command) -> None:
         """/usage, /models, /help, /settings, /cancel, /reset: private answers, through the core's door."""
-        reply = await self.deferred(interaction, ephemeral=True)
-        if reply is None:
-            return
+        reply = self.deferred(interaction, ephemeral=True)
         async with self.guarded(type(command).__name__, reply):
             request = from_interaction(interaction)
             if isinstance(command, Reset):
@@ -262,9 +255,7 @@ class AtelierInteractions:
 
     async def mod(self, interaction: discord.Interaction, command: Moderate, channel_id: int | None = None) -> None:
         """/mod subcommands: private answers; `channel_id` names another channel than this one for a rule."""
-        reply = await self.deferred(interaction, ephemeral=True)
-        if reply is None:
-            return
+        reply = self.deferred(interaction, ephemeral=True)
         async with self.guarded("/mod", reply):
             request = from_interaction(interaction)
             if channel_id is not None:
@@ -336,18 +327,14 @@ class AtelierInteractions:
                 await self.core.action(action, job_id, from_interaction(interaction), quiet)
             return
         private = action == Action.CHART  # under /usage, whose answers are private: so is the chart
-        reply = await self.deferred(interaction, ephemeral=private)
-        if reply is None:
-            return
+        reply = self.deferred(interaction, ephemeral=private)
         async with self.guarded(f"{action} button", reply):
             await self.core.action(action, job_id, from_interaction(interaction), reply)
             await reply.finish()
 
     async def on_mod(self, interaction: discord.Interaction, verb: ModVerb, item_id: int) -> None:
         """A button in the moderators' channel; the core checks the presser moderates this server."""
-        reply = await self.deferred(interaction, ephemeral=True)
-        if reply is None:
-            return
+        reply = self.deferred(interaction, ephemeral=True)
         async with self.guarded(f"{verb} moderation button", reply):
             await self.core.moderate(verb, item_id, from_interaction(interaction), reply)
             await reply.finish("Done.")
@@ -372,9 +359,7 @@ class AtelierInteractions:
             await self._on_message_form(interaction, kind, int(parts[0]), int(parts[1]), text)
 
     async def _edit_job(self, interaction: discord.Interaction, job_id: str, instruction: str, action: Action) -> None:
-        reply = await self.deferred(interaction)
-        if reply is None:
-            return
+        reply = self.deferred(interaction)
         async with self.guarded(f"{action} form", reply):
             await self.core.action(action, job_id, from_interaction(interaction), reply, instruction=instruction)
             await reply.finish()
@@ -383,9 +368,7 @@ class AtelierInteractions:
         self, interaction: discord.Interaction, kind: str, channel_id: int, message_id: int, text: str
     ) -> None:
         # An edit answers as a reply to the image's message; its status and errors stay private.
-        reply = await self.deferred(interaction, ephemeral=kind == "edit")
-        if reply is None:
-            return
+        reply = self.deferred(interaction, ephemeral=kind == "edit")
         async with self.guarded(f"{kind} form", reply):
             target = await self._form_target(interaction, form_id(kind, channel_id, message_id), channel_id, message_id)
             if target is None:

@@ -16,7 +16,7 @@ import discord
 from adapters.discord.recovery import STOPPED_NOTICE, cut_off_at_shutdown, status_ref
 from adapters.discord.requests import message_key
 from adapters.discord.stream import PagedStream, split_pages
-from adapters.discord.token_life import USABLE_TOKEN_SECONDS, TokenLife
+from adapters.discord.token_life import USABLE_TOKEN_SECONDS, Acknowledgement, TokenLife
 from adapters.discord.uploads import result_files, upload_cap
 from adapters.discord.views import choices_view, ideas_view, result_view, status_view
 from bot.clock import MONOTONIC, Clock
@@ -172,7 +172,7 @@ class InteractionReply(Reply):
         reply_to: discord.Message | None = None,
         conversation: str | None = None,
         thinking: bool = True,
-        original_id: int | None = None,
+        acknowledging: Acknowledgement | None = None,
         on_status: Callable[[str, str], Awaitable[None]] | None = None,
     ) -> None:
         self._inter = interaction
@@ -181,7 +181,9 @@ class InteractionReply(Reply):
         self._links = links
         self._ephemeral = ephemeral
         self._reply_to = reply_to
-        self._life = TokenLife(interaction, pacing.clock, pacing.token_seconds, None if ephemeral else original_id)
+        self._life = TokenLife(
+            interaction, pacing.clock, pacing.token_seconds, acknowledging=acknowledging, public=not ephemeral
+        )
         self._public = not ephemeral or reply_to is not None  # may answer in the channel past the token
         # Streamed answers are linked to this conversation, so a reply to them continues it.
         self.conversation = conversation
@@ -197,6 +199,10 @@ class InteractionReply(Reply):
     @property
     def answered(self) -> bool:
         return not self._thinking
+
+    async def ready(self) -> None:
+        """The defer, begun with the job, has been accepted (NotAcknowledged if Discord refused it)."""
+        await self._life.acknowledged()
 
     async def post(
         self,
@@ -218,6 +224,7 @@ class InteractionReply(Reply):
     ) -> T:
         """Through the token; past it, in the channel, unless this reply is private (only the token has it)."""
         if not self._public:
+            await self._life.acknowledged()
             return await by_token()
         return await self._life.either(by_token, by_channel)
 
@@ -400,6 +407,7 @@ class InteractionReply(Reply):
     async def _reply_in_channel(self, delivery: Delivery, caption: str) -> discord.Message | None:
         if self._reply_to is None:
             return None
+        await self._life.acknowledged()
         try:
             cap = upload_cap(self._pacing.max_upload, self._reply_to.guild, self._inter)
             message = await self._reply_to.reply(

@@ -4,10 +4,14 @@ can outlast it. From a minute before its end, or as soon as Discord refuses it (
 404 Unknown Webhook, seen for tokens that die early), the answer goes through the channel with the bot's
 own token instead: a new message replies to the original response and names the member (a ping: they may
 have stopped watching), with the same files and buttons; messages already shown are edited or deleted on
-the channel route. Ephemeral messages exist only for the token: past it they stay as they are."""
+the channel route. Ephemeral messages exist only for the token: past it they stay as they are.
+
+The acknowledgement (the defer) is under way while the job starts: nothing goes through the token or the
+channel before it has been accepted, and when Discord refused it nothing goes at all (NotAcknowledged)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -30,16 +34,31 @@ UNKNOWN_WEBHOOK = 10015
 NEEDED_PERMISSIONS = "View Channel, Send Messages, Attach Files and Read Message History"
 
 
+class NotAcknowledged(Exception):
+    """Discord refused the interaction's acknowledgement (too late, or answered already): it has no answer."""
+
+
+Acknowledgement = asyncio.Future[discord.InteractionCallbackResponse | None]
+
+
 def token_refused(exc: discord.HTTPException) -> bool:
     return exc.code in (INVALID_WEBHOOK_TOKEN, UNKNOWN_WEBHOOK)
 
 
 class TokenLife:
     """How long one interaction's token may still be used, and the channel route for after it.
-    `original_id` is its public original response (None if ephemeral or unknown): what late messages reply to."""
+    `original_id` is its public original response (None if ephemeral or unknown): what late messages reply
+    to; with `acknowledging` (the defer under way), `public` says whether the one it makes is that."""
 
     def __init__(
-        self, interaction: discord.Interaction, clock: Clock, seconds: float, original_id: int | None = None
+        self,
+        interaction: discord.Interaction,
+        clock: Clock,
+        seconds: float,
+        original_id: int | None = None,
+        *,
+        acknowledging: Acknowledgement | None = None,
+        public: bool = False,
     ) -> None:
         self._inter = interaction
         self._clock = clock
@@ -47,6 +66,21 @@ class TokenLife:
         self._refused = False
         self._named = False  # the member was mentioned already: one ping per answer is enough
         self.original_id = original_id
+        self._acking = acknowledging
+        self._public = public
+
+    async def acknowledged(self) -> None:
+        """Returns once the defer has been accepted; NotAcknowledged if Discord refused it."""
+        if self._acking is None:
+            return
+        try:
+            ack = await asyncio.shield(self._acking)  # shared by every caller: one cancelled must not cancel it
+        except discord.HTTPException as exc:
+            raise NotAcknowledged(f"{exc.status} {exc.text[:100]}") from None
+        if self._acking is not None:  # the first caller past it
+            self._acking = None
+            if self._public and ack is not None:
+                self.original_id = ack.message_id
 
     @property
     def usable(self) -> bool:
@@ -54,6 +88,7 @@ class TokenLife:
 
     async def either(self, by_token: Callable[[], Awaitable[T]], by_channel: Callable[[], Awaitable[T]]) -> T:
         """`by_token()` while the token lasts; `by_channel()` after it, or once Discord refuses the token."""
+        await self.acknowledged()
         if self.usable:
             try:
                 return await by_token()

@@ -117,6 +117,7 @@ class ChatCommands:
         holds = await self._moderation.holds_answers(request)
         thinking = thinking or await self._scope_limits.switch(request.scope, THINKING)
         turn = Turn(provider, model, messages, request, reply, holds, thinking)
+        await reply.ready()
         try:
             answer = await self._answer(turn)
         except (ProviderError, TimeoutError) as exc:
