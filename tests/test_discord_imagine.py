@@ -212,6 +212,19 @@ async def test_result_over_the_upload_cap_is_reencoded_and_delivered(
     assert decode(upload.data).format == "JPEG"
 
 
+async def test_a_multi_megabyte_result_arrives_byte_for_byte(
+    fake_discord: FakeDiscord, fake_agnes: FakeAgnes, bot: Bot
+) -> None:
+    """Uploads go to the socket in one write (uploads.UploadBytes), not aiohttp's 64 KB pieces: every byte of
+    the provider's image still arrives, in order, once, with the multipart framing intact."""
+    fake_agnes.image = noisy_png(3_000_000)
+    inter = await fake_discord.dispatch_slash_command("imagine", {"prompt": "static"})
+    followup = await fake_discord.wait_for_followup(inter, timeout=20)
+    [upload] = followup.files
+    assert upload.data == fake_agnes.image and upload.content_type == "application/octet-stream"
+    assert followup.json["content"].startswith("static")
+
+
 async def test_quota_refusal_is_plain_and_ephemeral(
     tmp_path: Path, fake_discord: FakeDiscord, fake_agnes: FakeAgnes
 ) -> None:

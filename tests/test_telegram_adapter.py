@@ -228,6 +228,24 @@ async def _flood_control_is_waited_out(tg: RunningBot) -> None:
     assert uploaded_image(photo).format == "PNG"
 
 
+async def test_a_quick_job_makes_no_call_but_its_photo_and_a_slower_one_shows_sending_photo(
+    tmp_path: Path, fake_agnes: FakeAgnes, fake_telegram: FakeTelegram
+) -> None:
+    async with running_bot(tmp_path, fake_agnes, fake_telegram, telegram_progress_delay_seconds=2.0) as tg:
+        mark = tg.fake.mark()
+        tg.fake.push_message(USER, "/imagine a quick cat")
+        await tg.fake.wait_for("sendPhoto", since=mark)
+        assert [c.method for c in tg.fake.calls()[mark:] if c.chat_id == USER] == ["sendPhoto"]
+
+        fake_agnes.latency = 0.8  # past the chat action's half second, short of the status message's 2 s
+        mark = tg.fake.mark()
+        tg.fake.push_message(USER, "/imagine a slower cat")
+        await tg.fake.wait_for("sendPhoto", since=mark, timeout=10)
+        calls = [c for c in tg.fake.calls()[mark:] if c.chat_id == USER]
+        assert [c.method for c in calls] == ["sendChatAction", "sendPhoto"]
+        assert calls[0].params["action"] == "upload_photo"
+
+
 async def test_results_over_ten_megabytes_go_as_documents(tg: RunningBot) -> None:
     tg.agnes.image = noisy_png(11 * 1024 * 1024)
     tg.fake.push_message(USER, "/imagine static noise")

@@ -4,7 +4,6 @@ follow-ups, ephemeral errors, a paced status with a Cancel button), one answers 
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -17,7 +16,7 @@ from adapters.discord.recovery import STOPPED_NOTICE, cut_off_at_shutdown, statu
 from adapters.discord.requests import message_key
 from adapters.discord.stream import PagedStream, split_pages
 from adapters.discord.token_life import USABLE_TOKEN_SECONDS, Acknowledgement, TokenLife
-from adapters.discord.uploads import result_files, upload_cap
+from adapters.discord.uploads import UploadBytes, result_files, upload_cap
 from adapters.discord.views import choices_view, ideas_view, result_view, status_view
 from bot.clock import MONOTONIC, Clock
 from bot.config import Settings
@@ -305,7 +304,7 @@ class InteractionReply(Reply):
         await self.post(text[:2000], view=choices_view(buttons))
 
     async def send_file(self, name: str, data: bytes, mime: str, caption: str = "") -> None:
-        await self.post(caption[:2000], files=lambda: [discord.File(io.BytesIO(data), filename=name)])
+        await self.post(caption[:2000], files=lambda: [discord.File(UploadBytes(data), filename=name)])
 
     async def _post_linked(self, text: str) -> AnyMessage:
         """A message of the answer: a reply to it continues the conversation."""
@@ -494,7 +493,7 @@ class ChannelReply(Reply):
         await self.post(text[:2000], view=choices_view(buttons))
 
     async def send_file(self, name: str, data: bytes, mime: str, caption: str = "") -> None:
-        await self.post(caption[:2000], files=[discord.File(io.BytesIO(data), filename=name)])
+        await self.post(caption[:2000], files=[discord.File(UploadBytes(data), filename=name)])
 
     async def replace_answer(self, text: str) -> None:
         await self._answer.replace(text, self.post)

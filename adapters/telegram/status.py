@@ -1,5 +1,6 @@
-"""While an image job runs: the "sending photo…" chat action every few seconds, and one status
-message with the elapsed time and a Cancel button, edited at a humane pace and removed at the end."""
+"""While an image job runs: the "sending photo…" chat action every few seconds (from half a second in, or
+when the status message comes if that is sooner), and one status message with the elapsed time and a Cancel
+button, edited at a humane pace and removed at the end."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from telegram.constants import ChatAction
 from telegram.error import RetryAfter, TelegramError
 
 from adapters.telegram.outbox import Outbox, Target
-from adapters.telegram.pacing import Priority, Skipped, retry_after_seconds
+from adapters.telegram.pacing import CHAT_ACTION_AFTER_SECONDS, Priority, Skipped, retry_after_seconds
 from adapters.telegram.recovery import status_ref
 from bot.clock import sleep_unless
 from bot.messages import Action, Progress, action_id
@@ -56,8 +57,8 @@ class JobStatus:
     async def _run(self) -> None:
         settings, clock = self._outbox.settings, self._outbox.clock
         started = clock.now()
-        next_action = started
         show_at = started + settings.telegram_progress_delay_seconds
+        next_action = min(started + CHAT_ACTION_AFTER_SECONDS, show_at)
         while not self._stop.is_set():
             now = clock.now()
             try:

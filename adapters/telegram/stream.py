@@ -13,10 +13,8 @@ from telegram.constants import ChatAction
 from telegram.error import BadRequest, TelegramError
 
 from adapters.telegram.outbox import Outbox, Target
-from adapters.telegram.pacing import EditPacer, Priority, with_retry
+from adapters.telegram.pacing import CHAT_ACTION_AFTER_SECONDS, EditPacer, Priority, with_retry
 from adapters.telegram.splitting import cut_point, needs_cut, skip_space
-
-TYPING_AFTER_SECONDS = 0.5
 
 
 class StreamedAnswer:
@@ -77,9 +75,9 @@ class StreamedAnswer:
 
     async def _typing(self) -> None:
         """Shows "typing…" until the first words appear (the chat action lasts about five seconds), once the
-        model has been silent for TYPING_AFTER_SECONDS: a fast model's first words need no call before them."""
+        model has been silent for CHAT_ACTION_AFTER_SECONDS: a fast model's first words need no call before them."""
         with contextlib.suppress(TelegramError):
-            await self._outbox.clock.sleep(TYPING_AFTER_SECONDS)
+            await self._outbox.clock.sleep(CHAT_ACTION_AFTER_SECONDS)
             while not self._sent_any:
                 if self._pacer.idle():  # cosmetic: never in the way of a message in this chat
                     await self._outbox.bot.send_chat_action(

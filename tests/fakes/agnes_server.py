@@ -50,6 +50,10 @@ class FakeAgnes(LoopbackFake):
     endless_sent: int = 0  # bytes an endless answer got out before the client hung up
     chat_ended_at: list[float] = field(default_factory=list)  # time.monotonic() as each streamed answer ended
     requests: list[Recorded] = field(default_factory=list)
+    # Seconds each answered image request spent here before its answer went out, by prompt: the latency plus
+    # this fake's own lateness (its timer, its parsing). The benchmarks subtract it; also sent as OpenAI's
+    # `openai-processing-ms` header.
+    processing: dict[str, float] = field(default_factory=dict)
     on_request: Callable[[Recorded], None] | None = None
 
     def __post_init__(self) -> None:
@@ -99,9 +103,20 @@ class FakeAgnes(LoopbackFake):
         return web.json_response({"object": "list", "data": data})
 
     async def _images(self, request: web.Request) -> web.StreamResponse:
+        arrived = time.monotonic()
         recorded = await self._record(request)
         if isinstance(recorded, web.Response):
             return recorded
+        response = await self._image_answer(request, recorded)
+        if response.status == 200 and not response.prepared:
+            spent = time.monotonic() - arrived
+            prompt = (recorded.body or {}).get("prompt")
+            if isinstance(prompt, str):
+                self.processing[prompt] = spent
+            response.headers["openai-processing-ms"] = str(round(spent * 1000))
+        return response
+
+    async def _image_answer(self, request: web.Request, recorded: Recorded) -> web.StreamResponse:
         body = recorded.body or {}
         if "response_format" in body or "tags" in body:
             return web.json_response({"error": {"message": "response_format not allowed at top level"}}, status=400)
