@@ -3,8 +3,9 @@
 Measures the adapter's own latency, from an update being offered to the Bot API (push_message) to the
 matching sendPhoto arriving there, minus the provider's fixed latency (median, p90, p99); the text messages
 besides the photos that 30 chats asking at once with 1 s jobs cost (status messages, their edits and
-removal); and the Bot API calls one streamed 2,000-character answer costs in a group, with how long after
-the stream ended the whole answer was visible, with Telegram's flood limit (20 a minute) off and on.
+removal) and every non-photo call per such job, chat actions included; and the Bot API calls one streamed
+2,000-character answer costs in a group, with how long after the stream ended the whole answer was
+visible, with Telegram's flood limit (20 a minute) off and on.
 Prints numbers; the last line is JSON.
 
     python bench/telegram_bench.py [--runs 50] [--concurrent 20] [--latency 0.2] [--quick 30]
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import json
 import logging
 import statistics
@@ -62,7 +64,8 @@ TEXT_CALLS = ("sendMessage", "editMessageText", "deleteMessage", "editMessageRep
 
 
 async def quick_jobs(bot: Bot, chats: int) -> dict[str, object]:
-    """`chats` chats ask at once for 1 s jobs: the text calls made in those chats besides their photos."""
+    """`chats` chats ask at once for 1 s jobs: the text calls made in those chats besides their photos, and
+    every call there but the photo (chat actions too), per job."""
     fake, latency = bot.fake, bot.agnes.latency
     bot.agnes.latency = 1.0
     mark = fake.mark()
@@ -70,10 +73,14 @@ async def quick_jobs(bot: Bot, chats: int) -> dict[str, object]:
     await asyncio.sleep(3.0)  # a status message's removal follows its photo
     bot.agnes.latency = latency
     asked = range(30_000, 30_000 + chats)
-    extra = [c for c in fake.calls()[mark:] if c.method in TEXT_CALLS and c.chat_id in asked]
+    in_chats = [c for c in fake.calls()[mark:] if c.chat_id in asked]
+    extra = [c for c in in_chats if c.method in TEXT_CALLS]
+    non_photo = [c.method for c in in_chats if c.method != "sendPhoto"]
     return {
         "jobs": chats,
         "extra_text_calls": len(extra),
+        "non_photo_calls_per_job": round(len(non_photo) / chats, 2),
+        "non_photo_by_method": dict(collections.Counter(non_photo)),
         "median_s": round(statistics.median(seconds), 3),
         "max_s": round(max(seconds), 3),
     }
@@ -155,6 +162,8 @@ async def main() -> None:
         "stream_flood_limited_complete_after_s": flooded["complete_after_stream_s"],
         "quick_jobs": quick["jobs"],
         "quick_jobs_extra_text_calls": quick["extra_text_calls"],
+        "quick_jobs_non_photo_calls_per_job": quick["non_photo_calls_per_job"],
+        "quick_jobs_non_photo_by_method": quick["non_photo_by_method"],
         "quick_jobs_max_s": quick["max_s"],
     }
     print(
@@ -178,6 +187,10 @@ async def main() -> None:
         f"{quick['jobs']} chats at once, 1 s jobs: {quick['extra_text_calls']} text calls besides the photos "
         f"(status messages, edits, removals; target 0), photo after median {quick['median_s']} s, "
         f"max {quick['max_s']} s"
+    )
+    print(
+        f"  non-photo Bot API calls per quick job: {quick['non_photo_calls_per_job']} "
+        f"{quick['non_photo_by_method']} (chat actions included)"
     )
     print(json.dumps(result))
 

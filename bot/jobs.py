@@ -309,18 +309,13 @@ class JobRunner:
         """Upload the images; returns what the job row keeps (its files, for the buttons) and the adapter's
         ref of the posted message."""
         job = prepared.job
-        # Kept on disk for the buttons, written while the images travel to the user.
-        saving = asyncio.ensure_future(self._files.save(job_id, images, job.images, job.mask))
-        try:
-            await reply.clear_progress()
-            delivery = await _delivery(job_id, prepared, images, spoiler=spoiler)
-            ref = await deliver_within(
-                self.clock, self._settings.delivery_deadline_seconds, reply.send_images(delivery)
-            )
-        except BaseException:
-            await self._files.delete(await asyncio.shield(saving))  # never raises; an undelivered job keeps nothing
-            raise
-        return (await saving).record(images), ref
+        await reply.clear_progress()
+        delivery = await _delivery(job_id, prepared, images, spoiler=spoiler)
+        ref = await deliver_within(self.clock, self._settings.delivery_deadline_seconds, reply.send_images(delivery))
+        # Kept on disk for the buttons once the user has the images: a write beside the upload took a core
+        # from it (~1 ms on update -> photo), and an undelivered job so writes nothing it must delete.
+        saved = await self._files.save(job_id, images, job.images, job.mask)
+        return saved.record(images), ref
 
     async def _tick(self, job_id: str, started: float, latest: Callable[[], ProviderProgress], reply: Reply) -> None:
         """Elapsed time once a second, so a user always sees the job is alive."""

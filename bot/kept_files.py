@@ -21,9 +21,6 @@ class SavedFiles:
     inputs: list[str]
     masks: list[str]
 
-    def names(self) -> list[str]:
-        return self.outputs + self.inputs + self.masks
-
     def record(self, images: list[ResultImage]) -> dict:
         """What a finished job's row keeps: its files, for the buttons and for moderators."""
         sizes = [f"{image.width}x{image.height}" for image in images]
@@ -47,9 +44,6 @@ class KeptFiles:
         except OSError as exc:
             log.warning("job %s: could not keep its images for the buttons: %s", job_id, exc)
             return SavedFiles([], [], [])
-
-    async def delete(self, saved: SavedFiles) -> None:
-        await self._results.delete(saved.names())
 
     async def results_of(self, job_id: str) -> list[bytes] | None:
         """A finished job's images, or None when it did not finish or they have expired."""
