@@ -246,6 +246,10 @@ class Atelier:
 
     async def run(self, command: Command, request: Request, reply: Reply) -> None:
         """Run one typed command."""
+        # Nearly every command reads the scope's settings and then its moderation policy (each store caches
+        # them a few seconds): read together, two round trips to the database cost one wait.
+        key = request.scope.key
+        await asyncio.gather(self.store.settings.all(key), self.store.moderation.policy(key))
         await self._handlers[type(command)](command, request, reply)
 
     def parse(self, line: str) -> Command:
