@@ -247,11 +247,9 @@ class JobRunner:
             await cancel_and_wait(ticker)
             await quietly(reply.clear_progress())
         # Shielded: the images are delivered, so a cancel arriving now must not leave the job "running".
-        await asyncio.shield(self._store.quotas.commit(job_id, kept))
+        await asyncio.shield(self._store.quotas.commit(job_id, kept, posted_ref=ref))
         self._ended(prepared, JobOutcome.DONE)
         try:
-            if ref is not None:  # what a moderator's Delete removes
-                await self._store.jobs.note_posted(job_id, ref)
             await self._moderation.generated(request, job_id, job.prompt, check.verdict)
         except Exception as exc:  # the user has the images; a missing audit line must not turn into an error
             log.warning("job %s: could not note its delivery: %r", job_id, exc)

@@ -118,9 +118,9 @@ async def test_vary_pressed_while_the_result_is_still_being_delivered(core: Atel
     committing = asyncio.Event()
     commit, result_images = core.store.quotas.commit, core.runner.result_images
 
-    async def held_commit(job_id: str, result: dict) -> None:
+    async def held_commit(job_id: str, result: dict, posted_ref: str | None = None) -> None:
         await committing.wait()  # the job stays "running" until the press is under way
-        await commit(job_id, result)
+        await commit(job_id, result, posted_ref)
 
     async def noted_result_images(job_id: str) -> list[bytes] | None:
         pressed.set()

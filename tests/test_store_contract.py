@@ -326,6 +326,16 @@ async def test_result_files_expire_and_are_forgotten(store: Store) -> None:
     assert record is not None and record.posted_ref == "posted-ref"
 
 
+async def test_a_commit_keeps_where_the_result_was_posted(store: Store) -> None:
+    for job_id in ("posted", "unposted"):
+        assert await store.quotas.reserve(new_job(job_id), QuotaLimits(9, 9)) is None
+    await store.quotas.commit("posted", {"files": []}, posted_ref='{"messages": [7]}')
+    await store.quotas.commit("unposted", {"files": []})
+    posted, unposted = await store.jobs.get("posted"), await store.jobs.get("unposted")
+    assert posted is not None and posted.posted_ref == '{"messages": [7]}'
+    assert unposted is not None and unposted.posted_ref is None and unposted.status == JobStatus.DONE
+
+
 async def test_named_leases_have_one_holder(open_store: Opener) -> None:
     first, second = await open_store(), await open_store()
     await first.instances.beat(100.0)

@@ -82,15 +82,16 @@ class QuotaStore:
             )
         return None
 
-    async def commit(self, job_id: str, result: dict) -> None:
+    async def commit(self, job_id: str, result: dict, posted_ref: str | None = None) -> None:
         """Close a delivered job as done; its images stay charged. This never depends on the status a
         moment ago: if another process took this job's lease for expired and refunded it meanwhile, it is
-        done all the same and charged again (trigger jobs_recharge), since the user has the images."""
+        done all the same and charged again (trigger jobs_recharge), since the user has the images.
+        `posted_ref`: where the result was posted (what a moderator's Delete removes), in the same write."""
         has_files = any(result.get(key) for key in KEPT_FILES)
         await self._db.execute(
-            "UPDATE jobs SET status = ?, result = ?, finished_at = ?, has_files = ?, notice = NULL "
-            "WHERE id = ? AND status != ?",
-            (JobStatus.DONE, json.dumps(result), time.time(), int(has_files), job_id, JobStatus.DONE),
+            "UPDATE jobs SET status = ?, result = ?, finished_at = ?, has_files = ?, notice = NULL, "
+            "posted_ref = COALESCE(?, posted_ref) WHERE id = ? AND status != ?",
+            (JobStatus.DONE, json.dumps(result), time.time(), int(has_files), posted_ref, job_id, JobStatus.DONE),
         )
 
     async def refund(self, job_id: str, status: JobStatus, reason: str) -> bool:
